@@ -1,0 +1,309 @@
+"""Dataset preparation: one fixed, seeded, stratified train/val/test split per run.
+
+`prepare` reads a source once, checks it, splits it and writes `train.npz`, `val.npz`,
+`test.npz` and `metadata.json` into the run's `data/` folder; every training then calls
+`load_prepared`, so all networks of a search see exactly the same samples.
+
+Pixels are stored as they come (uint8 where the source is integer-valued, which keeps
+CIFAR-sized data small) with `pixel_max` in the metadata; `load_prepared` scales to [0, 1].
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+KERAS_SOURCES = ("cifar10", "cifar100", "mnist", "fashion_mnist")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
+class DatasetError(ValueError):
+    """Unusable data: a missing path, a single class, mismatched lengths, a wrong rank."""
+
+
+@dataclass(frozen=True)
+class RawData:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray | None
+    y_test: np.ndarray | None
+    class_names: tuple[str, ...] | None = None
+    pixel_max: float | None = None  # None: 255 for integer pixels, else the largest value
+
+
+@dataclass(frozen=True)
+class Split:
+    x: np.ndarray
+    y: np.ndarray
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    train: Split
+    val: Split
+    test: Split
+    metadata: dict
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.metadata["input_shape"])
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.metadata["num_classes"])
+
+
+# --- sources -------------------------------------------------------------------------------
+
+
+def load_digits() -> RawData:
+    """scikit-learn's bundled 8x8 digits (1797 images, 10 classes, pixel values 0..16)."""
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    digits = sklearn_digits()
+    return RawData(digits.images.astype(np.uint8), digits.target, None, None, pixel_max=16.0)
+
+
+def load_keras(name: str) -> RawData:
+    """A keras.datasets dataset; downloaded once into ~/.keras/datasets by Keras itself."""
+    import keras
+
+    module = getattr(keras.datasets, name)
+    kwargs = {"label_mode": "fine"} if name == "cifar100" else {}
+    try:
+        (x_train, y_train), (x_test, y_test) = module.load_data(**kwargs)
+    except Exception as error:  # network failures surface as many exception types
+        raise DatasetError(
+            f"could not load keras.datasets.{name} ({type(error).__name__}: {error}); "
+            "it is downloaded on first use, so this machine needs internet access once"
+        ) from error
+    return RawData(x_train, y_train, x_test, y_test)
+
+
+def load_npz(path: str | None) -> RawData:
+    """Arrays x_train, y_train (+ optional x_test, y_test), or x, y, from a .npz file."""
+    file = _existing(path, "npz")
+    with np.load(file, allow_pickle=False) as arrays:
+        keys = set(arrays.files)
+        if {"x_train", "y_train"} <= keys:
+            has_test = {"x_test", "y_test"} <= keys
+            return RawData(
+                arrays["x_train"],
+                arrays["y_train"],
+                arrays["x_test"] if has_test else None,
+                arrays["y_test"] if has_test else None,
+            )
+        if {"x", "y"} <= keys:
+            return RawData(arrays["x"], arrays["y"], None, None)
+    raise DatasetError(
+        f"npz file '{file}' must hold arrays x_train and y_train (optionally x_test, y_test) "
+        f"or x and y; it holds {sorted(keys)}"
+    )
+
+
+def load_folder(path: str | None, image_size: list[int] | None = None) -> RawData:
+    """An image folder with one subfolder per class (EuroSAT's layout)."""
+    import tensorflow as tf
+
+    root = _existing(path, "folder")
+    if not root.is_dir():
+        raise DatasetError(f"dataset.path '{root}' is not a folder")
+    class_dirs = sorted(d for d in root.iterdir() if d.is_dir())
+    if not class_dirs:
+        raise DatasetError(f"image folder '{root}' has no class subfolders")
+    images, labels, channels = [], [], None
+    for label, class_dir in enumerate(class_dirs):
+        files = sorted(f for f in class_dir.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise DatasetError(f"class folder '{class_dir}' holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        for file in files:
+            try:
+                image = tf.io.decode_image(tf.io.read_file(str(file)), channels=channels or 0, expand_animations=False)
+            except tf.errors.OpError as error:
+                raise DatasetError(f"cannot decode image '{file}': {error.message}") from None
+            channels = channels or int(image.shape[-1])
+            if image_size is not None:
+                image = tf.cast(tf.image.resize(image, image_size), tf.uint8)
+            elif images and image.shape != images[0].shape:
+                raise DatasetError(
+                    f"image '{file}' has shape {tuple(image.shape)} but '{class_dirs[0].name}' images have "
+                    f"{tuple(images[0].shape)}; set dataset.image_size to resize them"
+                )
+            images.append(image.numpy())
+            labels.append(label)
+    return RawData(np.stack(images), np.array(labels), None, None, tuple(d.name for d in class_dirs))
+
+
+def load_source(dataset: dict) -> RawData:
+    """Read the source named by the `dataset` config slice."""
+    source = dataset["source"]
+    if source == "digits":
+        return load_digits()
+    if source in KERAS_SOURCES:
+        return load_keras(source)
+    if source == "npz":
+        return load_npz(dataset.get("path"))
+    if source == "folder":
+        return load_folder(dataset.get("path"), dataset.get("image_size"))
+    raise DatasetError(f"unknown dataset.source {source!r}")
+
+
+def _existing(path: str | None, source: str) -> Path:
+    if not path:
+        raise DatasetError(f"dataset.path must be set for source '{source}'")
+    file = Path(path).expanduser()
+    if not file.exists():
+        raise DatasetError(f"dataset.path '{file}' does not exist")
+    return file
+
+
+# --- checks and split ----------------------------------------------------------------------
+
+
+def _checked(x: np.ndarray, y: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images as (n, H, W, C) and labels as (n,), or a DatasetError saying what is wrong."""
+    x, y = np.asarray(x), np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise DatasetError(f"{name} labels must have shape (n,) or (n, 1); got {y.shape}")
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4:
+        raise DatasetError(f"{name} images must have shape (n, H, W) or (n, H, W, C); got {x.shape}")
+    if len(x) != len(y):
+        raise DatasetError(f"{name} has {len(x)} images but {len(y)} labels")
+    if not np.issubdtype(x.dtype, np.number):
+        raise DatasetError(f"{name} images must be numeric; got dtype {x.dtype}")
+    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+        raise DatasetError(f"{name} images contain NaN or infinite values")
+    return x, y
+
+
+def _pixel_range(raw_max: float | None, *arrays: np.ndarray) -> tuple[str, float]:
+    """Storage dtype, and the value that maps to 1.0 when scaling to [0, 1]."""
+    high = max(float(a.max()) for a in arrays if a.size)
+    low = min(float(a.min()) for a in arrays if a.size)
+    if low < 0:
+        raise DatasetError(f"pixel values must be >= 0; found {low}")
+    integral = all(np.issubdtype(a.dtype, np.integer) or np.all(np.mod(a, 1) == 0) for a in arrays)
+    if integral and high <= 255:
+        return "uint8", raw_max or 255.0
+    return "float32", raw_max or max(high, 1.0)
+
+
+def _stratified_split(y: np.ndarray, fraction: float, seed: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.model_selection import train_test_split
+
+    try:
+        keep, held = train_test_split(np.arange(len(y)), test_size=fraction, stratify=y, random_state=seed)
+    except ValueError as error:
+        raise DatasetError(f"cannot make a stratified {what} split: {error}") from None
+    return np.sort(keep), np.sort(held)
+
+
+def split(raw: RawData, dataset: dict, seed: int) -> tuple[dict[str, Split], dict]:
+    """Seeded stratified split into train/val/test, with labels mapped to 0..K-1."""
+    x_train, y_train = _checked(raw.x_train, raw.y_train, "training data")
+    if raw.x_test is not None:
+        x_test, y_test = _checked(raw.x_test, raw.y_test, "test data")
+        if x_test.shape[1:] != x_train.shape[1:]:
+            raise DatasetError(f"test images have shape {x_test.shape[1:]} but training images {x_train.shape[1:]}")
+    else:
+        keep, held = _stratified_split(y_train, dataset["test_fraction"], seed, "test")
+        x_test, y_test = x_train[held], y_train[held]
+        x_train, y_train = x_train[keep], y_train[keep]
+    classes = np.unique(y_train)
+    if len(classes) < 2:
+        raise DatasetError(f"the data has a single class ({classes.tolist()}); classification needs at least 2")
+    unknown = np.setdiff1d(np.unique(y_test), classes)
+    if unknown.size:
+        raise DatasetError(f"test labels {unknown.tolist()} never occur in the training data")
+    train_idx, val_idx = _stratified_split(y_train, dataset["val_fraction"], seed, "validation")
+
+    dtype, pixel_max = _pixel_range(raw.pixel_max, x_train, x_test)
+    splits = {
+        "train": Split(x_train[train_idx].astype(dtype), np.searchsorted(classes, y_train[train_idx])),
+        "val": Split(x_train[val_idx].astype(dtype), np.searchsorted(classes, y_train[val_idx])),
+        "test": Split(x_test.astype(dtype), np.searchsorted(classes, y_test)),
+    }
+    names = raw.class_names or tuple(str(c) for c in classes.tolist())
+    metadata = {
+        "source": dataset["source"],
+        "path": dataset.get("path"),
+        "seed": seed,
+        "val_fraction": dataset["val_fraction"],
+        "test_fraction": None if raw.x_test is not None else dataset["test_fraction"],
+        "input_shape": list(x_train.shape[1:]),
+        "num_classes": len(classes),
+        "class_names": list(names),
+        "pixel_dtype": dtype,
+        "pixel_max": pixel_max,
+        "sizes": {name: len(part.y) for name, part in splits.items()},
+    }
+    return splits, metadata
+
+
+# --- files -----------------------------------------------------------------------------------
+
+
+def prepare(dataset: dict, seed: int, out_dir: str | Path) -> dict:
+    """Read, check and split the source, then write the split and its metadata to `out_dir`."""
+    splits, metadata = split(load_source(dataset), dataset, seed)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    for name, part in splits.items():
+        np.savez(out / f"{name}.npz", x=part.x, y=part.y.astype(np.int32))
+        digest.update(part.x.tobytes())
+        digest.update(part.y.astype(np.int32).tobytes())
+    metadata["sha256"] = digest.hexdigest()
+    (out / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
+    return metadata
+
+
+def load_prepared(data_dir: str | Path) -> PreparedData:
+    """The prepared split of a run, images scaled to float32 in [0, 1]."""
+    folder = Path(data_dir)
+    meta_file = folder / "metadata.json"
+    if not meta_file.is_file():
+        raise DatasetError(
+            f"'{folder}' holds no prepared data (no metadata.json); run "
+            "`python -m popnas_steps.datasets prepare --config CONFIG --out FOLDER` first"
+        )
+    metadata = json.loads(meta_file.read_text())
+    parts = {}
+    for name in ("train", "val", "test"):
+        with np.load(folder / f"{name}.npz") as arrays:
+            x = arrays["x"].astype(np.float32) / np.float32(metadata["pixel_max"])
+            parts[name] = Split(x, arrays["y"])
+    return PreparedData(parts["train"], parts["val"], parts["test"], metadata)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from popnas_steps.config import ConfigError, add_config_arguments, config_from_args
+
+    parser = argparse.ArgumentParser(prog="python -m popnas_steps.datasets")
+    commands = parser.add_subparsers(dest="command", required=True)
+    prep = commands.add_parser("prepare", help="write the run's fixed train/val/test split")
+    add_config_arguments(prep)
+    prep.add_argument("--out", required=True, help="output folder, e.g. results/<run>/data")
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args)
+        metadata = prepare(config["dataset"], config["seed"], args.out)
+    except (ConfigError, DatasetError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(metadata["sizes"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

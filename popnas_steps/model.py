@@ -1,0 +1,148 @@
+"""From a cell to a Keras model (paper 3.1, with the authors' choices where it is silent).
+
+The network is M motifs of N normal cells, a reduction cell ending every motif but the
+last: M*(N+1)-1 cells. Filters start at `filters` and double at each reduction. There is
+no stem: the first cell reads the image as both -1 and -2. In a reduction cell only the
+operators reading a lookback get stride 2 (block outputs are already reduced). When the
+-2 input of a cell comes from before a reduction, a 1x1 conv with stride 2 matches it.
+
+Each operator is op -> BatchNorm -> swish; a block is the Add of its two operators; the
+cell output is the concatenation of its unused blocks reduced by a 1x1 conv to `filters`
+(or the one unused block itself). Cells whose output nothing reads (e.g. every other cell
+when a cell uses only -2) are never built. Head: GAP -> optional dropout -> Dense softmax.
+The empty cell (initial thrust) is GAP -> Dense softmax on the image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+from keras import layers
+
+from popnas_steps.operators import Operator, parse_operator
+from popnas_steps.space import Cell
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """Macro parameters of the networks (the `network` config slice)."""
+
+    motifs: int = 3
+    normal_cells: int = 2
+    filters: int = 24
+    batchnorm_momentum: float = 0.99
+    dropout: float = 0.0
+
+    @property
+    def total_cells(self) -> int:
+        return self.motifs * (self.normal_cells + 1) - 1
+
+    def is_reduction(self, index: int) -> bool:
+        return (index + 1) % (self.normal_cells + 1) == 0
+
+    def reductions_through(self, index: int) -> int:
+        """Reduction cells among cells 0..index (index < 0 is the input image: 0)."""
+        return sum(self.is_reduction(i) for i in range(index + 1))
+
+
+def built_cells(cell: Cell, spec: NetworkSpec) -> list[int]:
+    """Indices of the cells the network really contains (those the output depends on)."""
+    if not cell.blocks:
+        return []
+    uses = cell.uses_lookback
+    needed = {spec.total_cells - 1}
+    for index in range(spec.total_cells - 1, -1, -1):
+        if index in needed:
+            needed.update(index + lookback for lookback in (-1, -2) if uses[lookback] and index + lookback >= 0)
+    return sorted(needed)
+
+
+class _Builder:
+    """Builds one network; holds the layer counter so layer names read as cell/block/op."""
+
+    def __init__(self, cell: Cell, spec: NetworkSpec):
+        self.cell = cell
+        self.spec = spec
+        self.outputs: dict[int, keras.KerasTensor] = {}
+
+    def conv_bn_swish(self, x, filters, kernel, strides, name, separable=False):
+        conv_class = layers.SeparableConv2D if separable else layers.Conv2D
+        init = (
+            {"depthwise_initializer": "he_uniform", "pointwise_initializer": "he_uniform"}
+            if separable
+            else {"kernel_initializer": "he_uniform"}
+        )
+        x = conv_class(filters, kernel, strides=strides, padding="same", use_bias=False, name=f"{name}_conv", **init)(x)
+        x = layers.BatchNormalization(momentum=self.spec.batchnorm_momentum, name=f"{name}_bn")(x)
+        return layers.Activation("swish", name=f"{name}_swish")(x)
+
+    def operator(self, x, op: Operator, filters: int, strides: int, name: str):
+        depth = x.shape[-1]
+        if op.kind in ("conv", "dconv"):
+            return self.conv_bn_swish(x, filters, op.kernel, strides, name, separable=op.kind == "dconv")
+        if op.kind == "stacked_conv":
+            size = op.kernel[0]
+            x = self.conv_bn_swish(x, filters, (1, size), strides, f"{name}_1x{size}")
+            return self.conv_bn_swish(x, filters, (size, 1), 1, f"{name}_{size}x1")
+        if op.kind in ("maxpool", "avgpool"):
+            pool_class = layers.MaxPooling2D if op.kind == "maxpool" else layers.AveragePooling2D
+            x = pool_class(op.kernel, strides=strides, padding="same", name=f"{name}_pool")(x)
+            return x if depth == filters else self.conv_bn_swish(x, filters, 1, 1, f"{name}_proj")
+        if op.kind == "identity":
+            if depth == filters and strides == 1:
+                return x
+            return self.conv_bn_swish(x, filters, 1, strides, f"{name}_proj")
+        raise ValueError(f"operator kind {op.kind!r} has no layer")
+
+    def cell_output(self, index: int, image):
+        """Output of cell `index`, building it (and what it reads) on first use."""
+        if index < 0:
+            return image
+        if index in self.outputs:
+            return self.outputs[index]
+        spec, reduction = self.spec, self.spec.is_reduction(index)
+        filters = spec.filters * 2 ** spec.reductions_through(index)
+        strides = 2 if reduction else 1
+        lookbacks = {}
+        uses = self.cell.uses_lookback
+        if uses[-1]:
+            lookbacks[-1] = self.cell_output(index - 1, image)
+        if uses[-2]:
+            x = self.cell_output(index - 2, image)
+            if spec.reductions_through(index - 2) < spec.reductions_through(index - 1):
+                # The cell before this one halved the resolution; bring -2 down to match.
+                x = self.conv_bn_swish(x, filters, 1, 2, f"cell{index}_skip_fix")
+            lookbacks[-2] = x
+        blocks = []
+        for b, block in enumerate(self.cell.blocks):
+            branches = []
+            for side, (inp, op_name) in enumerate(block.pairs):
+                name = f"cell{index}_block{b}_op{side}"
+                source = lookbacks[inp] if inp < 0 else blocks[inp]
+                stride = strides if inp < 0 else 1
+                branches.append(self.operator(source, parse_operator(op_name), filters, stride, name))
+            blocks.append(layers.Add(name=f"cell{index}_block{b}_add")(branches))
+        unused = [blocks[b] for b in self.cell.unused_blocks]
+        if len(unused) == 1:
+            out = unused[0]
+        else:
+            out = layers.Concatenate(name=f"cell{index}_concat")(unused)
+            out = self.conv_bn_swish(out, filters, 1, 1, f"cell{index}_out")
+        self.outputs[index] = out
+        return out
+
+
+def build_model(cell: Cell, input_shape: tuple[int, int, int], num_classes: int, spec: NetworkSpec) -> keras.Model:
+    """The network of `cell` for images of `input_shape` and `num_classes` classes."""
+    image = keras.Input(shape=tuple(input_shape), name="image")
+    if cell.blocks:
+        x = _Builder(cell, spec).cell_output(spec.total_cells - 1, image)
+    else:
+        x = image
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    if spec.dropout > 0:
+        x = layers.Dropout(spec.dropout, name="dropout")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="softmax")(x)
+    name = f"popnas_{cell.cell_id}" if cell.blocks else "popnas_empty"
+    return keras.Model(image, outputs, name=name)

@@ -1,0 +1,153 @@
+"""Entry point: train one cell on a run's prepared data and write its result.
+
+    python -m popnas_steps.train_cell --config config/config.yaml \
+        --data results/default/data --cell '[[-1, "3x3 conv", -2, "identity"]]' \
+        --out results/default/cells/<cell_id>
+
+Writes into --out: `result.json` (status ok | failed, reason, accuracy a, time t, params,
+per-epoch history, timings of each phase, seed, recipe), `history.csv` and `train.log`.
+A failed training (NaN loss, out of memory, any exception while building or training) is
+a `failed` result with its reason and exit status 0, so a search records it and goes on.
+A bad config, cell or data folder is an error (exit status 2) before any work is spent.
+"""
+
+from __future__ import annotations
+
+import time
+
+_PROCESS_START = time.perf_counter()
+
+import os  # noqa: E402
+
+# TensorFlow's C++ start-up chatter buries the useful lines of a training log.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import sys  # noqa: E402
+import traceback  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from popnas_steps.config import ConfigError, add_config_arguments, config_from_args  # noqa: E402
+from popnas_steps.datasets import DatasetError  # noqa: E402
+from popnas_steps.space import Cell, CellError, check_operators  # noqa: E402
+
+
+def _failure_reason(error: BaseException) -> str:
+    import tensorflow as tf
+
+    if isinstance(error, (tf.errors.ResourceExhaustedError, MemoryError)):
+        return f"out of memory: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
+    return f"{type(error).__name__}: {error}"
+
+
+def train_cell(config: dict, cell: Cell, data_dir: str | Path, out_dir: str | Path) -> dict:
+    """Train `cell` with the config's network and training slices; write and return the result."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    log = logging.getLogger("popnas.train_cell")
+    handler = logging.FileHandler(out / "train.log", mode="w")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    timings: dict[str, float] = {}
+    result: dict = {
+        "cell_id": cell.cell_id,
+        "cell": cell.to_list(),
+        "blocks": len(cell),
+        "status": "failed",
+        "reason": None,
+        "seed": config["seed"],
+        "network": config["network"],
+        "training": config["training"],
+    }
+    try:
+        clock = time.perf_counter()
+        import keras
+        import tensorflow as tf
+
+        from popnas_steps.datasets import load_prepared
+        from popnas_steps.model import NetworkSpec, build_model, built_cells
+        from popnas_steps.train import Recipe, train_model
+
+        timings["import_seconds"] = time.perf_counter() - clock
+        result["versions"] = {"tensorflow": tf.__version__, "keras": keras.__version__}
+        result["device"] = [d.name for d in tf.config.list_logical_devices("GPU")] or ["CPU"]
+        log.info("training cell %s %s", cell.cell_id, cell.to_json())
+
+        clock = time.perf_counter()
+        data = load_prepared(data_dir)
+        timings["data_seconds"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        spec = NetworkSpec(**config["network"])
+        keras.utils.set_random_seed(config["seed"])
+        model = build_model(cell, data.input_shape, data.num_classes, spec)
+        timings["build_seconds"] = time.perf_counter() - clock
+        result["cells_built"] = len(built_cells(cell, spec))
+
+        measured = train_model(model, data, Recipe(**config["training"]), config["seed"])
+        timings.update(measured.pop("timings"))
+        result.update(measured)
+        result["status"] = "ok"
+        log.info("done: accuracy %.4f, time %.2f s, %d params", result["accuracy"], result["time"], result["params"])
+    except Exception as error:  # a failed training is a result, not a crash of the search
+        result["reason"] = _failure_reason(error)
+        log.error("training failed: %s\n%s", result["reason"], traceback.format_exc())
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+    clock = time.perf_counter()
+    _write_history(out / "history.csv", result.get("history", []))
+    timings["write_seconds"] = time.perf_counter() - clock
+    timings["process_seconds"] = time.perf_counter() - _PROCESS_START
+    result["timings"] = timings
+    (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _write_history(path: Path, history: list[dict]) -> None:
+    columns = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "train_seconds", "validation_seconds"]
+    lines = [",".join(columns)] + [",".join(f"{row[c]}" for c in columns) for row in history]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as error:
+        raise CellError(f"cannot read cell file '{path}': {error.strerror}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m popnas_steps.train_cell", description=__doc__.split("\n")[0])
+    add_config_arguments(parser)
+    parser.add_argument("--data", required=True, help="prepared data folder, e.g. results/<run>/data")
+    cells = parser.add_mutually_exclusive_group(required=True)
+    cells.add_argument("--cell", help="cell JSON, [] for the empty cell")
+    cells.add_argument("--cell-file", help="file holding the cell JSON")
+    parser.add_argument("--out", required=True, help="output folder for result.json")
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args)
+        cell = Cell.from_json(args.cell if args.cell is not None else _read(args.cell_file))
+        if args.config:  # a workflow rule passes only its slice; its cells come from the search
+            check_operators(cell, config["search"]["operators"])
+        if not (Path(args.data) / "metadata.json").is_file():
+            raise DatasetError(
+                f"--data '{args.data}' holds no prepared data; run "
+                "`python -m popnas_steps.datasets prepare --config CONFIG --out FOLDER` first"
+            )
+    except (ConfigError, CellError, DatasetError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    result = train_cell(config, cell, args.data, args.out)
+    summary = {k: result.get(k) for k in ("cell_id", "status", "reason", "accuracy", "time", "params")}
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

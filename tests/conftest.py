@@ -1,0 +1,49 @@
+"""Shared fixtures: tiny prepared data sets and configs, so tests train in seconds."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from popnas_steps.config import validate  # noqa: E402
+
+
+def tiny_config(**overrides) -> dict:
+    """A valid config for tiny networks trained on tiny data."""
+    config = {
+        "seed": 7,
+        "network": {"motifs": 2, "normal_cells": 1, "filters": 4, "batchnorm_momentum": 0.9},
+        "training": {"epochs": 2, "first_period": 1, "batch_size": 16, "horizontal_flip": True},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            config.setdefault(key, {}).update(value)
+        else:
+            config[key] = value
+    return validate(config)
+
+
+@pytest.fixture
+def tiny_npz(tmp_path):
+    """A 3-class npz of 8x8 RGB images whose class is readable from the mean brightness."""
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 30)
+    x = (rng.integers(0, 60, size=(90, 8, 8, 3)) + 80 * y[:, None, None, None]).astype(np.uint8)
+    path = tmp_path / "tiny.npz"
+    np.savez(path, x=x, y=y)
+    return path
+
+
+@pytest.fixture
+def tiny_data(tmp_path, tiny_npz):
+    """The tiny npz prepared into a run's data folder."""
+    from popnas_steps.datasets import prepare
+
+    config = tiny_config(dataset={"source": "npz", "path": str(tiny_npz)})
+    out = tmp_path / "data"
+    prepare(config["dataset"], config["seed"], out)
+    return out

@@ -1,0 +1,42 @@
+import json
+
+import pandas as pd
+import pytest
+
+from popnas_steps import collect, select_cells
+from popnas_steps.space import Cell
+
+
+def test_b1_selection_writes_every_one_block_cell(tmp_path, capsys):
+    settings = json.dumps({"search": {"operators": ["3x3 conv", "identity"]}})
+    out = tmp_path / "b1" / "selected.csv"
+    assert select_cells.main(["b1", "--settings", settings, "--out", str(out), "--cells-dir", str(tmp_path)]) == 0
+    table = pd.read_csv(out)
+    assert list(table.columns) == select_cells.SELECTED_COLUMNS
+    assert len(table) == 10 and table["cell_id"].is_unique and set(table["origin"]) == {"b1"}
+    for row in table.itertuples():
+        assert Cell.from_json((tmp_path / row.cell_id / "cell.json").read_text()).cell_id == row.cell_id
+
+
+def test_bad_settings_are_rejected(tmp_path, capsys):
+    settings = json.dumps({"search": {"operators": ["3x3 conv"], "beam": 3}})
+    assert (
+        select_cells.main(
+            ["b1", "--settings", settings, "--out", str(tmp_path / "s.csv"), "--cells-dir", str(tmp_path)]
+        )
+        == 2
+    )
+    assert "search.beam" in capsys.readouterr().err
+
+
+def test_collect_joins_results_to_the_selection(tmp_path):
+    cells = [Cell(), Cell.from_json('[[-1, "identity", -1, "identity"]]')]
+    selected = select_cells.selection_table(cells, "b1")
+    ok = {"cell_id": cells[0].cell_id, "cell": [], "status": "ok", "accuracy": 0.5, "time": 2.0, "params": 20}
+    failed = {"cell_id": cells[1].cell_id, "cell": cells[1].to_list(), "status": "failed", "reason": "NaN loss"}
+    table = collect.trained_table([failed, ok], selected, b=1)
+    assert list(table.columns) == collect.TRAINED_COLUMNS
+    assert table["status"].tolist() == ["ok", "failed"]
+    assert table["reason"].tolist()[1] == "NaN loss" and pd.isna(table["accuracy"][1])
+    with pytest.raises(ValueError, match=cells[1].cell_id):
+        collect.trained_table([ok], selected, b=1)

@@ -1,0 +1,111 @@
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from popnas_steps import train_cell as entry
+from popnas_steps.space import Cell
+
+from .conftest import tiny_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    "cell_json",
+    [
+        "[]",
+        '[[-2, "3x3 conv", -2, "identity"]]',
+        (
+            '[[-1, "3x3 dconv", -2, "identity"], [0, "1x3-3x1 conv", -1, "2x2 maxpool"], '
+            '[1, "identity", 0, "2x2 avgpool"]]'
+        ),
+    ],
+)
+def test_cells_train_and_report_their_measurements(tiny_data, tmp_path, cell_json):
+    config = tiny_config()
+    result = entry.train_cell(config, Cell.from_json(cell_json), tiny_data, tmp_path / "cell")
+    assert result["status"] == "ok", result["reason"]
+    assert 0 <= result["accuracy"] <= 1 and result["time"] > 0 and result["params"] > 0
+    assert len(result["history"]) == 2 and result["best_epoch"] in (1, 2)
+    assert result["time"] == pytest.approx(sum(e["train_seconds"] for e in result["history"]))
+    timings = result["timings"]
+    assert {"import_seconds", "build_seconds", "trace_seconds", "fit_seconds", "process_seconds"} <= set(timings)
+    assert timings["fit_seconds"] > result["time"]  # validation and tracing are outside t
+    written = json.loads((tmp_path / "cell" / "result.json").read_text())
+    assert written["cell_id"] == Cell.from_json(cell_json).cell_id
+    assert (tmp_path / "cell" / "history.csv").read_text().count("\n") == 3
+
+
+def test_nan_loss_is_a_failed_result(tiny_data, tmp_path):
+    with np.load(tiny_data / "train.npz") as arrays:
+        x, y = arrays["x"].astype(np.float32), arrays["y"]
+    x[:] = np.nan
+    np.savez(tiny_data / "train.npz", x=x, y=y)
+    result = entry.train_cell(
+        tiny_config(), Cell.from_json('[[-1, "3x3 conv", -1, "identity"]]'), tiny_data, tmp_path / "cell"
+    )
+    assert result["status"] == "failed"
+    assert "NaN" in result["reason"]
+    assert "accuracy" not in result
+
+
+def test_out_of_memory_is_a_failed_result(tiny_data, tmp_path, monkeypatch):
+    import popnas_steps.model
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError("cannot allocate")
+
+    monkeypatch.setattr(popnas_steps.model, "build_model", no_memory)
+    result = entry.train_cell(tiny_config(), Cell.from_json("[]"), tiny_data, tmp_path / "cell")
+    assert (result["status"], result["reason"]) == ("failed", "out of memory: cannot allocate")
+    assert "out of memory" in (tmp_path / "cell" / "train.log").read_text()
+
+
+def test_same_seed_same_result(tiny_data, tmp_path):
+    config, cell = tiny_config(), Cell.from_json('[[-1, "3x3 conv", -2, "2x2 maxpool"]]')
+    first = entry.train_cell(config, cell, tiny_data, tmp_path / "a")
+    second = entry.train_cell(config, cell, tiny_data, tmp_path / "b")
+    assert [e["loss"] for e in first["history"]] == pytest.approx([e["loss"] for e in second["history"]], rel=1e-4)
+
+
+def test_bad_input_is_rejected_before_training(tmp_path, capsys, tiny_data):
+    config = tmp_path / "c.yaml"
+    config.write_text("training:\n  epochs: 1\n")
+    args = ["--config", str(config), "--data", str(tiny_data), "--out", str(tmp_path / "o")]
+    assert entry.main([*args[:4], "--cell", '[[0, "3x3 conv", -1, "identity"]]', *args[4:]]) == 2
+    assert "out of range" in capsys.readouterr().err
+    config.write_text("search:\n  operators: [identity]\n")
+    assert entry.main([*args[:4], "--cell", '[[-1, "3x3 conv", -1, "identity"]]', *args[4:]]) == 2
+    assert "'3x3 conv', not in the operator set" in capsys.readouterr().err
+    config.write_text("training:\n  epochs: 1\n")
+    assert (
+        entry.main(
+            ["--config", str(config), "--data", str(tmp_path / "none"), "--cell", "[]", "--out", str(tmp_path / "o")]
+        )
+        == 2
+    )
+    assert "holds no prepared data" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_real_training_on_digits_reaches_high_accuracy(tmp_path, capsys):
+    """End to end on real data: the embedded default recipe, a two-block cell, digits."""
+    from popnas_steps.datasets import main as prepare_main
+
+    config = str(ROOT / "config" / "config.yaml")
+    assert prepare_main(["prepare", "--config", config, "--out", str(tmp_path / "data")]) == 0
+    cell = '[[-1, "3x3 conv", -2, "identity"], [0, "3x3 dconv", -1, "2x2 maxpool"]]'
+    assert (
+        entry.main(
+            ["--config", config, "--data", str(tmp_path / "data"), "--cell", cell, "--out", str(tmp_path / "cell")]
+        )
+        == 0
+    )
+    result = json.loads((tmp_path / "cell" / "result.json").read_text())
+    assert result["status"] == "ok"
+    assert result["accuracy"] >= 0.95
+    assert math.isfinite(result["time"]) and result["time"] < result["timings"]["process_seconds"]
