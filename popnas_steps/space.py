@@ -133,62 +133,147 @@ def check_operators(cell: Cell, operators: tuple[str, ...] | list[str]) -> None:
 
 
 # --- equivalence -------------------------------------------------------------------------
+#
+# One vectorised routine canonicalises any number of encoded cells; single cells go
+# through it too, so there is exactly one definition of the canonical form.
+#
+# Each block gets a 64-bit content signature: its two (input, operator) pairs hashed in
+# sorted order, where a block input contributes that block's signature (so references
+# are compared by content, recursively). Blocks are then ordered by (height in the cell
+# DAG, signature), which keeps every reference pointing backwards, and references are
+# renumbered. Only content-identical blocks can tie; for those rare cells every ordering
+# of the tied blocks is tried and the smallest encoding wins, which keeps the form exact
+# even when identical blocks feed different successors. Operators are keyed by name, so
+# the canonical form does not depend on the order of the configured operator set.
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_LOOKBACK_KEYS = np.array([0xA0761D6478BD642F, 0xE7037ED1A0B428DB], dtype=np.uint64)  # -2, -1
+_EMPTY_HASH = np.uint64(0x8EBC6AF09C88C6E3)
 
 
-def _block_signatures(cell: Cell) -> tuple[list[str], list[int]]:
-    """Content signature and height of each block, with block inputs replaced by content."""
-    signatures: list[str] = []
-    heights: list[int] = []
-    for block in cell.blocks:
-        parts, height = [], 0
-        for inp, op in block.pairs:
-            if inp < 0:
-                parts.append(f"L{inp}>{op}")
-            else:
-                parts.append(f"{signatures[inp]}>{op}")
-                height = max(height, heights[inp] + 1)
-        signatures.append("(" + "+".join(sorted(parts)) + ")")
-        heights.append(height)
-    return signatures, heights
+def _splitmix(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        x = x + _GOLDEN
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
 
 
-def _renumbered(cell: Cell, order: list[int]) -> tuple[tuple, ...]:
-    """The cell's blocks in `order`, references renumbered, each block's pairs sorted."""
-    new_index = {old: new for new, old in enumerate(order)}
-    blocks = []
-    for old in order:
-        pairs = sorted((new_index[inp] if inp >= 0 else inp, op) for inp, op in cell.blocks[old].pairs)
-        blocks.append((pairs[0][0], pairs[0][1], pairs[1][0], pairs[1][1]))
-    return tuple(blocks)
+def _combine(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """An order-dependent 64-bit hash of two 64-bit values."""
+    return _splitmix(first ^ _splitmix(second))
+
+
+def operator_keys(operators: tuple[str, ...] | list[str]) -> np.ndarray:
+    """A stable 64-bit key per operator index, derived from the operator's name."""
+    names = [parse_operator(op).name for op in operators]
+    digests = [hashlib.sha256(name.encode()).digest()[:8] for name in names]
+    return np.array([int.from_bytes(d, "little") for d in digests], dtype=np.uint64)
+
+
+def _ordered(encoded: np.ndarray, order: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Blocks of each row put in `order`, references renumbered, each block's pairs sorted."""
+    n, b = order.shape
+    new_index = np.empty_like(order)
+    np.put_along_axis(new_index, order, np.broadcast_to(np.arange(b), (n, b)), axis=1)
+    blocks = np.take_along_axis(encoded, order[:, :, None], axis=1).copy()
+    for column in (0, 2):
+        inputs = blocks[:, :, column]
+        renumbered = np.take_along_axis(new_index, np.where(inputs >= 0, inputs, 0), axis=1)
+        blocks[:, :, column] = np.where(inputs >= 0, renumbered, inputs)
+    first_key, second_key = keys[blocks[..., 1]], keys[blocks[..., 3]]
+    swap = (blocks[..., 0] > blocks[..., 2]) | ((blocks[..., 0] == blocks[..., 2]) & (first_key > second_key))
+    blocks[swap] = blocks[swap][:, [2, 3, 0, 1]]
+    return blocks
+
+
+def _smallest_tied_order(row: np.ndarray, order: np.ndarray, tie_ids: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Among the orderings that permute tied blocks, the one giving the smallest encoding."""
+    groups = [list(order[tie_ids == g]) for g in np.unique(tie_ids)]
+    candidates = np.array(
+        [[i for group in choice for i in group] for choice in itertools.product(*map(itertools.permutations, groups))]
+    )
+    encodings = _ordered(np.broadcast_to(row, (len(candidates), *row.shape)), candidates, keys)
+    comparable = [
+        tuple((int(r[0]), int(keys[r[1]]), int(r[2]), int(keys[r[3]])) for r in encoding) for encoding in encodings
+    ]
+    return encodings[min(range(len(comparable)), key=comparable.__getitem__)]
+
+
+def canonicalize(encoded: np.ndarray, operators: tuple[str, ...] | list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Canonical encodings (n, b, 4) of encoded cells, and a 64-bit hash of each.
+
+    Equivalent cells get the same canonical encoding and hash; use the hash to find
+    equivalent candidates among hundreds of thousands at once.
+    """
+    encoded = np.asarray(encoded, dtype=np.int16)
+    n, b = encoded.shape[0], encoded.shape[1]
+    if b == 0:
+        return encoded.copy(), np.full(n, _EMPTY_HASH, dtype=np.uint64)
+    keys = operator_keys(operators)
+    rows = np.arange(n)
+    signature = np.zeros((n, b), dtype=np.uint64)
+    height = np.zeros((n, b), dtype=np.int16)
+    for i in range(b):
+        pair_keys, pair_heights = [], []
+        for column in (0, 2):
+            inputs = encoded[:, i, column].astype(np.int64)
+            is_block = inputs >= 0
+            reference = np.where(is_block, inputs, 0)
+            source = np.where(is_block, signature[rows, reference], _LOOKBACK_KEYS[np.where(is_block, 0, inputs + 2)])
+            pair_keys.append(_combine(source, keys[encoded[:, i, column + 1]]))
+            pair_heights.append(np.where(is_block, height[rows, reference] + 1, 0))
+        signature[:, i] = _combine(np.minimum(*pair_keys), np.maximum(*pair_keys))
+        height[:, i] = np.maximum(*pair_heights)
+    order = np.lexsort((signature, height), axis=1)
+    canonical = _ordered(encoded, order, keys)
+
+    sorted_signature = np.take_along_axis(signature, order, axis=1)
+    sorted_height = np.take_along_axis(height, order, axis=1)
+    same_as_previous = (sorted_signature[:, 1:] == sorted_signature[:, :-1]) & (
+        sorted_height[:, 1:] == sorted_height[:, :-1]
+    )
+    for r in np.flatnonzero(same_as_previous.any(axis=1)):
+        tie_ids = np.concatenate([[0], np.cumsum(~same_as_previous[r])])
+        canonical[r] = _smallest_tied_order(encoded[r], order[r], tie_ids, keys)
+
+    cell_hash = np.full(n, _EMPTY_HASH, dtype=np.uint64)
+    for i in range(b):
+        block = canonical[:, i]
+        first = _combine(block[:, 0].astype(np.uint64) + np.uint64(3), keys[block[:, 1]])
+        second = _combine(block[:, 2].astype(np.uint64) + np.uint64(3), keys[block[:, 3]])
+        cell_hash = _combine(cell_hash, _combine(first, second))
+    return canonical, cell_hash
 
 
 def canonical_cell(cell: Cell) -> Cell:
-    """The representative of the cell's equivalence class.
-
-    Blocks are ordered by (height in the cell DAG, content signature), which keeps every
-    reference pointing backwards; only identical blocks tie, and among their orderings
-    the lexicographically smallest encoding wins, so the result is exact even when a cell
-    holds identical blocks feeding different successors.
-    """
+    """The representative of the cell's equivalence class."""
     if not cell.blocks:
         return cell
-    signatures, heights = _block_signatures(cell)
-    order = sorted(range(len(cell.blocks)), key=lambda i: (heights[i], signatures[i]))
-    groups = [list(group) for _, group in itertools.groupby(order, key=lambda i: (heights[i], signatures[i]))]
-    if all(len(group) == 1 for group in groups):
-        best = _renumbered(cell, order)
-    else:
-        best = min(
-            _renumbered(cell, [i for group in choice for i in group])
-            for choice in itertools.product(*(itertools.permutations(g) for g in groups))
-        )
-    return Cell(tuple(Block(*block) for block in best))
+    operators = sorted({op for block in cell.blocks for op in block.operators})
+    canonical, _ = canonicalize(encode([cell], operators), operators)
+    return decode(canonical, operators)[0]
+
+
+def _json_of(rows: np.ndarray, names: list[str]) -> str:
+    """Compact JSON of one encoded cell; identical to Cell.to_json of the decoded cell."""
+    return "[" + ",".join(f'[{r[0]},"{names[r[1]]}",{r[2]},"{names[r[3]]}"]' for r in rows.tolist()) + "]"
+
+
+def _id_of_json(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def cell_id(cell: Cell) -> str:
     """A short stable id: 12 hex digits of the SHA-256 of the canonical JSON encoding."""
-    canonical = canonical_cell(cell).to_json()
-    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+    return _id_of_json(canonical_cell(cell).to_json())
+
+
+def canonical_ids(canonical: np.ndarray, operators: tuple[str, ...] | list[str]) -> tuple[list[str], list[str]]:
+    """Cell ids and JSON encodings of cells already in canonical form (see `canonicalize`)."""
+    names = [parse_operator(op).name for op in operators]
+    texts = [_json_of(rows, names) for rows in np.asarray(canonical)]
+    return [_id_of_json(text) for text in texts], texts
 
 
 def equivalent(first: Cell, second: Cell) -> bool:

@@ -191,3 +191,30 @@ def test_unused_blocks_and_lookbacks():
     c = cell((-2, "identity", -2, "3x3 conv"), (0, "identity", -2, "1x1 conv"), (-2, "identity", -2, "1x1 conv"))
     assert c.unused_blocks == (1, 2)
     assert c.uses_lookback == {-2: True, -1: False}
+
+
+def test_vectorised_canonical_form_agrees_with_single_cells():
+    ops = list(PAPER_OPERATORS)
+    rng = np.random.default_rng(5)
+    parents = space.encode(space.one_block_cells(ops), ops)[rng.choice(300, 20, replace=False)]
+    children = space.expand(space.expand(parents, 12)[rng.choice(20 * 666, 30, replace=False)], 12)
+    canonical, hashes = space.canonicalize(children, ops)
+    ids, texts = space.canonical_ids(canonical, ops)
+    sample = rng.choice(len(children), 300, replace=False)
+    for i, c in zip(sample, space.decode(children[sample], ops), strict=True):
+        assert ids[i] == c.cell_id
+        assert texts[i] == space.canonical_cell(c).to_json()
+    # hashes group exactly the equivalent cells
+    by_hash, by_id = {}, {}
+    for h, i in zip(hashes.tolist(), ids, strict=True):
+        by_hash.setdefault(h, set()).add(i)
+        by_id.setdefault(i, set()).add(h)
+    assert all(len(v) == 1 for v in by_hash.values()) and all(len(v) == 1 for v in by_id.values())
+    assert len(by_id) < len(children)  # expansions of different parents do coincide
+
+
+def test_canonical_form_does_not_depend_on_the_operator_order():
+    c = cell((-1, "3x3 conv", -1, "identity"), (0, "identity", -2, "3x3 conv"))
+    forward, _ = space.canonicalize(space.encode([c], ["3x3 conv", "identity"]), ["3x3 conv", "identity"])
+    backward, _ = space.canonicalize(space.encode([c], ["identity", "3x3 conv"]), ["identity", "3x3 conv"])
+    assert space.decode(forward, ["3x3 conv", "identity"]) == space.decode(backward, ["identity", "3x3 conv"])

@@ -1,0 +1,112 @@
+"""Benchmark: fit both predictors, then score every b=5 expansion of 128 parents.
+
+    python bench/bench_predictors.py [--trained 300] [--sample 2048]
+
+Measures, in one run on the same machine:
+- fitting the time predictor (CatBoost, random search) and the accuracy ensemble on a few
+  hundred cells with synthetic measurements (tests/synthetic.py: made-up, clearly named);
+- ours: expand 128 b=4 parents by all 2628 new blocks (~336k candidates), drop equivalent
+  ones, featurise and predict time and accuracy of all of them;
+- the authors' strategy on a sample: batches of 32 cells, each batch featurised and sent
+  to the time predictor and to each of the 5 ensemble members separately (5 Keras predict
+  calls per batch), extrapolated to all candidates.
+Writes bench/results/predictors.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from popnas_steps import predictors as P  # noqa: E402
+from popnas_steps.accuracy_predictor import cell_tensors  # noqa: E402
+from popnas_steps.config import validate  # noqa: E402
+from popnas_steps.features import reindex_array, time_features  # noqa: E402
+from popnas_steps.operators import PAPER_OPERATORS  # noqa: E402
+from popnas_steps.space import decode, encode, expand  # noqa: E402
+from tests.synthetic import SPEC, sample_cells, synthetic_accuracy, synthetic_reindex, synthetic_time  # noqa: E402
+
+OPS = list(PAPER_OPERATORS)
+
+
+def authors_strategy(predictors: P.Predictors, encoded: np.ndarray, batch: int = 32) -> float:
+    """Seconds to score `encoded` the authors' way: per batch of 32, one call per model."""
+    reindex = reindex_array(predictors.reindex, predictors.operators)
+    started = time.perf_counter()
+    for start in range(0, len(encoded), batch):
+        chunk = encoded[start : start + batch]
+        predictors.time.predict(time_features(chunk, reindex, predictors.spec))
+        inputs, ops = cell_tensors(chunk, predictors.max_blocks)
+        for member in predictors.accuracy.members:
+            member.predict([inputs, ops], verbose=0)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--trained", type=int, default=300, help="synthetic trained cells (b=1..4)")
+    parser.add_argument("--sample", type=int, default=2048, help="candidates scored the authors' way")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "predictors.json"))
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+
+    steps = sample_cells(rng, OPS, per_step=args.trained // 4, max_blocks=4)
+    rows = []
+    for b, encoded in enumerate(steps, start=1):
+        for cell, a, t in zip(
+            decode(encoded, OPS), synthetic_accuracy(encoded, 12), synthetic_time(encoded, 12), strict=True
+        ):
+            rows.append({"cell": cell.to_json(), "b": b, "status": "ok", "accuracy": a, "time": t})
+    trained = pd.DataFrame(rows)
+    reindex = dict(zip(OPS, synthetic_reindex(12).tolist(), strict=True))
+    settings = validate({})["predictors"]
+
+    started = time.perf_counter()
+    predictors = P.fit_predictors(trained, reindex, OPS, SPEC, max_blocks=5, settings=settings, seed=0)
+    fit_seconds = time.perf_counter() - started
+
+    parents = decode(sample_cells(rng, OPS, per_step=128, max_blocks=4)[-1], OPS)
+    P.score_expansions(predictors, parents[:1])  # one-off graph tracing, as in a warm step
+    started = time.perf_counter()
+    candidates = P.score_expansions(predictors, parents, chunk=settings["score_chunk"])
+    ours = time.perf_counter() - started
+
+    all_expansions = expand(encode(parents, OPS), 12)
+    sample = all_expansions[rng.choice(len(all_expansions), args.sample, replace=False)]
+    authors_strategy(predictors, sample[:64])  # warm-up
+    sample_seconds = authors_strategy(predictors, sample)
+    authors = sample_seconds / args.sample * len(all_expansions)
+
+    result = {
+        "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores",
+        "date": time.strftime("%Y-%m-%d"),
+        "trained_cells": len(trained),
+        "fit_seconds": round(fit_seconds, 1),
+        "time_predictor_cv_mape": round(predictors.time.cv_scores["mape_mean"], 2),
+        "expansions": len(all_expansions),
+        "unique_candidates": len(candidates),
+        "ours_seconds": round(ours, 2),
+        "authors_sample": args.sample,
+        "authors_sample_seconds": round(sample_seconds, 2),
+        "authors_extrapolated_seconds": round(authors, 1),
+        "speedup": round(authors / ours, 1),
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""Accuracy predictor (paper 3.3.1): an ensemble of attention + bidirectional LSTM models.
+
+A cell becomes two (B, 2) integer tensors, the inputs and the operators of each block,
+as 1-based categorical codes with 0 for padding (cells with fewer than B blocks):
+inputs -2, -1, 0, 1, ... are coded 1, 2, 3, 4, ...; operator index k is coded k + 1.
+
+Each member: an embedding of each tensor -> concatenation per block -> two Conv1D
+(kernel 1, relu) giving Q and K -> dot-product attention -> bidirectional LSTM -> a
+sigmoid unit. Five members are trained on the five 4/5 folds of a seeded 5-fold split;
+the prediction is their mean. For scoring, the members are fused into one Keras model that
+averages them, called on large chunks: one predict call per chunk, not per member per
+32 cells as in the authors' code.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import KFold
+
+
+@dataclass(frozen=True)
+class AccuracySettings:
+    """The `predictors.accuracy` config slice (paper 4.1 values)."""
+
+    members: int = 5
+    embedding_dim: int = 10
+    conv_filters: int = 16
+    lstm_units: int = 48
+    l2: float = 1e-5
+    learning_rate: float = 0.004
+    epochs: int = 30
+    batch_size: int = 16
+
+
+def cell_tensors(encoded: np.ndarray, max_blocks: int) -> tuple[np.ndarray, np.ndarray]:
+    """The (n, B, 2) input codes and operator codes of cells encoded as (n, b, 4)."""
+    encoded = np.asarray(encoded)
+    n, b = encoded.shape[0], encoded.shape[1]
+    if b > max_blocks:
+        raise ValueError(f"cells have {b} blocks but the predictor was built for at most {max_blocks}")
+    inputs = np.zeros((n, max_blocks, 2), dtype=np.int32)
+    operators = np.zeros((n, max_blocks, 2), dtype=np.int32)
+    inputs[:, :b] = encoded[:, :, [0, 2]] + 3
+    operators[:, :b] = encoded[:, :, [1, 3]] + 1
+    return inputs, operators
+
+
+def build_member(max_blocks: int, n_operators: int, settings: AccuracySettings, name: str = "member"):
+    import keras
+    from keras import layers
+
+    regularizer = keras.regularizers.L2(settings.l2)
+    inputs = keras.Input((max_blocks, 2), dtype="int32", name="inputs")
+    operators = keras.Input((max_blocks, 2), dtype="int32", name="operators")
+    embedded_inputs = layers.Embedding(max_blocks + 3, settings.embedding_dim, embeddings_regularizer=regularizer)(
+        inputs
+    )
+    embedded_ops = layers.Embedding(n_operators + 1, settings.embedding_dim, embeddings_regularizer=regularizer)(
+        operators
+    )
+    # (B, 2, d) each -> one vector of 4d per block: the sequence the attention reads.
+    blocks = layers.Reshape((max_blocks, 4 * settings.embedding_dim))(
+        layers.Concatenate(axis=-1)([embedded_inputs, embedded_ops])
+    )
+    query = layers.Conv1D(settings.conv_filters, 1, activation="relu", kernel_regularizer=regularizer)(blocks)
+    key = layers.Conv1D(settings.conv_filters, 1, activation="relu", kernel_regularizer=regularizer)(blocks)
+    attended = layers.Attention()([query, key])
+    hidden = layers.Bidirectional(
+        layers.LSTM(settings.lstm_units, kernel_regularizer=regularizer, recurrent_regularizer=regularizer)
+    )(attended)
+    output = layers.Dense(1, activation="sigmoid", kernel_regularizer=regularizer)(hidden)
+    return keras.Model([inputs, operators], output, name=name)
+
+
+class AccuracyEnsemble:
+    """Members trained on the folds of a seeded K-fold split; predicts their mean."""
+
+    def __init__(self, max_blocks: int, n_operators: int, settings: AccuracySettings, seed: int):
+        self.max_blocks, self.n_operators, self.settings, self.seed = max_blocks, n_operators, settings, seed
+        self.members: list = []
+        self.cv_scores: dict = {}
+        self._fused = None
+
+    def fit(self, inputs: np.ndarray, operators: np.ndarray, accuracy: np.ndarray) -> AccuracyEnsemble:
+        import keras
+        from scipy.stats import spearmanr
+
+        accuracy = np.asarray(accuracy, dtype=np.float32)
+        if len(accuracy) < self.settings.members:
+            raise ValueError(
+                f"the accuracy predictor needs at least {self.settings.members} trained cells; got {len(accuracy)}"
+            )
+        splits = KFold(self.settings.members, shuffle=True, random_state=self.seed).split(inputs)
+        self.members, fold_mae, fold_spearman = [], [], []
+        for k, (train_idx, val_idx) in enumerate(splits):
+            keras.utils.set_random_seed(self.seed + k)
+            member = build_member(self.max_blocks, self.n_operators, self.settings, name=f"member{k}")
+            member.compile(optimizer=keras.optimizers.Adam(self.settings.learning_rate), loss="mse")
+            member.fit(
+                [inputs[train_idx], operators[train_idx]],
+                accuracy[train_idx],
+                epochs=self.settings.epochs,
+                batch_size=self.settings.batch_size,
+                shuffle=True,
+                verbose=0,
+            )
+            held_out = member.predict([inputs[val_idx], operators[val_idx]], verbose=0)[:, 0]
+            fold_mae.append(float(np.mean(np.abs(held_out - accuracy[val_idx]))))
+            rho = spearmanr(held_out, accuracy[val_idx]).statistic if len(val_idx) > 2 else float("nan")
+            fold_spearman.append(float(rho))
+            self.members.append(member)
+        self.cv_scores = {"mae_folds": fold_mae, "spearman_folds": fold_spearman}
+        self._fused = None
+        return self
+
+    def fused(self):
+        """One model averaging all members: one call scores a chunk with the whole ensemble."""
+        if self._fused is None:
+            import keras
+
+            inputs = keras.Input((self.max_blocks, 2), dtype="int32", name="inputs")
+            operators = keras.Input((self.max_blocks, 2), dtype="int32", name="operators")
+            outputs = [member([inputs, operators]) for member in self.members]
+            mean = keras.layers.Average()(outputs) if len(outputs) > 1 else outputs[0]
+            self._fused = keras.Model([inputs, operators], mean, name="ensemble")
+        return self._fused
+
+    def predict(self, inputs: np.ndarray, operators: np.ndarray, chunk: int = 32768) -> np.ndarray:
+        model = self.fused()
+        predictions = np.empty(len(inputs), dtype=np.float32)
+        for start in range(0, len(inputs), chunk):
+            stop = start + chunk
+            predictions[start:stop] = np.asarray(model.predict_on_batch([inputs[start:stop], operators[start:stop]]))[
+                :, 0
+            ]
+        return predictions
+
+    def save(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        for k, member in enumerate(self.members):
+            member.save(folder / f"member{k}.keras")
+        info = {
+            "max_blocks": self.max_blocks,
+            "n_operators": self.n_operators,
+            "seed": self.seed,
+            "settings": asdict(self.settings),
+            "cv_scores": self.cv_scores,
+        }
+        (folder / "info.json").write_text(json.dumps(info, indent=2) + "\n")
+
+
+def load_accuracy_ensemble(folder: str | Path) -> AccuracyEnsemble:
+    """Reload an ensemble saved by `AccuracyEnsemble.save`, without refitting."""
+    import keras
+
+    folder = Path(folder)
+    info = json.loads((folder / "info.json").read_text())
+    ensemble = AccuracyEnsemble(
+        info["max_blocks"], info["n_operators"], AccuracySettings(**info["settings"]), info["seed"]
+    )
+    ensemble.members = [keras.saving.load_model(folder / f"member{k}.keras") for k in range(ensemble.settings.members)]
+    ensemble.cv_scores = info["cv_scores"]
+    return ensemble

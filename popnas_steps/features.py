@@ -1,0 +1,142 @@
+"""Dynamic reindex (paper eq. 1) and the nine time features of paper 3.3.2.
+
+Features are computed for whole arrays of encoded cells (n, b, 4) at once: the expansion
+step featurises hundreds of thousands of candidates.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from popnas_steps.macro import NetworkSpec, built_indices
+from popnas_steps.operators import parse_operator
+from popnas_steps.space import Block, Cell
+
+FEATURE_NAMES = (
+    "blocks",
+    "cells",
+    "op_score",
+    "multiple_lookbacks",
+    "lookback_score_fraction",
+    "block_dependencies",
+    "dag_depth",
+    "concatenated_outputs",
+    "heaviest_path_fraction",
+)
+
+
+def symmetric_cell(operator: str) -> Cell:
+    """The flat cell [(-1, o, -1, o)] whose time measures operator o."""
+    name = parse_operator(operator).name
+    return Cell((Block(-1, name, -1, name),))
+
+
+def dynamic_reindex(t0: float, operator_times: dict[str, float]) -> dict[str, float]:
+    """index_o = (t_o - t0) / (max_o t_o - t0), clipped to [0, 1].
+
+    A t_o below t0 is measurement noise (no operator is cheaper than no operator), hence
+    the clip at 0; an operator without a time (its symmetric cell failed) gets 1, the
+    cost of the slowest, so the search never mistakes an unknown for a cheap operator.
+    """
+    known = {op: t for op, t in operator_times.items() if t is not None and np.isfinite(t)}
+    if not known:
+        raise ValueError("dynamic reindex needs the time of at least one symmetric one-block cell")
+    span = max(known.values()) - t0
+    result = {}
+    for op, t in operator_times.items():
+        if op not in known:
+            result[op] = 1.0
+        elif span <= 0:
+            result[op] = 0.0
+        else:
+            result[op] = float(np.clip((t - t0) / span, 0.0, 1.0))
+    return result
+
+
+def reindex_from_trained(thrust: pd.DataFrame, b1: pd.DataFrame, operators: list[str]) -> dict[str, float]:
+    """The reindex from the thrust's and the b=1 step's trained.csv tables."""
+    ok_thrust = thrust[thrust["status"] == "ok"]
+    if ok_thrust.empty:
+        raise ValueError("the initial thrust (empty cell) has no successful training; cannot reindex")
+    times = dict(zip(b1.loc[b1["status"] == "ok", "cell_id"], b1.loc[b1["status"] == "ok", "time"], strict=True))
+    operator_times = {parse_operator(op).name: times.get(symmetric_cell(op).cell_id) for op in operators}
+    return dynamic_reindex(float(ok_thrust["time"].iloc[0]), operator_times)
+
+
+def time_features(encoded: np.ndarray, reindex: np.ndarray, spec: NetworkSpec) -> np.ndarray:
+    """The nine features (columns in FEATURE_NAMES order) of cells encoded as (n, b, 4).
+
+    `reindex` holds the reindex value of each operator index. The OP score sums it over
+    all 2b operators. The heaviest path is the path from a lookback to the cell output
+    whose operators have the largest summed reindex; DAG depth is the longest chain of
+    blocks (a true longest path, not a graph diameter). Both fractions are 1 when the OP
+    score is 0 (e.g. the empty cell): all of no work is on the lookbacks and on one path.
+    """
+    encoded = np.asarray(encoded)
+    reindex = np.asarray(reindex, dtype=np.float64)
+    n, b = encoded.shape[0], encoded.shape[1]
+    features = np.zeros((n, len(FEATURE_NAMES)), dtype=np.float64)
+    features[:, [4, 8]] = 1.0
+    if b == 0:
+        return features
+    rows = np.arange(n)
+    inputs = encoded[:, :, [0, 2]].astype(np.int64)
+    weights = reindex[encoded[:, :, [1, 3]]]
+    op_score = weights.sum(axis=(1, 2))
+    uses_minus_one = (inputs == -1).any(axis=(1, 2))
+    uses_minus_two = (inputs == -2).any(axis=(1, 2))
+    only_minus_two_cells = len(built_indices({-1: False, -2: True}, spec))
+
+    depth = np.zeros((n, b), dtype=np.int64)
+    heaviest = np.zeros((n, b), dtype=np.float64)
+    read = np.zeros((n, b), dtype=bool)
+    for i in range(b):
+        for side in (0, 1):
+            source = inputs[:, i, side]
+            is_block = source >= 0
+            reference = np.where(is_block, source, 0)
+            depth[:, i] = np.maximum(depth[:, i], np.where(is_block, depth[rows, reference], 0) + 1)
+            path = weights[:, i, side] + np.where(is_block, heaviest[rows, reference], 0.0)
+            heaviest[:, i] = np.maximum(heaviest[:, i], path)
+            read[rows[is_block], reference[is_block]] = True
+    unused = b - read.sum(axis=1)
+    lookback_score = (weights * (inputs < 0)).sum(axis=(1, 2))
+    positive = op_score > 0
+    safe_score = np.where(positive, op_score, 1.0)
+
+    features[:, 0] = b
+    features[:, 1] = np.where(uses_minus_one, spec.total_cells, only_minus_two_cells)
+    features[:, 2] = op_score
+    features[:, 3] = uses_minus_one & uses_minus_two
+    features[:, 4] = np.where(positive, lookback_score / safe_score, 1.0)
+    features[:, 5] = (inputs >= 0).sum(axis=(1, 2))
+    features[:, 6] = depth.max(axis=1)
+    features[:, 7] = np.where(unused > 1, unused, 0)
+    features[:, 8] = np.where(positive, heaviest.max(axis=1) / safe_score, 1.0)
+    return features
+
+
+def reindex_array(reindex: dict[str, float], operators: list[str]) -> np.ndarray:
+    """The reindex values in operator-index order."""
+    return np.array([reindex[parse_operator(op).name] for op in operators], dtype=np.float64)
+
+
+def features_of_cells(cells: list[Cell], reindex: dict[str, float], operators: list[str], spec: NetworkSpec):
+    """Time features of cells of any sizes, in their order (grouped by size internally)."""
+    from popnas_steps.space import encode
+
+    values = reindex_array(reindex, operators)
+    features = np.zeros((len(cells), len(FEATURE_NAMES)))
+    sizes = np.array([len(cell) for cell in cells])
+    for size in np.unique(sizes):
+        chosen = np.flatnonzero(sizes == size)
+        features[chosen] = time_features(encode([cells[i] for i in chosen], operators), values, spec)
+    return features
+
+
+def cells_of(table: pd.DataFrame) -> list[Cell]:
+    """The cells of a table's JSON `cell` column."""
+    return [Cell.from_json(json.loads(text)) for text in table["cell"]]

@@ -1,0 +1,166 @@
+"""Fitting both predictors on the trained cells, scoring every expansion, measuring quality.
+
+Lines 7-12 of Algorithm 1: fit the accuracy and time predictors on every cell trained so
+far (failed trainings excluded), expand the cells of the previous step by every new
+block, and predict each expansion's accuracy and time. Equivalent expansions (the same
+cell reached from two parents) are scored once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from popnas_steps.accuracy_predictor import (
+    AccuracyEnsemble,
+    AccuracySettings,
+    cell_tensors,
+    load_accuracy_ensemble,
+)
+from popnas_steps.features import features_of_cells, reindex_array, time_features
+from popnas_steps.macro import NetworkSpec
+from popnas_steps.space import Cell, canonical_ids, canonicalize, encode, expand
+from popnas_steps.time_predictor import TimePredictor, TimeSettings, fit_time_predictor, load_time_predictor, mape
+
+CANDIDATE_COLUMNS = ["cell_id", "cell", "predicted_accuracy", "predicted_time"]
+QUALITY_COLUMNS = ["b", "cells", "accuracy_mape", "accuracy_spearman", "time_mape", "time_spearman"]
+
+
+def thread_count(configured: int) -> int:
+    return configured or os.cpu_count() or 1
+
+
+@dataclass
+class Predictors:
+    """Both fitted predictors with what they need to featurise cells."""
+
+    time: TimePredictor
+    accuracy: AccuracyEnsemble
+    reindex: dict[str, float]
+    operators: list[str]
+    spec: NetworkSpec
+
+    @property
+    def max_blocks(self) -> int:
+        return self.accuracy.max_blocks
+
+    def save(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        self.time.save(folder / "time")
+        self.accuracy.save(folder / "accuracy")
+        context = {"reindex": self.reindex, "operators": self.operators, "network": self.spec.__dict__}
+        (folder / "context.json").write_text(json.dumps(context, indent=2) + "\n")
+
+
+def load_predictors(folder: str | Path, threads: int = 0) -> Predictors:
+    """Reload predictors saved by `Predictors.save`, without refitting."""
+    folder = Path(folder)
+    context = json.loads((folder / "context.json").read_text())
+    return Predictors(
+        load_time_predictor(folder / "time", thread_count(threads)),
+        load_accuracy_ensemble(folder / "accuracy"),
+        context["reindex"],
+        context["operators"],
+        NetworkSpec(**context["network"]),
+    )
+
+
+def fit_predictors(
+    trained: pd.DataFrame,
+    reindex: dict[str, float],
+    operators: list[str],
+    spec: NetworkSpec,
+    max_blocks: int,
+    settings: dict,
+    seed: int,
+) -> Predictors:
+    """Fit both predictors on the successful rows of `trained` (all steps so far).
+
+    `settings` is the `predictors` config slice.
+    """
+    ok = trained[trained["status"] == "ok"]
+    cells = [Cell.from_json(text) for text in ok["cell"]]
+    features = features_of_cells(cells, reindex, operators, spec)
+    time = fit_time_predictor(
+        features, ok["time"].to_numpy(float), TimeSettings(**settings["time"]), seed, thread_count(settings["threads"])
+    )
+    inputs, ops = _tensors_of(cells, operators, max_blocks)
+    accuracy = AccuracyEnsemble(max_blocks, len(operators), AccuracySettings(**settings["accuracy"]), seed)
+    accuracy.fit(inputs, ops, ok["accuracy"].to_numpy(float))
+    return Predictors(time, accuracy, reindex, list(operators), spec)
+
+
+def _tensors_of(cells: list[Cell], operators: list[str], max_blocks: int) -> tuple[np.ndarray, np.ndarray]:
+    """Accuracy-predictor tensors of cells of any sizes, in their order."""
+    inputs = np.zeros((len(cells), max_blocks, 2), dtype=np.int32)
+    ops = np.zeros_like(inputs)
+    sizes = np.array([len(cell) for cell in cells])
+    for size in np.unique(sizes):
+        chosen = np.flatnonzero(sizes == size)
+        inputs[chosen], ops[chosen] = cell_tensors(encode([cells[i] for i in chosen], operators), max_blocks)
+    return inputs, ops
+
+
+def predict_encoded(predictors: Predictors, encoded: np.ndarray, chunk: int = 32768) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted accuracy and time of cells encoded as (n, b, 4)."""
+    features = time_features(encoded, reindex_array(predictors.reindex, predictors.operators), predictors.spec)
+    predicted_time = predictors.time.predict(features)
+    inputs, ops = cell_tensors(encoded, predictors.max_blocks)
+    predicted_accuracy = predictors.accuracy.predict(inputs, ops, chunk)
+    return predicted_accuracy.astype(float), predicted_time
+
+
+def predict_cells(predictors: Predictors, cells: list[Cell]) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted accuracy and time of cells of any sizes, in their order."""
+    accuracy, time = np.zeros(len(cells)), np.zeros(len(cells))
+    sizes = np.array([len(cell) for cell in cells])
+    for size in np.unique(sizes):
+        chosen = np.flatnonzero(sizes == size)
+        accuracy[chosen], time[chosen] = predict_encoded(
+            predictors, encode([cells[i] for i in chosen], predictors.operators)
+        )
+    return accuracy, time
+
+
+def unique_expansions(parents: list[Cell], operators: list[str]) -> np.ndarray:
+    """Canonical encodings of every expansion of the parents, one per equivalence class.
+
+    Order: parent by parent, new block by new block, each class at its first occurrence.
+    """
+    children = expand(encode(parents, operators), len(operators))
+    canonical, hashes = canonicalize(children, operators)
+    _, first = np.unique(hashes, return_index=True)
+    return canonical[np.sort(first)]
+
+
+def score_expansions(predictors: Predictors, parents: list[Cell], chunk: int = 32768) -> pd.DataFrame:
+    """Every unique expansion of `parents` with its predicted accuracy and time."""
+    unique = unique_expansions(parents, predictors.operators)
+    accuracy, time = predict_encoded(predictors, unique, chunk)
+    ids, texts = canonical_ids(unique, predictors.operators)
+    return pd.DataFrame({"cell_id": ids, "cell": texts, "predicted_accuracy": accuracy, "predicted_time": time})
+
+
+def predictor_quality(trained: pd.DataFrame) -> pd.DataFrame:
+    """MAPE (%) and Spearman rho of the predictions made for cells trained afterwards, per b.
+
+    As in paper Tables 2 and 3: rows of step b compare what the predictors fitted on
+    steps < b said with what training measured.
+    """
+    from scipy.stats import spearmanr
+
+    rows = []
+    ok = trained[(trained["status"] == "ok") & trained["predicted_time"].notna()]
+    for b, group in ok.groupby("b"):
+        row = {"b": int(b), "cells": len(group)}
+        for target in ("accuracy", "time"):
+            true, predicted = group[target].to_numpy(float), group[f"predicted_{target}"].to_numpy(float)
+            row[f"{target}_mape"] = mape(true, predicted)
+            row[f"{target}_spearman"] = float(spearmanr(true, predicted).statistic) if len(group) > 2 else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows, columns=QUALITY_COLUMNS)

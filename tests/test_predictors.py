@@ -1,0 +1,80 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from popnas_steps import predictors as P
+from popnas_steps.config import validate
+from popnas_steps.features import symmetric_cell
+from popnas_steps.space import Cell, canonical_cell, decode, encode, expand
+
+from .synthetic import SPEC, synthetic_accuracy, synthetic_time
+
+OPS = ["3x3 conv", "identity", "2x2 maxpool", "1x1 conv"]
+
+
+def trained_table(cells: list[Cell], b: int) -> pd.DataFrame:
+    encoded = encode(cells, OPS)
+    return pd.DataFrame({
+        "cell_id": [c.cell_id for c in cells], "cell": [c.to_json() for c in cells], "b": b, "origin": "b1",
+        "status": "ok", "accuracy": synthetic_accuracy(encoded, 4), "time": synthetic_time(encoded, 4),
+        "params": 1, "predicted_accuracy": np.nan, "predicted_time": np.nan,
+    })  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    settings = validate({"predictors": {"time": {"search_iterations": 2}, "accuracy": {"epochs": 5}}})["predictors"]
+    from popnas_steps.space import one_block_cells
+
+    b1 = one_block_cells(OPS)
+    rng = np.random.default_rng(0)
+    b2 = decode(expand(encode(b1[:6], OPS), 4)[rng.choice(6 * 78, 40, replace=False)], OPS)
+    trained = pd.concat([trained_table(b1, 1), trained_table(b2, 2)], ignore_index=True)
+    trained.loc[3, "status"], trained.loc[3, "accuracy"] = "failed", np.nan  # excluded from fitting
+    reindex = {op: float(v) for op, v in zip(OPS, np.linspace(0, 1, 4) ** 2, strict=True)}
+    fitted = P.fit_predictors(trained, reindex, OPS, SPEC, max_blocks=3, settings=settings, seed=0)
+    return fitted, b2
+
+
+def test_score_every_unique_expansion(fitted):
+    predictors, parents = fitted
+    candidates = P.score_expansions(predictors, parents[:10])
+    assert list(candidates.columns) == P.CANDIDATE_COLUMNS
+    # every expansion of every parent is there, once per equivalence class
+    every = decode(expand(encode(parents[:10], OPS), 4), OPS)
+    assert len(every) == 10 * 136  # p = 4 inputs x 4 operators at position 3: 16 * 17 / 2
+    assert set(candidates["cell_id"]) == {c.cell_id for c in every}
+    assert candidates["cell_id"].is_unique
+    assert candidates["cell"].iloc[0] == canonical_cell(Cell.from_json(candidates["cell"].iloc[0])).to_json()
+    assert candidates["predicted_accuracy"].between(0, 1).all() and (candidates["predicted_time"] > 0).all()
+    # the same numbers as predicting the cells one size-group at a time
+    accuracy, time = P.predict_cells(predictors, [Cell.from_json(t) for t in candidates["cell"][:50]])
+    assert np.allclose(accuracy, candidates["predicted_accuracy"][:50], atol=1e-5)
+    assert np.allclose(time, candidates["predicted_time"][:50])
+
+
+def test_saved_predictors_reload_without_refitting(fitted, tmp_path):
+    predictors, parents = fitted
+    predictors.save(tmp_path / "predictors")
+    assert (tmp_path / "predictors" / "time" / "model.cbm").is_file()
+    reloaded = P.load_predictors(tmp_path / "predictors")
+    first, second = P.score_expansions(predictors, parents[:3]), P.score_expansions(reloaded, parents[:3])
+    pd.testing.assert_frame_equal(first, second, atol=1e-5)
+
+
+def test_predictor_quality_per_step():
+    trained = pd.DataFrame({
+        "b": [1, 1, 2, 2, 2, 2], "status": ["ok"] * 5 + ["failed"],
+        "accuracy": [0.5, 0.6, 0.5, 0.6, 0.7, np.nan], "time": [10.0, 20.0, 10.0, 20.0, 40.0, np.nan],
+        "predicted_accuracy": [np.nan, np.nan, 0.55, 0.6, 0.63, 0.9],
+        "predicted_time": [np.nan, np.nan, 11.0, 18.0, 48.0, 5.0],
+    })  # fmt: skip
+    quality = P.predictor_quality(trained)
+    assert quality["b"].tolist() == [2] and quality["cells"].tolist() == [3]
+    assert quality["time_mape"][0] == pytest.approx((10 + 10 + 20) / 3)
+    assert quality["time_spearman"][0] == pytest.approx(1.0)
+    assert quality["accuracy_mape"][0] == pytest.approx((10 + 0 + 10) / 3)
+
+
+def test_reindex_cells_are_the_symmetric_ones():
+    assert symmetric_cell("3x3 conv").to_list() == [[-1, "3x3 conv", -1, "3x3 conv"]]
