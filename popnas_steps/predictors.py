@@ -39,7 +39,7 @@ def thread_count(configured: int) -> int:
 class Predictors:
     """Both fitted predictors with what they need to featurise cells."""
 
-    time: TimePredictor
+    time: TimePredictor | None  # None for the PNAS baseline, which has no time predictor
     accuracy: AccuracyEnsemble
     reindex: dict[str, float]
     operators: list[str]
@@ -51,7 +51,8 @@ class Predictors:
 
     def save(self, folder: str | Path) -> None:
         folder = Path(folder)
-        self.time.save(folder / "time")
+        if self.time is not None:
+            self.time.save(folder / "time")
         self.accuracy.save(folder / "accuracy")
         context = {"reindex": self.reindex, "operators": self.operators, "network": self.spec.__dict__}
         (folder / "context.json").write_text(json.dumps(context, indent=2) + "\n")
@@ -61,8 +62,9 @@ def load_predictors(folder: str | Path, threads: int = 0) -> Predictors:
     """Reload predictors saved by `Predictors.save`, without refitting."""
     folder = Path(folder)
     context = json.loads((folder / "context.json").read_text())
+    has_time = (folder / "time").is_dir()
     return Predictors(
-        load_time_predictor(folder / "time", thread_count(threads)),
+        load_time_predictor(folder / "time", thread_count(threads)) if has_time else None,
         load_accuracy_ensemble(folder / "accuracy"),
         context["reindex"],
         context["operators"],
@@ -78,17 +80,22 @@ def fit_predictors(
     max_blocks: int,
     settings: dict,
     seed: int,
+    with_time: bool = True,
 ) -> Predictors:
-    """Fit both predictors on the successful rows of `trained` (all steps so far).
+    """Fit the predictors on the successful rows of `trained` (all steps so far).
 
-    `settings` is the `predictors` config slice.
+    `settings` is the `predictors` config slice; `with_time=False` skips the time
+    predictor (the PNAS baseline).
     """
     ok = trained[trained["status"] == "ok"]
     cells = [Cell.from_json(text) for text in ok["cell"]]
-    features = features_of_cells(cells, reindex, operators, spec)
-    time = fit_time_predictor(
-        features, ok["time"].to_numpy(float), TimeSettings(**settings["time"]), seed, thread_count(settings["threads"])
-    )
+    time = None
+    if with_time:
+        features = features_of_cells(cells, reindex, operators, spec)
+        time_settings = TimeSettings(**settings["time"])
+        time = fit_time_predictor(
+            features, ok["time"].to_numpy(float), time_settings, seed, thread_count(settings["threads"])
+        )
     inputs, ops = _tensors_of(cells, operators, max_blocks)
     accuracy = AccuracyEnsemble(max_blocks, len(operators), AccuracySettings(**settings["accuracy"]), seed)
     accuracy.fit(inputs, ops, ok["accuracy"].to_numpy(float))
@@ -107,9 +114,11 @@ def _tensors_of(cells: list[Cell], operators: list[str], max_blocks: int) -> tup
 
 
 def predict_encoded(predictors: Predictors, encoded: np.ndarray, chunk: int = 32768) -> tuple[np.ndarray, np.ndarray]:
-    """Predicted accuracy and time of cells encoded as (n, b, 4)."""
-    features = time_features(encoded, reindex_array(predictors.reindex, predictors.operators), predictors.spec)
-    predicted_time = predictors.time.predict(features)
+    """Predicted accuracy and time (NaN without a time predictor) of cells encoded as (n, b, 4)."""
+    predicted_time = np.full(len(encoded), np.nan)
+    if predictors.time is not None:
+        features = time_features(encoded, reindex_array(predictors.reindex, predictors.operators), predictors.spec)
+        predicted_time = predictors.time.predict(features)
     inputs, ops = cell_tensors(encoded, predictors.max_blocks)
     predicted_accuracy = predictors.accuracy.predict(inputs, ops, chunk)
     return predicted_accuracy.astype(float), predicted_time

@@ -1,7 +1,7 @@
-"""Entry point: write a step's selection, `selected.csv`, and a `cell.json` per selected cell.
+"""Entry point: write the selection, `selected.csv`, of the initial thrust and of step b=1.
 
-    python -m popnas_steps.select_cells thrust --out b0/selected.csv --cells-dir cells
-    python -m popnas_steps.select_cells b1 --settings '{"search": {...}}' --out b1/selected.csv --cells-dir cells
+    python -m popnas_steps.select_cells thrust --out b0/selected.csv
+    python -m popnas_steps.select_cells b1 --settings '{"search": {...}}' --out b1/selected.csv
 
 `selected.csv` columns: cell_id, cell (JSON), origin (thrust | b1 | pareto | exploration),
 predicted_accuracy, predicted_time (empty where no prediction was made).
@@ -26,15 +26,9 @@ def selection_table(cells: list[Cell], origin: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SELECTED_COLUMNS)
 
 
-def write_selection(table: pd.DataFrame, out: str | Path, cells_dir: str | Path) -> None:
-    """Write selected.csv and, for each cell, cells/<cell_id>/cell.json (left alone if present)."""
+def write_selection(table: pd.DataFrame, out: str | Path) -> None:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    for row in table.itertuples():
-        cell_file = Path(cells_dir) / row.cell_id / "cell.json"
-        if not cell_file.exists():  # an equivalent cell trained before keeps its files
-            cell_file.parent.mkdir(parents=True, exist_ok=True)
-            cell_file.write_text(row.cell + "\n")
     table.to_csv(out, index=False)
 
 
@@ -46,7 +40,6 @@ def main(argv: list[str] | None = None) -> int:
     add_config_arguments(b1)
     for command in (thrust, b1):
         command.add_argument("--out", required=True, help="selected.csv to write")
-        command.add_argument("--cells-dir", required=True, help="the run's cells/ folder")
     args = parser.parse_args(argv)
     try:
         if args.command == "thrust":
@@ -56,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    write_selection(table, args.out, args.cells_dir)
+    write_selection(table, args.out)
     print(f"selected {len(table)} cells")
     return 0
 

@@ -104,7 +104,31 @@ def train_cell(config: dict, cell: Cell, data_dir: str | Path, out_dir: str | Pa
     timings["write_seconds"] = time.perf_counter() - clock
     timings["process_seconds"] = time.perf_counter() - _PROCESS_START
     result["timings"] = timings
-    (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_result(out, result)
+    return result
+
+
+def write_result(out: Path, result: dict) -> None:
+    """Write result.json atomically: a killed job never leaves half a result behind."""
+    partial = out / "result.json.partial"
+    partial.write_text(json.dumps(result, indent=2) + "\n")
+    os.replace(partial, out / "result.json")
+
+
+def record_crash(cell: Cell, out_dir: str | Path, status: int) -> dict:
+    """A failed result for a training process that died without writing one (e.g. killed
+    by the kernel's out-of-memory killer or a segmentation fault)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    how = f"signal {status - 128}" if status > 128 else f"status {status}"
+    result = {
+        "cell_id": cell.cell_id,
+        "cell": cell.to_list(),
+        "blocks": len(cell),
+        "status": "failed",
+        "reason": f"the training process died ({how}) without writing a result",
+    }
+    write_result(out, result)
     return result
 
 
@@ -129,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     cells.add_argument("--cell", help="cell JSON, [] for the empty cell")
     cells.add_argument("--cell-file", help="file holding the cell JSON")
     parser.add_argument("--out", required=True, help="output folder for result.json")
+    parser.add_argument(
+        "--crashed", type=int, metavar="STATUS", help="record that a training process exited with STATUS, then stop"
+    )
     args = parser.parse_args(argv)
     try:
         config = config_from_args(args)
@@ -143,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, CellError, DatasetError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.crashed is not None:
+        print(json.dumps(record_crash(cell, args.out, args.crashed)))
+        return 0
     result = train_cell(config, cell, args.data, args.out)
     summary = {k: result.get(k) for k in ("cell_id", "status", "reason", "accuracy", "time", "params")}
     print(json.dumps(summary))

@@ -1,12 +1,84 @@
-# Shared helpers of the rules: config slices passed as params, so that a change to one
-# slice reruns only the rules that read it.
+# Shared helpers of the rules: paths, config slices and input functions.
+import glob
 import json
+import os
 import sys
+
+import pandas as pd
+
+from popnas_steps.space import Cell, cell_id, one_block_cells
 
 # The interpreter running Snakemake runs every step too, so a venv needs no activation.
 PYTHON = sys.executable
 
+RUN = f"results/{config['run']}"  # data/ and cells/ (shared by strategies: a cell trains once)
+STEPS = f"{RUN}/{config['search']['strategy']}"  # b<b>/ folders of this strategy
+B = config["search"]["max_blocks"]
+OPERATORS = config["search"]["operators"]
+
+EMPTY_CELL_ID = cell_id(Cell())
+B1_CELLS = {cell.cell_id: cell.to_json() for cell in one_block_cells(OPERATORS)}
+
+
+wildcard_constraints:
+    cell_id="[0-9a-f]{12}",
+    b="[0-9]+",
+
 
 def config_slice(*keys):
-    """The named top-level config sections as canonical JSON (a stable rerun trigger)."""
-    return json.dumps({key: config[key] for key in keys}, sort_keys=True)
+    """The named config entries ("section" or "section.key") as canonical JSON.
+
+    Each rule passes only what it reads, so a config change reruns only the rules whose
+    slice changed (the profile's rerun trigger on params).
+    """
+    sliced = {}
+    for key in keys:
+        section, _, name = key.partition(".")
+        if name:
+            sliced.setdefault(section, {})[name] = config[section][name]
+        else:
+            sliced[section] = config[section]
+    return json.dumps(sliced, sort_keys=True)
+
+
+_selected_cache = {}
+
+
+def cell_spec(wildcards):
+    """The JSON of a cell from its id: the thrust, b=1, or any step's selected.csv."""
+    if wildcards.cell_id == EMPTY_CELL_ID:
+        return "[]"
+    if wildcards.cell_id in B1_CELLS:
+        return B1_CELLS[wildcards.cell_id]
+    for path in sorted(glob.glob(f"{RUN}/*/b*/selected.csv")):
+        key = (path, os.path.getmtime(path))
+        if key not in _selected_cache:
+            table = pd.read_csv(path)
+            _selected_cache[key] = dict(zip(table["cell_id"], table["cell"]))
+        if wildcards.cell_id in _selected_cache[key]:
+            return _selected_cache[key][wildcards.cell_id]
+    raise ValueError(f"cell {wildcards.cell_id} is in no selection of {RUN}")
+
+
+def step_selection(wildcards):
+    b = int(wildcards.b)
+    if b >= 2:
+        return checkpoints.select.get(b=wildcards.b).output.selected
+    return f"{STEPS}/b{b}/selected.csv"
+
+
+def step_results(wildcards):
+    """result.json of every cell selected at step b (after its selection checkpoint)."""
+    b = int(wildcards.b)
+    if b == 0:
+        ids = [EMPTY_CELL_ID]
+    elif b == 1:
+        ids = list(B1_CELLS)
+    else:
+        ids = pd.read_csv(checkpoints.select.get(b=wildcards.b).output.selected)["cell_id"]
+    return [f"{RUN}/cells/{i}/result.json" for i in ids]
+
+
+def trained_before(wildcards):
+    """trained.csv of every step before b: the data the predictors of step b fit on."""
+    return [f"{STEPS}/b{i}/trained.csv" for i in range(int(wildcards.b))]

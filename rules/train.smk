@@ -1,43 +1,35 @@
-EMPTY_CELL_ID = cell_id(Cell())
-
-
-rule select_thrust:
-    # b=0 of Algorithm 1: the empty cell alone.
-    output:
-        selected=f"{RUN}/b0/selected.csv",
-        cell=f"{RUN}/cells/{EMPTY_CELL_ID}/cell.json",
-    log:
-        f"{RUN}/logs/select_thrust.log",
-    shell:
-        "{PYTHON} -m popnas_steps.select_cells thrust --out {output.selected} --cells-dir {RUN}/cells > {log} 2>&1"
-
-
 rule train_cell:
-    # One network: trained on the run's fixed split; a failure is a result, not a crash.
+    # One network on the run's fixed split. A failure (NaN, out of memory, exception) is a
+    # `failed` result; a process that dies without one (signal) is recorded as failed too,
+    # while a bad input (exit status 2) stops the job.
     input:
         data=rules.prepare_data.output.metadata,
-        cell=f"{RUN}/cells/{{cell_id}}/cell.json",
     output:
         result=f"{RUN}/cells/{{cell_id}}/result.json",
     params:
         settings=config_slice("seed", "network", "training"),
+        cell=cell_spec,
     resources:
         gpu=1,
     log:
         f"{RUN}/cells/{{cell_id}}/job.log",
     shell:
-        "{PYTHON} -m popnas_steps.train_cell --settings {params.settings:q} --data $(dirname {input.data}) "
-        "--cell-file {input.cell} --out $(dirname {output.result}) > {log} 2>&1"
+        "args=(--settings {params.settings:q} --data $(dirname {input.data}) --cell {params.cell:q} "
+        "--out $(dirname {output.result})); "
+        "{PYTHON} -m popnas_steps.train_cell \"${{args[@]}}\" > {log} 2>&1 || {{ status=$?; "
+        "[ $status -ne 2 ] && {PYTHON} -m popnas_steps.train_cell \"${{args[@]}}\" --crashed $status >> {log} 2>&1; "
+        "}}"
 
 
-rule collect_thrust:
+rule collect:
+    # b<b>/trained.csv: the step's selection joined with each cell's measured result.
     input:
-        selected=rules.select_thrust.output.selected,
-        results=[f"{RUN}/cells/{EMPTY_CELL_ID}/result.json"],
+        selected=step_selection,
+        results=step_results,
     output:
-        trained=f"{RUN}/b0/trained.csv",
+        trained=f"{STEPS}/b{{b}}/trained.csv",
     log:
-        f"{RUN}/logs/collect_b0.log",
+        f"{STEPS}/logs/collect_b{{b}}.log",
     shell:
-        "{PYTHON} -m popnas_steps.collect --b 0 --selected {input.selected} --out {output.trained} "
+        "{PYTHON} -m popnas_steps.collect --b {wildcards.b} --selected {input.selected} --out {output.trained} "
         "{input.results} > {log} 2>&1"

@@ -10,23 +10,18 @@ from popnas_steps.space import Cell
 def test_b1_selection_writes_every_one_block_cell(tmp_path, capsys):
     settings = json.dumps({"search": {"operators": ["3x3 conv", "identity"]}})
     out = tmp_path / "b1" / "selected.csv"
-    assert select_cells.main(["b1", "--settings", settings, "--out", str(out), "--cells-dir", str(tmp_path)]) == 0
+    assert select_cells.main(["b1", "--settings", settings, "--out", str(out)]) == 0
     table = pd.read_csv(out)
     assert list(table.columns) == select_cells.SELECTED_COLUMNS
     assert len(table) == 10 and table["cell_id"].is_unique and set(table["origin"]) == {"b1"}
     for row in table.itertuples():
-        assert Cell.from_json((tmp_path / row.cell_id / "cell.json").read_text()).cell_id == row.cell_id
+        assert Cell.from_json(row.cell).cell_id == row.cell_id
 
 
 def test_bad_settings_are_rejected(tmp_path, capsys):
-    settings = json.dumps({"search": {"operators": ["3x3 conv"], "beam": 3}})
-    assert (
-        select_cells.main(
-            ["b1", "--settings", settings, "--out", str(tmp_path / "s.csv"), "--cells-dir", str(tmp_path)]
-        )
-        == 2
-    )
-    assert "search.beam" in capsys.readouterr().err
+    settings = json.dumps({"search": {"operators": ["3x3 conv"], "beams": 3}})
+    assert select_cells.main(["b1", "--settings", settings, "--out", str(tmp_path / "s.csv")]) == 2
+    assert "search.beams" in capsys.readouterr().err
 
 
 def test_collect_joins_results_to_the_selection(tmp_path):

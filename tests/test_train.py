@@ -109,3 +109,18 @@ def test_real_training_on_digits_reaches_high_accuracy(tmp_path, capsys):
     assert result["status"] == "ok"
     assert result["accuracy"] >= 0.95
     assert math.isfinite(result["time"]) and result["time"] < result["timings"]["process_seconds"]
+
+
+def test_tabulated_schedule_matches_keras_cosine_decay_restarts():
+    import keras
+
+    from popnas_steps.train import Recipe, learning_rate_schedule, make_optimizer
+
+    recipe = Recipe(epochs=21, learning_rate=0.01, first_period=3, t_mul=2, m_mul=0.9, alpha=0.1)
+    schedule = learning_rate_schedule(recipe, steps_per_epoch=10)
+    reference = keras.optimizers.schedules.CosineDecayRestarts(0.01, 30, t_mul=2.0, m_mul=0.9, alpha=0.1)
+    steps = [0, 1, 15, 29, 30, 31, 89, 90, 91, 150, 209]
+    ours = [float(schedule(step)) for step in steps]
+    assert ours == pytest.approx([float(reference(step)) for step in steps], rel=1e-5)
+    # weight decay follows the same multiplier: Keras applies weight_decay * learning_rate
+    assert make_optimizer(recipe, 10).weight_decay * ours[0] == pytest.approx(recipe.weight_decay)

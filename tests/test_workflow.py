@@ -1,7 +1,13 @@
-"""The Snakemake workflow itself, run for real on digits with tiny settings."""
+"""The Snakemake workflow, run for real: a tiny search on digits (real Keras training),
+killed mid-step and resumed, then rerun step by step; dry runs of the paper configs."""
 
+from __future__ import annotations
+
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -12,29 +18,146 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snake
 
 TINY = """
 run: tiny
+search: {max_blocks: 3, beam: 2, exploration: 1, operators: ["3x3 conv", "identity"]}
 network: {motifs: 1, normal_cells: 1, filters: 4}
-training: {epochs: 1, batch_size: 64, horizontal_flip: false}
+training: {epochs: 2, batch_size: 64, horizontal_flip: false}
+predictors: {time: {search_iterations: 2}, accuracy: {epochs: 3}}
 """
 
 
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*SNAKEMAKE, "--directory", str(workdir), *args], capture_output=True, text=True, cwd=workdir)
+def snakemake(workdir: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess:
+    run = subprocess.run([*SNAKEMAKE, "--directory", str(workdir), *args], capture_output=True, text=True, cwd=workdir)
+    if check:
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return run
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run."""
+    lines = output[output.index("Job stats:") :].splitlines()[3:]
+    counts = {}
+    for line in lines:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit():
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts
 
 
 def test_bad_config_stops_before_any_job(tmp_path):
-    (tmp_path / "bad.yaml").write_text("training: {epochs: -3}\n")
+    (tmp_path / "bad.yaml").write_text("training: {epochs: -3}\nsearch: {beems: 3}\n")
     run = snakemake(tmp_path, "--cores", "1", "--configfile", "bad.yaml", "-n")
     assert run.returncode != 0
-    assert "'training.epochs': -3 is less than the minimum of 1" in run.stderr + run.stdout
+    output = run.stderr + run.stdout
+    assert "'training.epochs': -3 is less than the minimum of 1" in output
+    assert "unknown config key search.beems" in output
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("name", ["cifar10", "cifar100", "fashion_mnist", "eurosat"])
+def test_paper_configs_dry_run(tmp_path, name):
+    started = time.perf_counter()
+    run = snakemake(tmp_path, "-n", "--cores", "2", "--configfile", str(ROOT / "config" / f"{name}.yaml"), check=True)
+    assert time.perf_counter() - started < 60
+    counts = job_counts(run.stdout)
+    # up to the first checkpoint: the thrust and the 300 one-block cells of the 12 operators
+    assert counts["train_cell"] == 301
+    assert counts["fit_predictors"] == counts["expand"] == counts["pareto"] == counts["select"] == 4  # b = 2..5
+    assert counts["collect"] == 6 and counts["prepare_data"] == 1
+    assert f"results/{name}/popnas/b5/trained.csv" in run.stdout
+
+
+def test_pnas_overlay_dry_run(tmp_path):
+    run = snakemake(
+        tmp_path,
+        "-n",
+        "--cores",
+        "2",
+        "--configfile",
+        str(ROOT / "config" / "cifar10.yaml"),
+        str(ROOT / "config" / "pnas.yaml"),
+        check=True,
+    )
+    assert job_counts(run.stdout)["train_cell"] == 301
+    assert "results/cifar10/pnas/b5/trained.csv" in run.stdout
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A tiny search, killed while training b=1 and resumed; returns (folder, what the kill left)."""
+    workdir = tmp_path_factory.mktemp("tiny")
+    (workdir / "tiny.yaml").write_text(TINY)
+    args = ["--cores", "2", "--resources", "gpu=1", "--configfile", "tiny.yaml"]
+    process = subprocess.Popen(
+        [*SNAKEMAKE, "--directory", str(workdir), *args],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    cells = workdir / "results" / "tiny" / "cells"
+    deadline = time.monotonic() + 600
+    while len(list(cells.glob("*/result.json"))) < 4 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(2)  # let the next training start
+    os.killpg(process.pid, signal.SIGKILL)  # the whole job tree, like a crash of the machine
+    process.wait()
+    finished = {path.parent.name: path.stat().st_mtime_ns for path in cells.glob("*/result.json")}
+    assert len(finished) >= 4
+    snakemake(workdir, "--unlock", *args, check=True)
+    snakemake(workdir, *args, check=True)
+    return workdir, finished
 
 
 @pytest.mark.slow
-def test_initial_thrust_runs_end_to_end(tmp_path):
-    (tmp_path / "tiny.yaml").write_text(TINY)
-    run = snakemake(tmp_path, "--cores", "2", "--resources", "gpu=1", "--configfile", "tiny.yaml")
-    assert run.returncode == 0, run.stderr[-3000:]
-    trained = pd.read_csv(tmp_path / "results" / "tiny" / "b0" / "trained.csv")
-    assert trained["status"].tolist() == ["ok"] and trained["origin"].tolist() == ["thrust"]
-    assert 0 < trained["time"][0] and 0 <= trained["accuracy"][0] <= 1
-    again = snakemake(tmp_path, "--cores", "2", "--resources", "gpu=1", "--configfile", "tiny.yaml", "-n")
-    assert "Nothing to be done" in again.stdout + again.stderr
+def test_killed_run_resumes_without_retraining_finished_cells(tiny_run):
+    workdir, finished = tiny_run
+    cells = workdir / "results" / "tiny" / "cells"
+    for cell_id, mtime in finished.items():
+        assert (cells / cell_id / "result.json").stat().st_mtime_ns == mtime, f"{cell_id} was retrained"
+    steps = workdir / "results" / "tiny" / "popnas"
+    b1 = pd.read_csv(steps / "b1" / "trained.csv")
+    assert len(b1) == 10 and (b1["status"] == "ok").all()  # 2 operators: 4 * 5 / 2 one-block cells
+
+
+@pytest.mark.slow
+def test_tiny_search_runs_every_phase(tiny_run):
+    workdir, _ = tiny_run
+    steps = workdir / "results" / "tiny" / "popnas"
+    for b in (2, 3):
+        trained = pd.read_csv(steps / f"b{b}" / "trained.csv")
+        pareto = pd.read_csv(steps / f"b{b}" / "pareto.csv")
+        assert 1 <= len(pareto) <= 2
+        assert set(trained["origin"]) <= {"pareto", "exploration"}
+        assert trained["predicted_accuracy"].notna().all() and trained["predicted_time"].notna().all()
+        assert (trained["b"] == b).all() and trained["cell_id"].is_unique
+        candidates = pd.read_parquet(steps / f"b{b}" / "candidates.parquet")
+        assert set(pareto["cell_id"]) <= set(candidates["cell_id"])
+    assert pd.read_csv(steps / "b3" / "exploration.csv").empty  # no exploration at the last step
+    assert (steps / "b2" / "predictors" / "time" / "model.cbm").is_file()
+    reindex = pd.read_csv(steps / "b1" / "reindex.csv")
+    assert reindex["reindex"].between(0, 1).all() and reindex["reindex"].max() == 1
+
+
+@pytest.mark.slow
+def test_rerun_of_a_step_retrains_nothing_and_selects_the_same(tiny_run, tmp_path):
+    workdir, _ = tiny_run
+    steps = workdir / "results" / "tiny" / "popnas"
+    args = ["--cores", "2", "--resources", "gpu=1", "--configfile", "tiny.yaml"]
+    assert "Nothing to be done" in snakemake(workdir, "-n", *args, check=True).stdout
+    before = {b: (steps / f"b{b}" / "selected.csv").read_text() for b in (2, 3)}
+    results = {p: p.stat().st_mtime_ns for p in (workdir / "results" / "tiny" / "cells").glob("*/result.json")}
+    # rerun step 2 from its predictors on: same config and cached results, same selections
+    run = snakemake(workdir, *args, "--forcerun", "fit_predictors", check=True)
+    assert "rule train_cell" not in run.stdout + run.stderr
+    assert {b: (steps / f"b{b}" / "selected.csv").read_text() for b in (2, 3)} == before
+    assert {p: p.stat().st_mtime_ns for p in results} == results
+    # a change of the predictor settings reruns the steps but trains only cells never trained
+    (workdir / "other.yaml").write_text(TINY.replace("accuracy: {epochs: 3}", "accuracy: {epochs: 4}"))
+    dry = snakemake(workdir, "-n", "--cores", "2", "--configfile", "other.yaml", check=True)
+    counts = job_counts(dry.stdout)
+    assert counts["fit_predictors"] >= 1 and counts.get("train_cell", 0) == 0 and "prepare_data" not in counts
+    # a change of the training recipe invalidates the trainings
+    (workdir / "recipe.yaml").write_text(TINY.replace("epochs: 2,", "epochs: 3,"))
+    dry = snakemake(workdir, "-n", "--cores", "2", "--configfile", "recipe.yaml", check=True)
+    assert job_counts(dry.stdout)["train_cell"] == 11  # thrust + b=1, up to the first checkpoint

@@ -1,0 +1,146 @@
+"""Selection of the cells to train at step b (paper 3.2): time constraint, Pareto front,
+exploration sets and the exploration Pareto front (EPF), and PNAS's top-K.
+
+Pure functions on candidate tables with columns cell_id, cell (canonical JSON),
+predicted_accuracy, predicted_time. Candidates are unique up to equivalence (the
+expansion step scores each equivalence class once), so "not equivalent to a cell already
+kept" is a check on cell ids.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+import pandas as pd
+
+FRONT_COLUMNS = ["rank", "cell_id", "cell", "predicted_accuracy", "predicted_time"]
+EXPLORATION_COLUMNS = [*FRONT_COLUMNS, "score"]
+
+
+def by_accuracy(candidates: pd.DataFrame) -> pd.DataFrame:
+    """Highest predicted accuracy first; ties broken by lower time, then id (deterministic)."""
+    keys, ascending = ["predicted_accuracy", "cell_id"], [False, True]
+    if "predicted_time" in candidates and candidates["predicted_time"].notna().any():
+        keys, ascending = ["predicted_accuracy", "predicted_time", "cell_id"], [False, True, True]
+    return candidates.sort_values(keys, ascending=ascending, kind="mergesort").reset_index(drop=True)
+
+
+def apply_time_constraint(candidates: pd.DataFrame, limit: float | None) -> pd.DataFrame:
+    """Line 13 of Algorithm 1: drop candidates predicted slower than T seconds."""
+    if limit is None:
+        return candidates
+    return candidates[candidates["predicted_time"] <= limit].reset_index(drop=True)
+
+
+def _ranked(rows: list[dict], columns: list[str]) -> pd.DataFrame:
+    table = pd.DataFrame(rows, columns=[c for c in columns if c != "rank"])
+    table.insert(0, "rank", range(1, len(table) + 1))
+    return table
+
+
+def pareto_front(candidates: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Walk the candidates by predicted accuracy; keep each one strictly faster than the
+    last kept one (it is not dominated), until K are kept."""
+    kept: list[dict] = []
+    fastest = math.inf
+    for row in by_accuracy(candidates).itertuples(index=False):
+        if row.predicted_time < fastest:
+            kept.append(row._asdict())
+            fastest = row.predicted_time
+            if len(kept) == k:
+                break
+    return _ranked(kept, FRONT_COLUMNS)
+
+
+def top_k(candidates: pd.DataFrame, k: int) -> pd.DataFrame:
+    """PNAS: the K candidates of highest predicted accuracy."""
+    return _ranked(by_accuracy(candidates).head(k).to_dict("records"), FRONT_COLUMNS)
+
+
+def _blocks(cell_json: str) -> list[list]:
+    return json.loads(cell_json)
+
+
+@dataclass(frozen=True)
+class ExplorationSets:
+    operators: frozenset[str]
+    inputs: frozenset[int]
+
+    @property
+    def empty(self) -> bool:
+        return not self.operators and not self.inputs
+
+
+def exploration_sets(front: pd.DataFrame, operators: list[str], b: int) -> ExplorationSets:
+    """Operators and inputs under-used by the front: an operator is explored when its share
+    of all operator uses is below 1 / (5 |O|); an input when its share is below 1 / (5 |I|),
+    with I = {-2, -1, 0, ..., b-2}, the inputs of the newest block. Both operators and
+    both inputs of every block count."""
+    op_uses: Counter = Counter()
+    input_uses: Counter = Counter()
+    for cell in front["cell"]:
+        for in1, op1, in2, op2 in _blocks(cell):
+            op_uses.update([op1, op2])
+            input_uses.update([in1, in2])
+    valid_inputs = list(range(-2, b - 1))
+    op_total, input_total = sum(op_uses.values()), sum(input_uses.values())
+    if op_total == 0:
+        return ExplorationSets(frozenset(), frozenset())
+    explored_ops = {op for op in operators if op_uses[op] / op_total < 1 / (5 * len(operators))}
+    explored_inputs = {i for i in valid_inputs if input_uses[i] / input_total < 1 / (5 * len(valid_inputs))}
+    return ExplorationSets(frozenset(explored_ops), frozenset(explored_inputs))
+
+
+def exploration_front(candidates: pd.DataFrame, front: pd.DataFrame, sets: ExplorationSets, j: int) -> pd.DataFrame:
+    """The exploration Pareto front (EPF), at most J cells.
+
+    Walking the candidates by predicted accuracy, a cell outside the front earns points:
+    +1 per use of an exploration input (+2 if that input's share of the EPF's exploration
+    inputs so far is <= 1/|I~|, +1 if the EPF used no more exploration inputs than
+    exploration operators), and likewise +1 per use of an exploration operator, both
+    operators of every block counted (+2 if its share <= 1/|O~|, +1 if the EPF used at
+    least as many exploration inputs as operators). A cell with points then earns one
+    more per 4% of relative accuracy difference and per 10% of relative time difference
+    from the last EPF cell (from the second cell on). It joins the EPF when it is faster
+    than the last EPF cell and reaches 8 points (4 when one of the two sets is empty).
+    """
+    if sets.empty or j <= 0:
+        return _ranked([], EXPLORATION_COLUMNS)
+    threshold = 8 if sets.operators and sets.inputs else 4
+    in_front = set(front["cell_id"])
+    accepted: list[dict] = []
+    input_counts: Counter = Counter()
+    op_counts: Counter = Counter()
+    for row in by_accuracy(candidates).itertuples(index=False):
+        if row.cell_id in in_front:
+            continue
+        last = accepted[-1] if accepted else None
+        if last is not None and not row.predicted_time < last["predicted_time"]:
+            continue
+        blocks = _blocks(row.cell)
+        used_inputs = [i for block in blocks for i in (block[0], block[2]) if i in sets.inputs]
+        used_ops = [op for block in blocks for op in (block[1], block[3]) if op in sets.operators]
+        input_total, op_total = sum(input_counts.values()), sum(op_counts.values())
+        score = 0
+        for i in used_inputs:
+            share = input_counts[i] / input_total if input_total else 0.0
+            score += 1 + (2 if share <= 1 / len(sets.inputs) else 0) + (1 if input_total <= op_total else 0)
+        for op in used_ops:
+            share = op_counts[op] / op_total if op_total else 0.0
+            score += 1 + (2 if share <= 1 / len(sets.operators) else 0) + (1 if input_total >= op_total else 0)
+        if score > 0 and last is not None:
+            accuracy_gap = abs(row.predicted_accuracy - last["predicted_accuracy"]) / max(
+                last["predicted_accuracy"], 1e-9
+            )
+            time_gap = abs(row.predicted_time - last["predicted_time"]) / max(last["predicted_time"], 1e-9)
+            score += int(accuracy_gap / 0.04) + int(time_gap / 0.10)
+        if score >= threshold:
+            accepted.append({**row._asdict(), "score": score})
+            input_counts.update(used_inputs)
+            op_counts.update(used_ops)
+            if len(accepted) == j:
+                break
+    return _ranked(accepted, EXPLORATION_COLUMNS)

@@ -1,0 +1,162 @@
+"""Entry points of the search rules of one block step (lines 5-20 of Algorithm 1).
+
+    python -m popnas_steps.step reindex --settings S --thrust b0/trained.csv --b1 b1/trained.csv --out b1/reindex.csv
+    python -m popnas_steps.step fit     --settings S --reindex b1/reindex.csv --out b<b>/predictors TRAINED.csv...
+    python -m popnas_steps.step expand  --settings S --predictors b<b>/predictors --parents b<b-1>/trained.csv
+                                        --out b<b>/candidates.parquet
+    python -m popnas_steps.step pareto  --settings S --candidates b<b>/candidates.parquet --out b<b>/pareto.csv
+    python -m popnas_steps.step explore --settings S --b b --candidates ... --pareto ... --out b<b>/exploration.csv
+    python -m popnas_steps.step select  --pareto ... --exploration ... --out b<b>/selected.csv
+
+Each reads files, calls the pure functions of popnas_steps.search / predictors, and writes
+one artefact; --settings is the rule's slice of the config as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pandas as pd  # noqa: E402
+
+from popnas_steps import search  # noqa: E402
+from popnas_steps.config import ConfigError, config_from_args  # noqa: E402
+from popnas_steps.select_cells import SELECTED_COLUMNS  # noqa: E402
+
+REINDEX_COLUMNS = ["operator", "cell_id", "time", "thrust_time", "reindex"]
+
+
+def reindex(config: dict, thrust: Path, b1: Path, out: Path) -> None:
+    from popnas_steps.features import reindex_from_trained, symmetric_cell
+
+    operators = config["search"]["operators"]
+    thrust_table, b1_table = pd.read_csv(thrust), pd.read_csv(b1)
+    values = reindex_from_trained(thrust_table, b1_table, operators)
+    times = dict(zip(b1_table["cell_id"], b1_table["time"], strict=True))
+    rows = [
+        {
+            "operator": op,
+            "cell_id": symmetric_cell(op).cell_id,
+            "time": times.get(symmetric_cell(op).cell_id),
+            "thrust_time": float(thrust_table["time"].iloc[0]),
+            "reindex": values[op],
+        }
+        for op in values
+    ]
+    pd.DataFrame(rows, columns=REINDEX_COLUMNS).to_csv(out, index=False)
+
+
+def fit(config: dict, trained: list[Path], reindex_file: Path, out: Path) -> None:
+    from popnas_steps.macro import NetworkSpec
+    from popnas_steps.predictors import fit_predictors
+
+    table = pd.concat([pd.read_csv(path) for path in trained], ignore_index=True)
+    reindex_table = pd.read_csv(reindex_file)
+    predictors = fit_predictors(
+        table,
+        dict(zip(reindex_table["operator"], reindex_table["reindex"], strict=True)),
+        config["search"]["operators"],
+        NetworkSpec(**config["network"]),
+        config["search"]["max_blocks"],
+        config["predictors"],
+        config["seed"],
+        with_time=config["search"]["strategy"] == "popnas",
+    )
+    predictors.save(out)
+
+
+def expand(config: dict, predictors_dir: Path, parents_file: Path, out: Path) -> None:
+    from popnas_steps.predictors import load_predictors, score_expansions
+    from popnas_steps.space import Cell
+
+    parents_table = pd.read_csv(parents_file)
+    parents = [Cell.from_json(text) for text in parents_table.loc[parents_table["status"] == "ok", "cell"]]
+    if not parents:
+        raise ValueError(f"'{parents_file}' has no successfully trained cell to expand")
+    predictors = load_predictors(predictors_dir, config["predictors"]["threads"])
+    candidates = score_expansions(predictors, parents, config["predictors"]["score_chunk"])
+    candidates.to_parquet(out, index=False)
+
+
+def pareto(config: dict, candidates_file: Path, out: Path) -> None:
+    settings = config["search"]
+    candidates = pd.read_parquet(candidates_file)
+    if settings["strategy"] == "pnas":
+        front = search.top_k(candidates, settings["beam"])
+    else:
+        front = search.pareto_front(
+            search.apply_time_constraint(candidates, settings["time_constraint"]), settings["beam"]
+        )
+    front.to_csv(out, index=False)
+
+
+def explore(config: dict, b: int, candidates_file: Path, pareto_file: Path, out: Path) -> None:
+    settings = config["search"]
+    exploring = settings["strategy"] == "popnas" and b < settings["max_blocks"] and settings["exploration"] > 0
+    front = pd.read_csv(pareto_file)
+    table = pd.DataFrame(columns=search.EXPLORATION_COLUMNS)
+    if exploring:
+        candidates = search.apply_time_constraint(pd.read_parquet(candidates_file), settings["time_constraint"])
+        sets = search.exploration_sets(front, settings["operators"], b)
+        table = search.exploration_front(candidates, front, sets, settings["exploration"])
+    table.to_csv(out, index=False)
+
+
+def select(pareto_file: Path, exploration_file: Path, out: Path) -> None:
+    front = pd.read_csv(pareto_file).assign(origin="pareto")
+    exploration = pd.read_csv(exploration_file).assign(origin="exploration")
+    selected = pd.concat([front, exploration], ignore_index=True)[SELECTED_COLUMNS]
+    selected.to_csv(out, index=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m popnas_steps.step", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    spec = {
+        "reindex": ["--thrust", "--b1"],
+        "fit": ["--reindex"],
+        "expand": ["--predictors", "--parents"],
+        "pareto": ["--candidates"],
+        "explore": ["--b", "--candidates", "--pareto"],
+        "select": ["--pareto", "--exploration"],
+    }
+    for name, options in spec.items():
+        command = commands.add_parser(name)
+        if name != "select":
+            command.add_argument("--settings", required=True, help="the rule's config slice as JSON")
+        for option in options:
+            command.add_argument(option, required=True, type=int if option == "--b" else Path)
+        command.add_argument("--out", required=True, type=Path)
+        if name == "fit":
+            command.add_argument("trained", nargs="+", type=Path, help="trained.csv of every step so far")
+    args = parser.parse_args(argv)
+    args.config = None
+    try:
+        config = config_from_args(args) if args.command != "select" else {}
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.command == "reindex":
+        reindex(config, args.thrust, args.b1, args.out)
+    elif args.command == "fit":
+        fit(config, args.trained, args.reindex, args.out)
+    elif args.command == "expand":
+        expand(config, args.predictors, args.parents, args.out)
+    elif args.command == "pareto":
+        pareto(config, args.candidates, args.out)
+    elif args.command == "explore":
+        explore(config, args.b, args.candidates, args.pareto, args.out)
+    else:
+        select(args.pareto, args.exploration, args.out)
+    print(json.dumps({"step": args.command, "out": str(args.out)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+rule select_thrust:
+    # b=0 of Algorithm 1: the empty cell alone.
+    output:
+        selected=f"{STEPS}/b0/selected.csv",
+    log:
+        f"{STEPS}/logs/select_b0.log",
+    shell:
+        "{PYTHON} -m popnas_steps.select_cells thrust --out {output.selected} > {log} 2>&1"
+
+
+rule select_b1:
+    # b=1: every unique one-block cell.
+    output:
+        selected=f"{STEPS}/b1/selected.csv",
+    params:
+        settings=config_slice("search.operators"),
+    log:
+        f"{STEPS}/logs/select_b1.log",
+    shell:
+        "{PYTHON} -m popnas_steps.select_cells b1 --settings {params.settings:q} --out {output.selected} > {log} 2>&1"
+
+
+checkpoint select:
+    # b>=2: the Pareto front plus the exploration front; which cells is known only now.
+    input:
+        pareto=f"{STEPS}/b{{b}}/pareto.csv",
+        exploration=f"{STEPS}/b{{b}}/exploration.csv",
+    output:
+        selected=f"{STEPS}/b{{b}}/selected.csv",
+    wildcard_constraints:
+        b="[2-9]|[1-9][0-9]+",
+    log:
+        f"{STEPS}/logs/select_b{{b}}.log",
+    shell:
+        "{PYTHON} -m popnas_steps.step select --pareto {input.pareto} --exploration {input.exploration} "
+        "--out {output.selected} > {log} 2>&1"
