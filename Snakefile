@@ -25,10 +25,27 @@ include: "rules/data.smk"
 include: "rules/select.smk"
 include: "rules/train.smk"
 include: "rules/step.smk"
+include: "rules/report.smk"
+include: "rules/final.smk"
 
 
 rule all:
-    # The whole search: every step up to B trained and collected.
+    # The whole search, its figures and tables, and the final training of the best cells.
     default_target: True
     input:
         f"{STEPS}/b{B}/trained.csv",
+        REPORT_FILES,
+        f"{REPORT}/final.csv",
+
+
+rule search:
+    # The search alone: every step up to B trained and collected.
+    input:
+        f"{STEPS}/b{B}/trained.csv",
+
+
+rule report:
+    # Every figure and table (regenerate with: snakemake --cores all -R <the report rules>).
+    input:
+        REPORT_FILES,
+        f"{REPORT}/final.csv",

@@ -124,3 +124,13 @@ def test_tabulated_schedule_matches_keras_cosine_decay_restarts():
     assert ours == pytest.approx([float(reference(step)) for step in steps], rel=1e-5)
     # weight decay follows the same multiplier: Keras applies weight_decay * learning_rate
     assert make_optimizer(recipe, 10).weight_decay * ours[0] == pytest.approx(recipe.weight_decay)
+
+
+def test_a_process_killed_by_a_signal_is_recorded_as_failed(tmp_path, capsys, tiny_data):
+    cell = '[[-1, "3x3 conv", -1, "identity"]]'
+    args = ["--settings", "{}", "--data", str(tiny_data), "--cell", cell, "--out", str(tmp_path / "c")]
+    assert entry.main([*args, "--crashed", "137"]) == 0
+    result = json.loads((tmp_path / "c" / "result.json").read_text())
+    assert result["status"] == "failed" and "signal 9" in result["reason"]
+    assert result["cell_id"] == Cell.from_json(cell).cell_id
+    assert not (tmp_path / "c" / "result.json.partial").exists()

@@ -1,0 +1,413 @@
+"""Reports from cached artefacts: the paper's figures and tables, never any training.
+
+python -m popnas_steps.report pareto     --trained b<b>/trained.csv --out b<b>_pareto.png
+python -m popnas_steps.report predictors --out-time time.png --out-accuracy accuracy.png
+                                         --out-table predictor_quality.csv TRAINED.csv...
+python -m popnas_steps.report usage      --settings S --out usage.png TRAINED.csv...
+python -m popnas_steps.report anytime    --out anytime.png --label NAME TRAINED.csv... [--label ...]
+python -m popnas_steps.report summary    --cells-dir cells --out-summary summary.csv
+                                         --out-top top_networks.csv TRAINED.csv...
+python -m popnas_steps.report ablation   --settings S --reindex b1/reindex.csv --out time_ablation.csv TRAINED.csv...
+python -m popnas_steps.report draw       --cell JSON --out cell.png
+python -m popnas_steps.report cells      --top top_networks.csv --out top_cells.png
+python -m popnas_steps.report final      --out final.csv final/<cell_id>/metrics.json...
+python -m popnas_steps.report compare    --out-dir DIR RUN_DIR...   (RUN_DIR = results/<run>/<strategy>)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: reports are made on machines without a screen
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from popnas_steps.space import Cell  # noqa: E402
+
+SUMMARY_COLUMNS = [
+    "networks", "failed", "top1_accuracy", "top5_mean_accuracy", "search_time_seconds", "search_wall_seconds",
+]  # fmt: skip
+TOP_COLUMNS = ["rank", "cell_id", "cell", "b", "origin", "params", "accuracy", "time"]
+
+
+def read_tables(paths: list[str | Path]) -> pd.DataFrame:
+    return pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
+
+
+# --- figures -------------------------------------------------------------------------------
+
+
+def plot_pareto(trained: pd.DataFrame, b: int, out: str | Path) -> None:
+    """Paper Fig. 2: predicted (t_hat, a_hat) beside measured (t, a), ranks shown."""
+    fig, ax = plt.subplots(figsize=(7, 5))
+    ok = trained[trained["status"] == "ok"]
+    for origin, marker in (("pareto", "o"), ("exploration", "^")):
+        part = ok[ok["origin"] == origin]
+        if part.empty:
+            continue
+        ax.scatter(
+            part["predicted_time"],
+            part["predicted_accuracy"],
+            c="tab:green",
+            marker=marker,
+            label=f"predicted ({origin})",
+        )
+        ax.scatter(part["time"], part["accuracy"], c="tab:blue", marker=marker, label=f"measured ({origin})")
+        for rank, row in enumerate(part.itertuples(), start=1):
+            ax.plot([row.predicted_time, row.time], [row.predicted_accuracy, row.accuracy], c="0.8", lw=0.8, zorder=0)
+            ax.annotate(
+                str(rank),
+                (row.predicted_time, row.predicted_accuracy),
+                fontsize=7,
+                xytext=(3, 3),
+                textcoords="offset points",
+            )
+    ax.set_xlabel("training time t (s)")
+    ax.set_ylabel("validation accuracy a")
+    ax.set_title(f"Pareto front and exploration cells, b = {b}")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    _save(fig, out)
+
+
+def plot_predictor(trained: pd.DataFrame, target: str, out: str | Path) -> None:
+    """Paper Fig. 1: predicted against measured, per b, with MAPE and Spearman in the legend."""
+    from popnas_steps.predictors import predictor_quality
+
+    quality = predictor_quality(trained).set_index("b")
+    ok = trained[(trained["status"] == "ok") & trained[f"predicted_{target}"].notna()]
+    fig, ax = plt.subplots(figsize=(6, 6))
+    for b, group in ok.groupby("b"):
+        q = quality.loc[b]
+        ax.scatter(
+            group[target],
+            group[f"predicted_{target}"],
+            s=14,
+            label=f"b={b}: MAPE {q[f'{target}_mape']:.1f}%, Spearman {q[f'{target}_spearman']:.2f}",
+        )
+    if not ok.empty:
+        low = min(ok[target].min(), ok[f"predicted_{target}"].min())
+        high = max(ok[target].max(), ok[f"predicted_{target}"].max())
+        ax.plot([low, high], [low, high], c="0.5", ls="--", lw=1, label="predicted = measured")
+    unit = " (s)" if target == "time" else ""
+    ax.set_xlabel(f"measured {target}{unit}")
+    ax.set_ylabel(f"predicted {target}{unit}")
+    ax.set_title(f"{target.capitalize()} predictor on the cells it selected")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    _save(fig, out)
+
+
+def usage_counts(trained: pd.DataFrame, operators: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Operator and input uses in each step's selection (both of every block), for b >= 1."""
+    op_rows, input_rows = [], []
+    for b, group in trained[trained["b"] >= 1].groupby("b"):
+        ops = {op: 0 for op in operators}
+        inputs: dict[int, int] = {}
+        for text in group["cell"]:
+            for in1, op1, in2, op2 in json.loads(text):
+                ops[op1] = ops.get(op1, 0) + 1
+                ops[op2] = ops.get(op2, 0) + 1
+                inputs[in1] = inputs.get(in1, 0) + 1
+                inputs[in2] = inputs.get(in2, 0) + 1
+        op_rows.append({"b": b, **ops})
+        input_rows.append({"b": b, **{str(k): v for k, v in sorted(inputs.items())}})
+    return pd.DataFrame(op_rows).set_index("b"), pd.DataFrame(input_rows).set_index("b").fillna(0)
+
+
+def plot_usage(trained: pd.DataFrame, operators: list[str], out: str | Path) -> None:
+    ops, inputs = usage_counts(trained, operators)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    ops.T.plot.bar(ax=left)
+    left.set_title("Operators in each step's selection")
+    left.set_ylabel("uses (both operators of every block)")
+    left.set_xlabel("operator")
+    left.legend(title="b")
+    inputs.T.plot.bar(ax=right)
+    right.set_title("Inputs in each step's selection")
+    right.set_ylabel("uses (both inputs of every block)")
+    right.set_xlabel("input (-2, -1: lookbacks; 0, 1, ...: blocks)")
+    right.legend(title="b")
+    _save(fig, out)
+
+
+def anytime_curve(trained: pd.DataFrame) -> pd.DataFrame:
+    """Best validation accuracy found against cumulative training time, in training order."""
+    ordered = trained.sort_values("b", kind="mergesort").reset_index(drop=True)
+    time = ordered["time"].fillna(0).cumsum()
+    best = ordered["accuracy"].where(ordered["status"] == "ok").cummax()
+    return pd.DataFrame({"cumulative_time_seconds": time, "best_accuracy": best, "networks": range(1, len(time) + 1)})
+
+
+def plot_anytime(runs: dict[str, pd.DataFrame], out: str | Path) -> None:
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, trained in runs.items():
+        curve = anytime_curve(trained)
+        ax.step(curve["cumulative_time_seconds"] / 60, curve["best_accuracy"], where="post", label=label)
+    ax.set_xlabel("cumulative training time (min)")
+    ax.set_ylabel("best validation accuracy so far")
+    ax.set_title("Search progress")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    _save(fig, out)
+
+
+def draw_cell(cell: Cell, out: str | Path) -> None:
+    """Paper Fig. 3: the cell as a DAG of inputs, operators, adds and the output concat."""
+    import pydot
+
+    graph = pydot.Dot(graph_type="digraph", rankdir="TB", bgcolor="white")
+    graph.add_node(pydot.Node("in-2", label="-2 (cell before)", shape="box", style="filled", fillcolor="lightblue"))
+    graph.add_node(pydot.Node("in-1", label="-1 (previous cell)", shape="box", style="filled", fillcolor="lightblue"))
+    for b, block in enumerate(cell.blocks):
+        graph.add_node(
+            pydot.Node(f"add{b}", label=f"+ (block {b})", shape="circle", style="filled", fillcolor="lightyellow")
+        )
+        for side, (inp, op) in enumerate(block.pairs):
+            name = f"op{b}_{side}"
+            graph.add_node(pydot.Node(name, label=op, shape="box", style="rounded"))
+            graph.add_edge(pydot.Edge(f"in{inp}" if inp < 0 else f"add{inp}", name))
+            graph.add_edge(pydot.Edge(name, f"add{b}"))
+    if not cell.blocks:
+        label = "empty cell: GAP + softmax on the image"
+    else:
+        label = "concat + 1x1 conv" if len(cell.unused_blocks) > 1 else "output"
+    graph.add_node(pydot.Node("out", label=label, shape="box", style="filled", fillcolor="lightgreen"))
+    for b in cell.unused_blocks:
+        graph.add_edge(pydot.Edge(f"add{b}", "out"))
+    if not cell.blocks:
+        graph.add_edge(pydot.Edge("in-1", "out"))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    graph.write(str(out), format=out.suffix.lstrip(".") or "png")
+
+
+def plot_top_cells(top: pd.DataFrame, out: str | Path, count: int = 3) -> None:
+    """The drawings of the best `count` cells side by side, with their accuracy and time."""
+    import tempfile
+
+    rows = top.head(count)
+    fig, axes = plt.subplots(1, max(len(rows), 1), figsize=(5 * max(len(rows), 1), 6), squeeze=False)
+    with tempfile.TemporaryDirectory() as scratch:
+        for ax, row in zip(axes[0], rows.itertuples(), strict=False):
+            drawing = Path(scratch) / f"{row.cell_id}.png"
+            draw_cell(Cell.from_json(row.cell), drawing)
+            ax.imshow(plt.imread(drawing))
+            ax.set_title(f"#{row.rank} {row.cell_id}\na = {row.accuracy:.4f}, t = {row.time:.1f} s", fontsize=9)
+    for ax in axes[0]:
+        ax.axis("off")
+    _save(fig, out)
+
+
+def _save(fig, out: str | Path) -> None:
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+# --- tables ----------------------------------------------------------------------------------
+
+
+def search_summary(trained: pd.DataFrame, cells_dir: str | Path | None = None) -> pd.DataFrame:
+    """Paper Table 4: networks trained, top-1 and mean top-5 accuracy, search time."""
+    ok = trained[trained["status"] == "ok"].sort_values("accuracy", ascending=False)
+    wall = np.nan
+    if cells_dir is not None:
+        seconds = []
+        for cell_id in trained["cell_id"]:
+            result = Path(cells_dir) / cell_id / "result.json"
+            if result.is_file():
+                seconds.append(json.loads(result.read_text()).get("timings", {}).get("process_seconds", 0.0))
+        wall = float(np.sum(seconds))
+    row = {
+        "networks": len(trained),
+        "failed": int((trained["status"] != "ok").sum()),
+        "top1_accuracy": float(ok["accuracy"].iloc[0]) if len(ok) else np.nan,
+        "top5_mean_accuracy": float(ok["accuracy"].head(5).mean()) if len(ok) else np.nan,
+        "search_time_seconds": float(trained["time"].fillna(0).sum()),
+        "search_wall_seconds": wall,
+    }
+    return pd.DataFrame([row], columns=SUMMARY_COLUMNS)
+
+
+def top_networks(trained: pd.DataFrame, k: int = 5) -> pd.DataFrame:
+    """Paper Table 5: the best networks with their parameters, blocks, accuracy and time."""
+    ok = trained[trained["status"] == "ok"].sort_values(["accuracy", "time"], ascending=[False, True]).head(k)
+    table = ok[["cell_id", "cell", "b", "origin", "params", "accuracy", "time"]].reset_index(drop=True)
+    table.insert(0, "rank", range(1, len(table) + 1))
+    return table[TOP_COLUMNS]
+
+
+def time_ablation(
+    trained: pd.DataFrame, reindex: dict[str, float], operators: list[str], spec, settings: dict, seed: int
+) -> pd.DataFrame:
+    """Paper Table 1: every time-predictor kind refit on the cached results of steps < b and
+    scored on the cells trained at step b."""
+    from scipy.stats import spearmanr
+
+    from popnas_steps.features import features_of_cells
+    from popnas_steps.time_predictor import KINDS, TimeSettings, fit_time_predictor, mape
+
+    ok = trained[trained["status"] == "ok"].reset_index(drop=True)
+    features = features_of_cells([Cell.from_json(t) for t in ok["cell"]], reindex, operators, spec)
+    rows = []
+    for kind in KINDS:
+        row = {"model": kind}
+        for b in sorted(ok.loc[ok["b"] >= 2, "b"].unique()):
+            train, test = (ok["b"] < b).to_numpy(), (ok["b"] == b).to_numpy()
+            time_settings = TimeSettings(**{**settings["time"], "model": kind})
+            predictor = fit_time_predictor(features[train], ok.loc[train, "time"], time_settings, seed, 1)
+            predicted = predictor.predict(features[test])
+            row[f"mape_b{b}"] = mape(ok.loc[test, "time"], predicted)
+            row[f"spearman_b{b}"] = (
+                float(spearmanr(ok.loc[test, "time"], predicted).statistic) if test.sum() > 2 else np.nan
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+FINAL_COLUMNS = [
+    "cell_id",
+    "cell",
+    "params",
+    "val_accuracy",
+    "test_accuracy",
+    "test_top5_accuracy",
+    "test_macro_f1",
+    "time",
+    "epochs",
+]
+
+
+def final_table(metric_files: list[str | Path]) -> pd.DataFrame:
+    """The final trainings: test accuracy, top-5, macro F1 beside the validation accuracy."""
+    rows = []
+    for path in metric_files:
+        metrics = json.loads(Path(path).read_text())
+        rows.append({key: metrics.get(key) for key in FINAL_COLUMNS} | {"cell": json.dumps(metrics["cell"])})
+    return pd.DataFrame(rows, columns=FINAL_COLUMNS)
+
+
+def compare_runs(run_dirs: list[Path], out_dir: Path) -> pd.DataFrame:
+    """Tables 4 and 5 for several finished runs side by side, with ratios to the first run,
+    and their anytime curves on one plot."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs, summaries, tops = {}, [], []
+    for run in run_dirs:
+        label = f"{run.parent.name}/{run.name}"
+        trained = read_tables(sorted(run.glob("b*/trained.csv")))
+        runs[label] = trained
+        summaries.append(search_summary(trained, run.parent / "cells").assign(run=label))
+        tops.append(top_networks(trained, 1).assign(run=label))
+    summary = pd.concat(summaries, ignore_index=True)
+    base = summary.iloc[0]
+    for column in ("networks", "search_time_seconds", "search_wall_seconds"):
+        summary[f"{column}_ratio_to_first"] = base[column] / summary[column]
+    summary["top1_gap_to_first"] = summary["top1_accuracy"] - base["top1_accuracy"]
+    summary.to_csv(out_dir / "summary.csv", index=False)
+    pd.concat(tops, ignore_index=True).to_csv(out_dir / "top_networks.csv", index=False)
+    plot_anytime(runs, out_dir / "anytime.png")
+    return summary
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    from popnas_steps.config import config_from_args
+
+    parser = argparse.ArgumentParser(prog="python -m popnas_steps.report", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    pareto = commands.add_parser("pareto")
+    pareto.add_argument("--trained", required=True)
+    pareto.add_argument("--out", required=True)
+    predictors = commands.add_parser("predictors")
+    predictors.add_argument("--out-time", required=True)
+    predictors.add_argument("--out-accuracy", required=True)
+    predictors.add_argument("--out-table", required=True)
+    predictors.add_argument("trained", nargs="+")
+    usage = commands.add_parser("usage")
+    usage.add_argument("--settings", required=True)
+    usage.add_argument("--out", required=True)
+    usage.add_argument("trained", nargs="+")
+    anytime = commands.add_parser("anytime")
+    anytime.add_argument("--out", required=True)
+    anytime.add_argument("trained", nargs="+")
+    summary = commands.add_parser("summary")
+    summary.add_argument("--cells-dir", required=True)
+    summary.add_argument("--out-summary", required=True)
+    summary.add_argument("--out-top", required=True)
+    summary.add_argument("trained", nargs="+")
+    ablation = commands.add_parser("ablation")
+    ablation.add_argument("--settings", required=True)
+    ablation.add_argument("--reindex", required=True)
+    ablation.add_argument("--out", required=True)
+    ablation.add_argument("trained", nargs="+")
+    draw = commands.add_parser("draw")
+    draw.add_argument("--cell", required=True)
+    draw.add_argument("--out", required=True)
+    cells = commands.add_parser("cells")
+    cells.add_argument("--top", required=True)
+    cells.add_argument("--out", required=True)
+    final = commands.add_parser("final")
+    final.add_argument("--out", required=True)
+    final.add_argument("metrics", nargs="+")
+    compare = commands.add_parser("compare")
+    compare.add_argument("--out-dir", required=True)
+    compare.add_argument("runs", nargs="+", help="results/<run>/<strategy> folders")
+    args = parser.parse_args(argv)
+    args.config = None
+
+    if args.command == "pareto":
+        trained = pd.read_csv(args.trained)
+        plot_pareto(trained, int(trained["b"].iloc[0]) if len(trained) else 0, args.out)
+    elif args.command == "predictors":
+        from popnas_steps.predictors import predictor_quality
+
+        trained = read_tables(args.trained)
+        plot_predictor(trained, "time", args.out_time)
+        plot_predictor(trained, "accuracy", args.out_accuracy)
+        predictor_quality(trained).to_csv(args.out_table, index=False)
+    elif args.command == "usage":
+        plot_usage(read_tables(args.trained), config_from_args(args)["search"]["operators"], args.out)
+    elif args.command == "anytime":
+        plot_anytime({"search": read_tables(args.trained)}, args.out)
+    elif args.command == "summary":
+        trained = read_tables(args.trained)
+        search_summary(trained, args.cells_dir).to_csv(args.out_summary, index=False)
+        top_networks(trained).to_csv(args.out_top, index=False)
+    elif args.command == "ablation":
+        from popnas_steps.macro import NetworkSpec
+
+        config = config_from_args(args)
+        table = pd.read_csv(args.reindex)
+        reindex = dict(zip(table["operator"], table["reindex"], strict=True))
+        time_ablation(
+            read_tables(args.trained),
+            reindex,
+            config["search"]["operators"],
+            NetworkSpec(**config["network"]),
+            config["predictors"],
+            config["seed"],
+        ).to_csv(args.out, index=False)
+    elif args.command == "cells":
+        plot_top_cells(pd.read_csv(args.top), args.out)
+    elif args.command == "final":
+        final_table(args.metrics).to_csv(args.out, index=False)
+    elif args.command == "draw":
+        draw_cell(Cell.from_json(args.cell), args.out)
+    else:
+        print(compare_runs([Path(run) for run in args.runs], Path(args.out_dir)).to_string())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

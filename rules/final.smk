@@ -1,0 +1,56 @@
+# Final training of the best cells (paper 4.3), evaluated on the test split and exported.
+FINAL = f"{STEPS}/final"
+
+
+checkpoint select_final:
+    input:
+        ALL_TRAINED,
+    output:
+        selected=f"{FINAL}/selected.csv",
+    params:
+        settings=config_slice("final"),
+    log:
+        f"{STEPS}/logs/select_final.log",
+    shell:
+        "{PYTHON} -m popnas_steps.final select --settings {params.settings:q} --out {output.selected} {input} "
+        "> {log} 2>&1"
+
+
+def final_cell(wildcards):
+    table = pd.read_csv(checkpoints.select_final.get().output.selected)
+    return table.set_index("cell_id").loc[wildcards.cell_id, "cell"]
+
+
+rule train_final:
+    input:
+        data=rules.prepare_data.output.metadata,
+        selected=f"{FINAL}/selected.csv",
+    output:
+        metrics=f"{FINAL}/{{cell_id}}/metrics.json",
+        model=f"{FINAL}/{{cell_id}}/model.keras",
+    params:
+        settings=config_slice("seed", "network", "training", "final"),
+        cell=final_cell,
+    resources:
+        gpu=1,
+    log:
+        f"{FINAL}/{{cell_id}}/train.log",
+    shell:
+        "{PYTHON} -m popnas_steps.final train --settings {params.settings:q} --data $(dirname {input.data}) "
+        "--cell {params.cell:q} --out $(dirname {output.metrics}) > {log} 2>&1"
+
+
+def final_metrics(wildcards):
+    table = pd.read_csv(checkpoints.select_final.get().output.selected)
+    return [f"{FINAL}/{cell_id}/metrics.json" for cell_id in table["cell_id"]]
+
+
+rule report_final:
+    input:
+        final_metrics,
+    output:
+        report(f"{REPORT}/final.csv", caption="../report/tables.rst", category="Tables"),
+    log:
+        f"{STEPS}/logs/report_final.log",
+    shell:
+        "{PYTHON} -m popnas_steps.report final --out {output} {input} > {log} 2>&1"

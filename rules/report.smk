@@ -1,0 +1,105 @@
+# Figures and tables from cached artefacts only: no rule here trains a network.
+REPORT = f"{STEPS}/report"
+ALL_TRAINED = [f"{STEPS}/b{b}/trained.csv" for b in range(B + 1)]
+
+
+rule report_pareto:
+    input:
+        trained=f"{STEPS}/b{{b}}/trained.csv",
+    output:
+        report(f"{REPORT}/pareto_b{{b}}.png", caption="../report/pareto.rst", category="Pareto fronts"),
+    log:
+        f"{STEPS}/logs/report_pareto_b{{b}}.log",
+    shell:
+        "{PYTHON} -m popnas_steps.report pareto --trained {input.trained} --out {output} > {log} 2>&1"
+
+
+rule report_predictors:
+    input:
+        ALL_TRAINED,
+    output:
+        time=report(f"{REPORT}/time_predictor.png", caption="../report/predictors.rst", category="Predictors"),
+        accuracy=report(f"{REPORT}/accuracy_predictor.png", caption="../report/predictors.rst", category="Predictors"),
+        table=report(f"{REPORT}/predictor_quality.csv", caption="../report/tables.rst", category="Tables"),
+    log:
+        f"{STEPS}/logs/report_predictors.log",
+    shell:
+        "{PYTHON} -m popnas_steps.report predictors --out-time {output.time} --out-accuracy {output.accuracy} "
+        "--out-table {output.table} {input} > {log} 2>&1"
+
+
+rule report_usage:
+    input:
+        ALL_TRAINED,
+    output:
+        report(f"{REPORT}/usage.png", caption="../report/usage.rst", category="Search"),
+    params:
+        settings=config_slice("search.operators"),
+    log:
+        f"{STEPS}/logs/report_usage.log",
+    shell:
+        "{PYTHON} -m popnas_steps.report usage --settings {params.settings:q} --out {output} {input} > {log} 2>&1"
+
+
+rule report_anytime:
+    input:
+        ALL_TRAINED,
+    output:
+        report(f"{REPORT}/anytime.png", caption="../report/anytime.rst", category="Search"),
+    log:
+        f"{STEPS}/logs/report_anytime.log",
+    shell:
+        "{PYTHON} -m popnas_steps.report anytime --out {output} {input} > {log} 2>&1"
+
+
+rule report_tables:
+    input:
+        ALL_TRAINED,
+    output:
+        summary=report(f"{REPORT}/summary.csv", caption="../report/tables.rst", category="Tables"),
+        top=report(f"{REPORT}/top_networks.csv", caption="../report/tables.rst", category="Tables"),
+    log:
+        f"{STEPS}/logs/report_tables.log",
+    shell:
+        "{PYTHON} -m popnas_steps.report summary --cells-dir {RUN}/cells --out-summary {output.summary} "
+        "--out-top {output.top} {input} > {log} 2>&1"
+
+
+rule report_ablation:
+    # Paper Table 1: NNLS, Ridge, XGBoost and CatBoost refit on the cached results.
+    input:
+        trained=ALL_TRAINED,
+        reindex=rules.reindex.output.reindex,
+    output:
+        report(f"{REPORT}/time_ablation.csv", caption="../report/tables.rst", category="Tables"),
+    params:
+        settings=config_slice("seed", "network", "predictors", "search.operators"),
+    log:
+        f"{STEPS}/logs/report_ablation.log",
+    shell:
+        "{PYTHON} -m popnas_steps.report ablation --settings {params.settings:q} --reindex {input.reindex} "
+        "--out {output} {input.trained} > {log} 2>&1"
+
+
+rule report_cells:
+    input:
+        top=rules.report_tables.output.top,
+    output:
+        report(f"{REPORT}/top_cells.png", caption="../report/cells.rst", category="Search"),
+    log:
+        f"{STEPS}/logs/report_cells.log",
+    shell:
+        "{PYTHON} -m popnas_steps.report cells --top {input.top} --out {output} > {log} 2>&1"
+
+
+REPORT_RULES = [
+    "report_pareto", "report_predictors", "report_usage", "report_anytime", "report_tables", "report_ablation",
+    "report_cells", "report_final",
+]  # fmt: skip
+REPORT_FILES = [f"{REPORT}/pareto_b{b}.png" for b in range(2, B + 1)] + [
+    f"{REPORT}/{name}"
+    for name in (
+        "time_predictor.png", "accuracy_predictor.png", "predictor_quality.csv", "usage.png", "anytime.png",
+        "summary.csv", "top_networks.csv", "time_ablation.csv", "top_cells.png",
+    )
+]  # fmt: skip

@@ -1,0 +1,106 @@
+"""Algorithm 1 end to end at a larger K, driven through the same step entry points as the
+workflow's rules, with a synthetic evaluator (tests/synthetic.py) instead of training."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from popnas_steps import step
+from popnas_steps.collect import trained_table
+from popnas_steps.config import validate
+from popnas_steps.select_cells import selection_table
+from popnas_steps.space import Cell, encode, one_block_cells
+
+from .synthetic import synthetic_accuracy, synthetic_time
+
+OPERATORS = ["3x3 conv", "5x5 conv", "identity", "2x2 maxpool", "3x3 dconv", "1x3-3x1 conv"]
+
+
+def synthetic_training(selected: pd.DataFrame, b: int) -> pd.DataFrame:
+    """What training would measure, made up by the synthetic evaluator."""
+    cells = [Cell.from_json(text) for text in selected["cell"]]
+    encoded = encode(cells, OPERATORS)
+    accuracy, seconds = synthetic_accuracy(encoded, len(OPERATORS)), synthetic_time(encoded, len(OPERATORS))
+    results = [
+        {"cell_id": c.cell_id, "cell": c.to_list(), "status": "ok", "accuracy": float(a), "time": float(t), "params": 1}
+        for c, a, t in zip(cells, accuracy, seconds, strict=True)
+    ]
+    return trained_table(results, selected, b)
+
+
+def run_search(folder: Path, strategy: str, beam: int = 32, exploration: int = 4, max_blocks: int = 3) -> Path:
+    config = validate({
+        "seed": 3,
+        "search": {"strategy": strategy, "max_blocks": max_blocks, "beam": beam, "exploration": exploration,
+                   "operators": OPERATORS},
+        "predictors": {"time": {"search_iterations": 2}, "accuracy": {"epochs": 5}},
+    })  # fmt: skip
+    steps = folder / strategy
+    for b, (cells, origin) in enumerate([([Cell()], "thrust"), (one_block_cells(OPERATORS), "b1")]):
+        (steps / f"b{b}").mkdir(parents=True)
+        synthetic_training(selection_table(cells, origin), b).to_csv(steps / f"b{b}" / "trained.csv", index=False)
+    step.reindex(config, steps / "b0" / "trained.csv", steps / "b1" / "trained.csv", steps / "b1" / "reindex.csv")
+    for b in range(2, max_blocks + 1):
+        here = steps / f"b{b}"
+        here.mkdir()
+        step.fit(
+            config,
+            [steps / f"b{i}" / "trained.csv" for i in range(b)],
+            steps / "b1" / "reindex.csv",
+            here / "predictors",
+        )
+        step.expand(config, here / "predictors", steps / f"b{b - 1}" / "trained.csv", here / "candidates.parquet")
+        step.pareto(config, here / "candidates.parquet", here / "pareto.csv")
+        step.explore(config, b, here / "candidates.parquet", here / "pareto.csv", here / "exploration.csv")
+        step.select(here / "pareto.csv", here / "exploration.csv", here / "selected.csv")
+        synthetic_training(pd.read_csv(here / "selected.csv"), b).to_csv(here / "trained.csv", index=False)
+    return steps
+
+
+@pytest.fixture(scope="module")
+def popnas_run(tmp_path_factory):
+    return run_search(tmp_path_factory.mktemp("loop"), "popnas")
+
+
+def test_every_step_selects_a_pareto_front_and_an_exploration_front(popnas_run):
+    for b in (2, 3):
+        pareto = pd.read_csv(popnas_run / f"b{b}" / "pareto.csv")
+        exploration = pd.read_csv(popnas_run / f"b{b}" / "exploration.csv")
+        selected = pd.read_csv(popnas_run / f"b{b}" / "selected.csv")
+        assert 2 <= len(pareto) <= 32
+        # non-dominated in the predictions: accuracy falls as rank grows, time falls strictly
+        assert pareto["predicted_accuracy"].is_monotonic_decreasing
+        assert (np.diff(pareto["predicted_time"]) < 0).all()
+        assert selected["cell_id"].is_unique and len(selected) == len(pareto) + len(exploration)
+        assert not set(exploration["cell_id"]) & set(pareto["cell_id"])
+        assert all(len(json.loads(cell)) == b for cell in selected["cell"])
+    assert 1 <= len(pd.read_csv(popnas_run / "b2" / "exploration.csv")) <= 4
+    assert pd.read_csv(popnas_run / "b3" / "exploration.csv").empty
+    # parents of b=3 are the cells trained at b=2, exploration cells included
+    b2 = pd.read_csv(popnas_run / "b2" / "trained.csv")
+    candidates = pd.read_parquet(popnas_run / "b3" / "candidates.parquet")
+    prefixes = {json.dumps(json.loads(c)[:2], separators=(",", ":")) for c in b2["cell"]}
+    assert len(prefixes) == len(b2)
+    assert len(candidates) > 0.9 * len(b2) * (24 * 25 // 2)  # p = 4 inputs x 6 operators at b = 3
+
+
+def test_same_config_and_cached_results_give_the_same_selections(popnas_run, tmp_path):
+    again = run_search(tmp_path, "popnas")
+    for b in (2, 3):
+        assert (again / f"b{b}" / "selected.csv").read_text() == (popnas_run / f"b{b}" / "selected.csv").read_text()
+
+
+def test_pnas_baseline_trains_the_top_k_by_accuracy(tmp_path):
+    steps = run_search(tmp_path, "pnas", beam=16, max_blocks=2)
+    selected = pd.read_csv(steps / "b2" / "selected.csv")
+    candidates = pd.read_parquet(steps / "b2" / "candidates.parquet")
+    assert len(selected) == 16 and set(selected["origin"]) == {"pareto"}
+    assert candidates["predicted_time"].isna().all()  # no time predictor
+    best = candidates.sort_values("predicted_accuracy", ascending=False).head(16)
+    assert set(selected["cell_id"]) == set(best["cell_id"])
+    assert not (steps / "b2" / "predictors" / "time").exists()
