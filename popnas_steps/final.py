@@ -80,8 +80,11 @@ def train_final(config: dict, cell: Cell, data_dir: str | Path, out_dir: str | P
         "params": measured["params"],
         **test_metrics(probabilities, data.test.y),
     }
-    model.save(out / "model.keras")
-    model.export(str(out / "saved_model"), verbose=False)
+    # An uncompiled model over the same layers: loads for inference without popnas (the
+    # training schedule is a popnas class) and without an optimizer state to carry.
+    inference = keras.Model(model.inputs[0], model.outputs[0], name=model.name)
+    inference.save(out / "model.keras")
+    inference.export(str(out / "saved_model"), verbose=False)
     (out / "cell.json").write_text(cell.to_json() + "\n")
     draw_cell(cell, out / "cell.png")
     (out / "history.json").write_text(json.dumps(measured["history"], indent=2) + "\n")

@@ -142,7 +142,7 @@ def anytime_curve(trained: pd.DataFrame) -> pd.DataFrame:
     """Best validation accuracy found against cumulative training time, in training order."""
     ordered = trained.sort_values("b", kind="mergesort").reset_index(drop=True)
     time = ordered["time"].fillna(0).cumsum()
-    best = ordered["accuracy"].where(ordered["status"] == "ok").cummax()
+    best = ordered["accuracy"].where(ordered["status"] == "ok").cummax().ffill()  # a failure keeps the best
     return pd.DataFrame({"cumulative_time_seconds": time, "best_accuracy": best, "networks": range(1, len(time) + 1)})
 
 

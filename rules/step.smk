@@ -27,7 +27,7 @@ rule fit_predictors:
         settings=config_slice(
             "seed", "network", "predictors", "search.operators", "search.max_blocks", "search.strategy"
         ),
-    threads: workflow.cores
+    threads: 4  # scaled down by Snakemake to --cores; more does not help these small fits
     log:
         f"{STEPS}/logs/fit_b{{b}}.log",
     shell:
@@ -43,7 +43,7 @@ rule expand:
         candidates=f"{STEPS}/b{{b}}/candidates.parquet",
     params:
         settings=config_slice("predictors"),
-    threads: workflow.cores
+    threads: 4  # scaled down by Snakemake to --cores; more does not help these small fits
     log:
         f"{STEPS}/logs/expand_b{{b}}.log",
     shell:

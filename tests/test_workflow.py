@@ -22,7 +22,19 @@ search: {max_blocks: 3, beam: 2, exploration: 1, operators: ["3x3 conv", "identi
 network: {motifs: 1, normal_cells: 1, filters: 4}
 training: {epochs: 2, batch_size: 64, horizontal_flip: false}
 predictors: {time: {search_iterations: 2}, accuracy: {epochs: 3}}
+final: {top: 1, epochs: 2, first_period: 1}
 """
+
+REPORT_RULES = [
+    "report_pareto",
+    "report_predictors",
+    "report_usage",
+    "report_anytime",
+    "report_tables",
+    "report_ablation",
+    "report_cells",
+    "report_final",
+]
 
 
 def snakemake(workdir: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess:
@@ -161,3 +173,69 @@ def test_rerun_of_a_step_retrains_nothing_and_selects_the_same(tiny_run, tmp_pat
     (workdir / "recipe.yaml").write_text(TINY.replace("epochs: 2,", "epochs: 3,"))
     dry = snakemake(workdir, "-n", "--cores", "2", "--configfile", "recipe.yaml", check=True)
     assert job_counts(dry.stdout)["train_cell"] == 11  # thrust + b=1, up to the first checkpoint
+
+
+@pytest.mark.slow
+def test_reports_regenerate_from_cached_artefacts_without_training(tiny_run):
+    workdir, _ = tiny_run
+    report = workdir / "results" / "tiny" / "popnas" / "report"
+    files = sorted(report.iterdir())
+    assert {f.name for f in files} >= {
+        "pareto_b2.png",
+        "pareto_b3.png",
+        "time_predictor.png",
+        "usage.png",
+        "anytime.png",
+        "top_cells.png",
+        "summary.csv",
+        "top_networks.csv",
+        "predictor_quality.csv",
+        "time_ablation.csv",
+        "final.csv",
+    }
+    before = {f: f.stat().st_mtime_ns for f in files}
+    run = snakemake(workdir, "report", "--cores", "2", "--configfile", "tiny.yaml", "-R", *REPORT_RULES, check=True)
+    log = run.stdout + run.stderr
+    assert "rule train_cell" not in log and "rule train_final" not in log
+    assert all(f.stat().st_mtime_ns > mtime for f, mtime in before.items()), "a report file was not rewritten"
+    final = pd.read_csv(report / "final.csv")
+    assert len(final) == 1 and 0 <= final["test_accuracy"][0] <= 1
+
+
+@pytest.mark.slow
+def test_html_report_holds_every_figure(tiny_run):
+    workdir, _ = tiny_run
+    snakemake(workdir, "--configfile", "tiny.yaml", "--report", "report.html", check=True)
+    html = (workdir / "report.html").read_text()
+    for name in (
+        "pareto_b2.png",
+        "time_predictor.png",
+        "accuracy_predictor.png",
+        "usage.png",
+        "anytime.png",
+        "top_cells.png",
+    ):
+        assert f'"{name}"' in html
+
+
+@pytest.mark.slow
+def test_html_report_shows_the_figures_in_a_real_browser(tiny_run, tmp_path):
+    from .browser import CHROMIUM, displayed_figures
+
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed (.ci/run installs Debian's chromium)")
+    workdir, _ = tiny_run
+    snakemake(workdir, "--configfile", "tiny.yaml", "--report", "report.html", check=True)
+    figures = displayed_figures(
+        workdir / "report.html", ["Pareto fronts", "Predictors", "Search"], tmp_path / "report.png"
+    )
+    assert set(figures) == {
+        "pareto_b2.png",
+        "pareto_b3.png",
+        "time_predictor.png",
+        "accuracy_predictor.png",
+        "usage.png",
+        "anytime.png",
+        "top_cells.png",
+    }
+    assert all(width > 300 and height > 200 for width, height in figures.values())

@@ -1,0 +1,100 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from popnas_steps import report
+from popnas_steps.space import Cell
+
+
+def trained_steps() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = [
+        {
+            "cell_id": Cell().cell_id,
+            "cell": "[]",
+            "b": 0,
+            "origin": "thrust",
+            "status": "ok",
+            "accuracy": 0.1,
+            "time": 1.0,
+            "params": 20,
+            "predicted_accuracy": np.nan,
+            "predicted_time": np.nan,
+        }
+    ]
+    for b, origin in ((1, "b1"), (2, "pareto"), (2, "exploration"), (3, "pareto")):
+        for i in range(4):
+            cell = Cell.from_json([[-1, "3x3 conv", -2, "identity"]] * (b - 1) + [[-1, "2x2 maxpool", -1, "identity"]])
+            blocks = json.loads(cell.to_json())
+            blocks[-1][0] = -2 if i % 2 else -1
+            rows.append({
+                "cell_id": f"{b}{origin[0]}{i:010d}", "cell": json.dumps(blocks), "b": b, "origin": origin,
+                "status": "failed" if (b, i) == (3, 3) else "ok", "accuracy": 0.5 + 0.1 * b + 0.01 * i,
+                "time": 2.0 * b + i, "params": 100 * b,
+                "predicted_accuracy": np.nan if b < 2 else 0.5 + 0.1 * b + 0.01 * i + rng.normal(0, 0.01),
+                "predicted_time": np.nan if b < 2 else 2.0 * b + i + rng.normal(0, 0.2),
+            })  # fmt: skip
+    table = pd.DataFrame(rows)
+    table.loc[table["status"] == "failed", ["accuracy", "time"]] = np.nan
+    return table
+
+
+def test_every_figure_is_written(tmp_path):
+    trained = trained_steps()
+    report.plot_pareto(trained[trained["b"] == 2], 2, tmp_path / "pareto.png")
+    report.plot_predictor(trained, "time", tmp_path / "time.png")
+    report.plot_predictor(trained, "accuracy", tmp_path / "accuracy.png")
+    report.plot_usage(trained, ["3x3 conv", "identity", "2x2 maxpool"], tmp_path / "usage.png")
+    report.plot_anytime({"a": trained, "b": trained.assign(time=trained["time"] * 2)}, tmp_path / "anytime.png")
+    report.plot_top_cells(report.top_networks(trained), tmp_path / "cells.png")
+    report.draw_cell(Cell(), tmp_path / "empty.png")
+    for name in ("pareto", "time", "accuracy", "usage", "anytime", "cells", "empty"):
+        assert (tmp_path / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_usage_counts_both_operators_and_inputs():
+    trained = trained_steps()
+    ops, inputs = report.usage_counts(trained, ["3x3 conv", "identity", "2x2 maxpool"])
+    assert ops.loc[1].to_dict() == {"3x3 conv": 0, "identity": 4, "2x2 maxpool": 4}
+    assert inputs.loc[1].to_dict() == {"-2": 2, "-1": 6}
+    assert ops.loc[2, "3x3 conv"] == 8 and 0 not in ops.index
+
+
+def test_summary_and_top_networks():
+    trained = trained_steps()
+    summary = report.search_summary(trained).iloc[0]
+    assert summary["networks"] == 17 and summary["failed"] == 1
+    assert summary["top1_accuracy"] == pytest.approx(0.82)
+    assert summary["top5_mean_accuracy"] == pytest.approx(np.mean([0.82, 0.81, 0.80, 0.73, 0.73]))
+    assert summary["search_time_seconds"] == pytest.approx(trained["time"].sum())
+    top = report.top_networks(trained, 3)
+    assert top["rank"].tolist() == [1, 2, 3] and top["accuracy"].is_monotonic_decreasing
+    curve = report.anytime_curve(trained)
+    assert curve["best_accuracy"].is_monotonic_increasing and curve["best_accuracy"].iloc[-1] == pytest.approx(0.82)
+
+
+def test_time_ablation_refits_every_kind(tmp_path):
+    from popnas_steps.config import validate
+    from popnas_steps.macro import NetworkSpec
+
+    trained = trained_steps()
+    settings = validate({"predictors": {"time": {"search_iterations": 1, "folds": 2}}})["predictors"]
+    reindex = {"3x3 conv": 1.0, "identity": 0.0, "2x2 maxpool": 0.3}
+    table = report.time_ablation(trained, reindex, list(reindex), NetworkSpec(), settings, 0)
+    assert table["model"].tolist() == ["catboost", "nnls", "ridge", "xgboost"]
+    assert {"mape_b2", "spearman_b2", "mape_b3", "spearman_b3"} <= set(table.columns)
+    assert (table["mape_b2"] > 0).all()
+
+
+def test_compare_runs_gives_ratios(tmp_path):
+    for strategy, scale in (("popnas", 1.0), ("pnas", 3.0)):
+        steps = tmp_path / "run" / strategy
+        trained = trained_steps().assign(time=lambda t: t["time"] * scale)
+        for b, group in trained.groupby("b"):
+            (steps / f"b{b}").mkdir(parents=True)
+            group.to_csv(steps / f"b{b}" / "trained.csv", index=False)
+    summary = report.compare_runs([tmp_path / "run" / "popnas", tmp_path / "run" / "pnas"], tmp_path / "cmp")
+    assert summary["search_time_seconds_ratio_to_first"].tolist() == pytest.approx([1.0, 1 / 3])
+    assert (tmp_path / "cmp" / "anytime.png").is_file() and (tmp_path / "cmp" / "top_networks.csv").is_file()
