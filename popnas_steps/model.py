@@ -110,6 +110,7 @@ def build_model(cell: Cell, input_shape: tuple[int, int, int], num_classes: int,
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     if spec.dropout > 0:
         x = layers.Dropout(spec.dropout, name="dropout")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="softmax")(x)
+    # float32 even under a mixed-precision policy: a float16 softmax loses small probabilities.
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="softmax")(x)
     name = f"popnas_{cell.cell_id}" if cell.blocks else "popnas_empty"
     return keras.Model(image, outputs, name=name)

@@ -103,3 +103,20 @@ REPORT_FILES = [f"{REPORT}/pareto_b{b}.png" for b in range(2, B + 1)] + [
         "summary.csv", "top_networks.csv", "time_ablation.csv", "top_cells.png",
     )
 ]  # fmt: skip
+
+
+rule compare:
+    # Paper Tables 4 and 5 and the anytime curves of finished runs, side by side:
+    #   snakemake compare --cores 1 --config 'compare={runs: [results/default/popnas, results/default/pnas]}'
+    input:
+        [f"{run}/report/summary.csv" for run in config["compare"]["runs"]],
+    output:
+        summary=report(f"{config['compare']['out']}/summary.csv", caption="../report/tables.rst", category="Compare"),
+        top=f"{config['compare']['out']}/top_networks.csv",
+        anytime=f"{config['compare']['out']}/anytime.png",
+    params:
+        runs=config["compare"]["runs"],
+    log:
+        f"{config['compare']['out']}/compare.log",
+    shell:
+        "{PYTHON} -m popnas_steps.report compare --out-dir $(dirname {output.summary}) {params.runs} > {log} 2>&1"

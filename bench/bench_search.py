@@ -1,0 +1,110 @@
+"""Benchmark: POPNASv2 against the PNAS baseline, same data, seed and settings, side by side.
+
+    python bench/bench_search.py [--config bench/search.yaml] [--workdir bench_work]
+
+Runs the whole workflow twice (POPNASv2, then the PNAS overlay under another run name, so
+neither reuses the other's trainings), then reports for each: networks trained, summed
+training time, wall time, top-1 and mean top-5 validation accuracy, the test accuracy of
+the top-1 cell after final training, the front sizes and the predictor quality per step,
+and the ratios. Writes bench/results/search_efficiency.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from popnas_steps.predictors import predictor_quality  # noqa: E402
+from popnas_steps.report import search_summary  # noqa: E402
+
+
+def run_workflow(workdir: Path, configs: list[Path], run: str) -> float:
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        "all",
+        "--resources",
+        "gpu=1",
+        "--configfile",
+        *map(str, configs),
+        "--config",
+        f"run={run}",
+    ]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def figures(steps: Path, wall: float) -> dict:
+    trained = pd.concat([pd.read_csv(p) for p in sorted(steps.glob("b*/trained.csv"))], ignore_index=True)
+    summary = search_summary(trained, steps.parent / "cells").iloc[0]
+    final = pd.read_csv(steps / "report" / "final.csv").iloc[0]
+    fronts = {}
+    for pareto in sorted(steps.glob("b*/pareto.csv")):
+        b = pareto.parent.name
+        fronts[b] = {
+            "pareto": len(pd.read_csv(pareto)),
+            "exploration": len(pd.read_csv(pareto.parent / "exploration.csv")),
+        }
+    return {
+        "networks": int(summary["networks"]),
+        "networks_per_step": trained.groupby("b").size().to_dict(),
+        "summed_training_seconds": round(float(summary["search_time_seconds"]), 1),
+        "summed_job_seconds": round(float(summary["search_wall_seconds"]), 1),
+        "wall_seconds": round(wall, 1),
+        "top1_val_accuracy": round(float(summary["top1_accuracy"]), 4),
+        "top5_mean_val_accuracy": round(float(summary["top5_mean_accuracy"]), 4),
+        "top1_test_accuracy_after_final_training": round(float(final["test_accuracy"]), 4),
+        "fronts": fronts,
+        "predictor_quality": predictor_quality(trained).round(3).to_dict("records"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config", default=str(ROOT / "bench" / "search.yaml"))
+    parser.add_argument("--workdir", default=str(ROOT / "bench_work"))
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "search_efficiency.json"))
+    args = parser.parse_args()
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = Path(args.config).resolve()
+    popnas_wall = run_workflow(workdir, [config], "bench-popnas")
+    pnas_wall = run_workflow(workdir, [config, ROOT / "config" / "pnas.yaml"], "bench-pnas")
+    popnas = figures(workdir / "results" / "bench-popnas" / "popnas", popnas_wall)
+    pnas = figures(workdir / "results" / "bench-pnas" / "pnas", pnas_wall)
+    result = {
+        "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, CPU only",
+        "date": time.strftime("%Y-%m-%d"),
+        "config": str(config.relative_to(ROOT)),
+        "popnas": popnas,
+        "pnas": pnas,
+        "ratios_pnas_over_popnas": {
+            key: round(pnas[key] / popnas[key], 2)
+            for key in ("networks", "summed_training_seconds", "summed_job_seconds", "wall_seconds")
+        },
+        "top1_gap_points": round(100 * (popnas["top1_val_accuracy"] - pnas["top1_val_accuracy"]), 2),
+    }
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
