@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,31 +24,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.workflow import run_workflow  # noqa: E402
 from popnas_steps.predictors import predictor_quality  # noqa: E402
 from popnas_steps.report import search_summary  # noqa: E402
-
-
-def run_workflow(workdir: Path, configs: list[Path], run: str) -> float:
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(ROOT / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--cores",
-        "all",
-        "--resources",
-        "gpu=1",
-        "--configfile",
-        *map(str, configs),
-        "--config",
-        f"run={run}",
-    ]
-    started = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - started
 
 
 def figures(steps: Path, wall: float) -> dict:

@@ -1,0 +1,116 @@
+"""Benchmark: where the wall time of a search goes.
+
+    python bench/bench_overhead.py                         # runs the embedded default in bench_work/overhead
+    python bench/bench_overhead.py --analyse-only --workdir DIR --run default   # a run already finished in DIR
+
+Per network (from each result.json): interpreter start-up, TensorFlow import, data loading,
+model building, one-off tracing (first batch), training (t), validation, writing. Per job
+(from the Snakemake log, 1 s resolution): the time of each rule's jobs, and the time
+Snakemake itself spends between jobs (wall time not covered by any job). Pipeline overhead
+= wall time - summed t, as a fraction of the wall time.
+Writes bench/results/overhead.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.workflow import run_workflow  # noqa: E402
+
+PHASES = ["interpreter_seconds", "import_seconds", "data_seconds", "build_seconds", "trace_seconds",
+          "validation_seconds", "write_seconds"]  # fmt: skip
+
+
+def job_spans(log: Path) -> list[tuple[str, float, float]]:
+    """(rule, start, end) of every job of a Snakemake log."""
+    stamp, starts, spans, rule_of = None, {}, [], {}
+    rule = None
+    for line in log.read_text().splitlines():
+        if re.fullmatch(r"\[\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4}\]", line.strip()):
+            stamp = datetime.strptime(line.strip(), "[%a %b %d %H:%M:%S %Y]").timestamp()
+        elif m := re.match(r"(?:local)?(?:rule|checkpoint) (\w+):", line):
+            rule = m.group(1)
+        elif (m := re.match(r"\s+jobid: (\d+)", line)) and rule is not None:
+            starts[m.group(1)], rule_of[m.group(1)] = stamp, rule
+            rule = None
+        elif m := re.match(r"Finished jobid: (\d+)", line):
+            if m.group(1) in starts:
+                spans.append((rule_of[m.group(1)], starts[m.group(1)], stamp))
+    return spans
+
+
+def covered(spans: list[tuple[str, float, float]]) -> float:
+    """Seconds of wall time during which at least one job ran."""
+    total, end = 0.0, -1.0
+    for _, start, stop in sorted(spans, key=lambda s: s[1]):
+        if stop > end:
+            total += stop - max(start, end)
+            end = stop
+    return total
+
+
+def analyse(workdir: Path, run: str, wall: float | None) -> dict:
+    cells = workdir / "results" / run / "cells"
+    results = [json.loads(p.read_text()) for p in sorted(cells.glob("*/result.json"))]
+    ok = [r for r in results if r["status"] == "ok"]
+    phases = {p: round(sum(r["timings"].get(p) or 0.0 for r in ok) / len(ok), 2) for p in PHASES}
+    train = sum(r["time"] for r in ok) / len(ok)
+    per_network = sum(r["timings"]["process_seconds"] + (r["timings"].get("interpreter_seconds") or 0) for r in ok)
+    log = max((workdir / ".snakemake" / "log").glob("*.snakemake.log"), key=lambda p: p.stat().st_mtime)
+    spans = job_spans(log)
+    log_wall = max(s[2] for s in spans) - min(s[1] for s in spans)
+    wall = wall or log_wall
+    by_rule: dict[str, float] = {}
+    for rule, start, stop in spans:
+        by_rule[rule] = by_rule.get(rule, 0.0) + stop - start
+    summed_t = sum(r["time"] for r in ok)
+    return {
+        "networks": len(results),
+        "mean_per_network_seconds": {
+            **phases,
+            "training_t": round(train, 2),
+            "job_total": round(per_network / len(ok), 2),
+        },
+        "fixed_cost_per_network_seconds": round(per_network / len(ok) - train, 2),
+        "wall_seconds": round(wall, 1),
+        "summed_training_seconds": round(summed_t, 1),
+        "pipeline_overhead_fraction": round((wall - summed_t) / wall, 3),
+        "seconds_by_rule": {k: round(v) for k, v in sorted(by_rule.items(), key=lambda kv: -kv[1])},
+        "snakemake_between_jobs_seconds": round(log_wall - covered(spans), 1),
+        "snakemake_between_jobs_fraction": round((log_wall - covered(spans)) / log_wall, 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workdir", default=str(ROOT / "bench_work" / "overhead"))
+    parser.add_argument("--run", default="default")
+    parser.add_argument("--analyse-only", action="store_true")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "overhead.json"))
+    args = parser.parse_args()
+    workdir = Path(args.workdir)
+    wall = None
+    if not args.analyse_only:
+        wall = run_workflow(workdir)
+    result = {
+        "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, CPU only",
+        "date": time.strftime("%Y-%m-%d"),
+        **analyse(workdir, args.run, wall),
+    }
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
