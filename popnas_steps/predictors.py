@@ -164,12 +164,13 @@ def predictor_quality(trained: pd.DataFrame) -> pd.DataFrame:
     from scipy.stats import spearmanr
 
     rows = []
-    ok = trained[(trained["status"] == "ok") & trained["predicted_time"].notna()]
+    ok = trained[(trained["status"] == "ok") & trained["predicted_accuracy"].notna()]
     for b, group in ok.groupby("b"):
         row = {"b": int(b), "cells": len(group)}
         for target in ("accuracy", "time"):
-            true, predicted = group[target].to_numpy(float), group[f"predicted_{target}"].to_numpy(float)
-            row[f"{target}_mape"] = mape(true, predicted)
-            row[f"{target}_spearman"] = float(spearmanr(true, predicted).statistic) if len(group) > 2 else np.nan
+            predicted = group[[target, f"predicted_{target}"]].dropna()  # no time predictions in PNAS
+            true, guess = predicted[target].to_numpy(float), predicted[f"predicted_{target}"].to_numpy(float)
+            row[f"{target}_mape"] = mape(true, guess) if len(true) else np.nan
+            row[f"{target}_spearman"] = float(spearmanr(true, guess).statistic) if len(true) > 2 else np.nan
         rows.append(row)
     return pd.DataFrame(rows, columns=QUALITY_COLUMNS)

@@ -84,6 +84,15 @@ def plot_predictor(trained: pd.DataFrame, target: str, out: str | Path) -> None:
     quality = predictor_quality(trained).set_index("b")
     ok = trained[(trained["status"] == "ok") & trained[f"predicted_{target}"].notna()]
     fig, ax = plt.subplots(figsize=(6, 6))
+    if ok.empty:
+        ax.text(
+            0.5,
+            0.5,
+            f"no {target} predictions in this run\n(the PNAS baseline has no time predictor)",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
     for b, group in ok.groupby("b"):
         q = quality.loc[b]
         ax.scatter(

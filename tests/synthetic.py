@@ -45,3 +45,61 @@ def sample_cells(rng: np.random.Generator, operators: list[str], per_step: int, 
         )
         steps.append(children[rng.choice(len(children), per_step, replace=False)])
     return steps
+
+
+def synthetic_training(selected, b: int, operators: list[str], cells_dir=None):
+    """The trained.csv rows training would give, made up; also each result.json if cells_dir."""
+    import json
+    from pathlib import Path
+
+    from popnas_steps.collect import trained_table
+    from popnas_steps.space import Cell
+
+    cells = [Cell.from_json(text) for text in selected["cell"]]
+    sizes = {len(c) for c in cells}
+    encoded = space.encode(cells, operators) if sizes != {0} else np.zeros((len(cells), 0, 4), dtype=np.int16)
+    accuracy, seconds = synthetic_accuracy(encoded, len(operators)), synthetic_time(encoded, len(operators))
+    results = [
+        {"cell_id": c.cell_id, "cell": c.to_list(), "status": "ok", "accuracy": float(a), "time": float(t), "params": 1}
+        for c, a, t in zip(cells, accuracy, seconds, strict=True)
+    ]
+    if cells_dir is not None:
+        for result in results:
+            folder = Path(cells_dir) / result["cell_id"]
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "result.json").write_text(json.dumps(result) + "\n")
+    return trained_table(results, selected, b)
+
+
+def run_synthetic_search(steps, config: dict, cells_dir=None):
+    """Algorithm 1 through the workflow's step entry points, training replaced by the
+    synthetic evaluator; writes every artefact of every step into `steps`."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from popnas_steps import step
+    from popnas_steps.select_cells import selection_table
+    from popnas_steps.space import Cell, one_block_cells
+
+    steps = Path(steps)
+    operators = config["search"]["operators"]
+    for b, (cells, origin) in enumerate([([Cell()], "thrust"), (one_block_cells(operators), "b1")]):
+        (steps / f"b{b}").mkdir(parents=True)
+        selected = selection_table(cells, origin)
+        selected.to_csv(steps / f"b{b}" / "selected.csv", index=False)
+        trained = synthetic_training(selected, b, operators, cells_dir)
+        trained.to_csv(steps / f"b{b}" / "trained.csv", index=False)
+    step.reindex(config, steps / "b0" / "trained.csv", steps / "b1" / "trained.csv", steps / "b1" / "reindex.csv")
+    for b in range(2, config["search"]["max_blocks"] + 1):
+        here = steps / f"b{b}"
+        here.mkdir()
+        trained_before = [steps / f"b{i}" / "trained.csv" for i in range(b)]
+        step.fit(config, trained_before, steps / "b1" / "reindex.csv", here / "predictors")
+        step.expand(config, here / "predictors", steps / f"b{b - 1}" / "trained.csv", here / "candidates.parquet")
+        step.pareto(config, here / "candidates.parquet", here / "pareto.csv")
+        step.explore(config, b, here / "candidates.parquet", here / "pareto.csv", here / "exploration.csv")
+        step.select(here / "pareto.csv", here / "exploration.csv", here / "selected.csv")
+        trained = synthetic_training(pd.read_csv(here / "selected.csv"), b, operators, cells_dir)
+        trained.to_csv(here / "trained.csv", index=False)
+    return steps

@@ -99,3 +99,16 @@ def test_compare_runs_gives_ratios(tmp_path):
     summary = report.compare_runs([tmp_path / "run" / "popnas", tmp_path / "run" / "pnas"], tmp_path / "cmp")
     assert summary["search_time_seconds_ratio_to_first"].tolist() == pytest.approx([1.0, 1 / 3])
     assert (tmp_path / "cmp" / "anytime.png").is_file() and (tmp_path / "cmp" / "top_networks.csv").is_file()
+
+
+def test_pnas_runs_have_no_time_predictions_and_still_report(tmp_path):
+    from popnas_steps.predictors import predictor_quality
+
+    trained = trained_steps()
+    trained["predicted_time"] = np.nan
+    quality = predictor_quality(trained)
+    assert quality["b"].tolist() == [2, 3] and quality["time_mape"].isna().all()
+    assert quality["accuracy_mape"].notna().all()
+    report.plot_predictor(trained, "time", tmp_path / "time.png")
+    report.plot_predictor(trained, "accuracy", tmp_path / "accuracy.png")
+    assert (tmp_path / "time.png").is_file() and (tmp_path / "accuracy.png").is_file()

@@ -10,27 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from popnas_steps import step
-from popnas_steps.collect import trained_table
 from popnas_steps.config import validate
-from popnas_steps.select_cells import selection_table
-from popnas_steps.space import Cell, encode, one_block_cells
 
-from .synthetic import synthetic_accuracy, synthetic_time
+from .synthetic import run_synthetic_search
 
 OPERATORS = ["3x3 conv", "5x5 conv", "identity", "2x2 maxpool", "3x3 dconv", "1x3-3x1 conv"]
-
-
-def synthetic_training(selected: pd.DataFrame, b: int) -> pd.DataFrame:
-    """What training would measure, made up by the synthetic evaluator."""
-    cells = [Cell.from_json(text) for text in selected["cell"]]
-    encoded = encode(cells, OPERATORS)
-    accuracy, seconds = synthetic_accuracy(encoded, len(OPERATORS)), synthetic_time(encoded, len(OPERATORS))
-    results = [
-        {"cell_id": c.cell_id, "cell": c.to_list(), "status": "ok", "accuracy": float(a), "time": float(t), "params": 1}
-        for c, a, t in zip(cells, accuracy, seconds, strict=True)
-    ]
-    return trained_table(results, selected, b)
 
 
 def run_search(folder: Path, strategy: str, beam: int = 32, exploration: int = 4, max_blocks: int = 3) -> Path:
@@ -40,26 +24,7 @@ def run_search(folder: Path, strategy: str, beam: int = 32, exploration: int = 4
                    "operators": OPERATORS},
         "predictors": {"time": {"search_iterations": 2}, "accuracy": {"epochs": 5}},
     })  # fmt: skip
-    steps = folder / strategy
-    for b, (cells, origin) in enumerate([([Cell()], "thrust"), (one_block_cells(OPERATORS), "b1")]):
-        (steps / f"b{b}").mkdir(parents=True)
-        synthetic_training(selection_table(cells, origin), b).to_csv(steps / f"b{b}" / "trained.csv", index=False)
-    step.reindex(config, steps / "b0" / "trained.csv", steps / "b1" / "trained.csv", steps / "b1" / "reindex.csv")
-    for b in range(2, max_blocks + 1):
-        here = steps / f"b{b}"
-        here.mkdir()
-        step.fit(
-            config,
-            [steps / f"b{i}" / "trained.csv" for i in range(b)],
-            steps / "b1" / "reindex.csv",
-            here / "predictors",
-        )
-        step.expand(config, here / "predictors", steps / f"b{b - 1}" / "trained.csv", here / "candidates.parquet")
-        step.pareto(config, here / "candidates.parquet", here / "pareto.csv")
-        step.explore(config, b, here / "candidates.parquet", here / "pareto.csv", here / "exploration.csv")
-        step.select(here / "pareto.csv", here / "exploration.csv", here / "selected.csv")
-        synthetic_training(pd.read_csv(here / "selected.csv"), b).to_csv(here / "trained.csv", index=False)
-    return steps
+    return run_synthetic_search(folder / strategy, config)
 
 
 @pytest.fixture(scope="module")
