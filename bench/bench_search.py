@@ -24,12 +24,23 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.bench_overhead import job_spans  # noqa: E402
 from bench.workflow import run_workflow  # noqa: E402
 from popnas_steps.predictors import predictor_quality  # noqa: E402
 from popnas_steps.report import search_summary  # noqa: E402
 
 
-def figures(steps: Path, wall: float) -> dict:
+def logged_wall(workdir: Path, run: str) -> float:
+    """Wall seconds of every Snakemake invocation that worked on `run` (a resumed run counts each part)."""
+    total = 0.0
+    for log in sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log")):
+        if f"results/{run}/" in log.read_text():
+            spans = job_spans(log)
+            total += max(end for _, _, end in spans) - min(start for _, start, _ in spans) if spans else 0.0
+    return total
+
+
+def figures(steps: Path, wall: float) -> dict:  # wall: from the Snakemake logs, 1 s resolution
     trained = pd.concat([pd.read_csv(p) for p in sorted(steps.glob("b*/trained.csv"))], ignore_index=True)
     summary = search_summary(trained, steps.parent / "cells").iloc[0]
     final = pd.read_csv(steps / "report" / "final.csv").iloc[0]
@@ -59,12 +70,15 @@ def main() -> None:
     parser.add_argument("--config", default=str(ROOT / "bench" / "search.yaml"))
     parser.add_argument("--workdir", default=str(ROOT / "bench_work"))
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "search_efficiency.json"))
+    parser.add_argument("--analyse-only", action="store_true", help="use the runs already in --workdir")
     args = parser.parse_args()
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     config = Path(args.config).resolve()
-    popnas_wall = run_workflow(workdir, [config], "bench-popnas")
-    pnas_wall = run_workflow(workdir, [config, ROOT / "config" / "pnas.yaml"], "bench-pnas")
+    if not args.analyse_only:
+        run_workflow(workdir, [config], "bench-popnas")
+        run_workflow(workdir, [config, ROOT / "config" / "pnas.yaml"], "bench-pnas")
+    popnas_wall, pnas_wall = logged_wall(workdir, "bench-popnas"), logged_wall(workdir, "bench-pnas")
     popnas = figures(workdir / "results" / "bench-popnas" / "popnas", popnas_wall)
     pnas = figures(workdir / "results" / "bench-pnas" / "pnas", pnas_wall)
     result = {
