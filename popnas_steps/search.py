@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from popnas_steps.operators import parse_operator
+
 FRONT_COLUMNS = ["rank", "cell_id", "cell", "predicted_accuracy", "predicted_time"]
 EXPLORATION_COLUMNS = [*FRONT_COLUMNS, "score"]
 
@@ -85,6 +87,7 @@ def exploration_sets(front: pd.DataFrame, operators: list[str], b: int) -> Explo
         for in1, op1, in2, op2 in _blocks(cell):
             op_uses.update([op1, op2])
             input_uses.update([in1, in2])
+    operators = [parse_operator(op).name for op in operators]  # cells hold canonical operator names
     valid_inputs = list(range(-2, b - 1))
     op_total, input_total = sum(op_uses.values()), sum(input_uses.values())
     if op_total == 0:

@@ -52,7 +52,7 @@ def test_exploration_sets_use_both_operators_and_both_inputs():
     # 10 cells x 2 blocks: 40 operator uses, 40 input uses. Threshold: share < 1/(5*4) = 5%.
     cells = [[(-1, "3x3 conv", -1, "identity"), (0, "3x3 conv", -1, "identity")]] * 9
     cells.append([(-1, "3x3 conv", -1, "identity"), (-2, "3x3 conv", 0, "2x2 maxpool")])  # maxpool as op2
-    sets = search.exploration_sets(front_of(*cells), ops, b=2)
+    sets = search.exploration_sets(front_of(*cells), ["3x3  conv", *ops[1:]], b=2)  # spacing as a user may write
     # maxpool: 1/40 = 2.5% < 5% -> explored; 1x1 conv unused -> explored
     assert sets.operators == {"2x2 maxpool", "1x1 conv"}
     # inputs at b=2: {-2, -1, 0}, threshold 1/(5*3) = 6.7%: -2 used 1/40 -> explored; 0 used 10/40
