@@ -82,3 +82,10 @@ def test_reindex_from_trained_tables():
     b1 = pd.DataFrame({"cell_id": ids, "status": ["ok", "ok", "failed", "ok"], "time": [5.0, 1.5, np.nan, 3.0]})
     index = reindex_from_trained(thrust, b1, OPS)
     assert index == pytest.approx({"3x3 conv": 1.0, "identity": 0.125, "2x2 maxpool": 1.0, "1x1 conv": 0.5})
+
+
+def test_reindex_needs_a_successful_thrust():
+    thrust = pd.DataFrame({"cell_id": [Cell().cell_id], "status": ["failed"], "time": [np.nan]})
+    b1 = pd.DataFrame({"cell_id": [symmetric_cell(OPS[0]).cell_id], "status": ["ok"], "time": [2.0]})
+    with pytest.raises(ValueError, match="initial thrust"):
+        reindex_from_trained(thrust, b1, OPS)

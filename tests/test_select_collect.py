@@ -35,3 +35,14 @@ def test_collect_joins_results_to_the_selection(tmp_path):
     assert table["reason"].tolist()[1] == "NaN loss" and pd.isna(table["accuracy"][1])
     with pytest.raises(ValueError, match=cells[1].cell_id):
         collect.trained_table([ok], selected, b=1)
+
+
+def test_a_step_whose_cells_all_failed_has_nothing_to_expand(tmp_path):
+    from popnas_steps import step
+    from popnas_steps.config import validate
+
+    cells = [Cell.from_json('[[-1, "identity", -1, "identity"]]')]
+    failed = {"cell_id": cells[0].cell_id, "cell": cells[0].to_list(), "status": "failed", "reason": "NaN loss"}
+    collect.trained_table([failed], select_cells.selection_table(cells, "b1"), b=1).to_csv(tmp_path / "t.csv")
+    with pytest.raises(ValueError, match="t.csv' has no successfully trained cell to expand"):
+        step.expand(validate({}), tmp_path / "predictors", tmp_path / "t.csv", tmp_path / "c.parquet")
