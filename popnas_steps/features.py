@@ -13,7 +13,7 @@ import pandas as pd
 
 from popnas_steps.macro import NetworkSpec, built_indices
 from popnas_steps.operators import parse_operator
-from popnas_steps.space import Block, Cell
+from popnas_steps.space import Block, Cell, by_size
 
 FEATURE_NAMES = (
     "blocks",
@@ -125,15 +125,9 @@ def reindex_array(reindex: dict[str, float], operators: list[str]) -> np.ndarray
 
 
 def features_of_cells(cells: list[Cell], reindex: dict[str, float], operators: list[str], spec: NetworkSpec):
-    """Time features of cells of any sizes, in their order (grouped by size internally)."""
-    from popnas_steps.space import encode
-
+    """Time features of cells of any sizes, in their order."""
     values = reindex_array(reindex, operators)
-    features = np.zeros((len(cells), len(FEATURE_NAMES)))
-    sizes = np.array([len(cell) for cell in cells])
-    for size in np.unique(sizes):
-        chosen = np.flatnonzero(sizes == size)
-        features[chosen] = time_features(encode([cells[i] for i in chosen], operators), values, spec)
+    (features,) = by_size(cells, operators, lambda encoded: (time_features(encoded, values, spec),))
     return features
 
 

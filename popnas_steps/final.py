@@ -28,6 +28,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from popnas_steps.config import config_from_args  # noqa: E402
+from popnas_steps.devices import claim_gpu  # noqa: E402
 from popnas_steps.space import Cell  # noqa: E402
 
 
@@ -112,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         select_final(trained, config["final"]["top"]).to_csv(args.out, index=False)
     else:
+        claim_gpu()  # before TensorFlow is imported: one GPU per job on a multi-GPU host
         metrics = train_final(config, Cell.from_json(args.cell), args.data, args.out)
         print(json.dumps({k: metrics[k] for k in ("cell_id", "test_accuracy", "test_macro_f1")}))
     return 0

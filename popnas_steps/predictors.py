@@ -24,7 +24,7 @@ from popnas_steps.accuracy_predictor import (
 )
 from popnas_steps.features import features_of_cells, reindex_array, time_features
 from popnas_steps.macro import NetworkSpec
-from popnas_steps.space import Cell, canonical_ids, canonicalize, encode, expand
+from popnas_steps.space import Cell, by_size, canonical_ids, canonicalize, encode, expand
 from popnas_steps.time_predictor import TimePredictor, TimeSettings, fit_time_predictor, load_time_predictor, mape
 
 CANDIDATE_COLUMNS = ["cell_id", "cell", "predicted_accuracy", "predicted_time"]
@@ -104,13 +104,7 @@ def fit_predictors(
 
 def _tensors_of(cells: list[Cell], operators: list[str], max_blocks: int) -> tuple[np.ndarray, np.ndarray]:
     """Accuracy-predictor tensors of cells of any sizes, in their order."""
-    inputs = np.zeros((len(cells), max_blocks, 2), dtype=np.int32)
-    ops = np.zeros_like(inputs)
-    sizes = np.array([len(cell) for cell in cells])
-    for size in np.unique(sizes):
-        chosen = np.flatnonzero(sizes == size)
-        inputs[chosen], ops[chosen] = cell_tensors(encode([cells[i] for i in chosen], operators), max_blocks)
-    return inputs, ops
+    return by_size(cells, operators, lambda encoded: cell_tensors(encoded, max_blocks))
 
 
 def predict_encoded(predictors: Predictors, encoded: np.ndarray, chunk: int = 32768) -> tuple[np.ndarray, np.ndarray]:
@@ -126,14 +120,7 @@ def predict_encoded(predictors: Predictors, encoded: np.ndarray, chunk: int = 32
 
 def predict_cells(predictors: Predictors, cells: list[Cell]) -> tuple[np.ndarray, np.ndarray]:
     """Predicted accuracy and time of cells of any sizes, in their order."""
-    accuracy, time = np.zeros(len(cells)), np.zeros(len(cells))
-    sizes = np.array([len(cell) for cell in cells])
-    for size in np.unique(sizes):
-        chosen = np.flatnonzero(sizes == size)
-        accuracy[chosen], time[chosen] = predict_encoded(
-            predictors, encode([cells[i] for i in chosen], predictors.operators)
-        )
-    return accuracy, time
+    return by_size(cells, predictors.operators, lambda encoded: predict_encoded(predictors, encoded))
 
 
 def unique_expansions(parents: list[Cell], operators: list[str]) -> np.ndarray:

@@ -329,6 +329,21 @@ def encode(cells: list[Cell], operators: tuple[str, ...] | list[str]) -> np.ndar
     return np.array(rows, dtype=np.int16).reshape(len(cells), width, 4)
 
 
+def by_size(cells: list[Cell], operators: tuple[str, ...] | list[str], compute) -> tuple[np.ndarray, ...]:
+    """Apply `compute` (encoded (n, b, 4) -> tuple of arrays with n rows) to each group of
+    same-size cells, and return its arrays with the rows back in the cells' order."""
+    sizes = np.array([len(cell) for cell in cells])
+    outputs: list[np.ndarray] = []
+    for size in np.unique(sizes):
+        chosen = np.flatnonzero(sizes == size)
+        parts = compute(encode([cells[i] for i in chosen], operators))
+        if not outputs:
+            outputs = [np.zeros((len(cells), *np.shape(part)[1:]), dtype=np.asarray(part).dtype) for part in parts]
+        for output, part in zip(outputs, parts, strict=True):
+            output[chosen] = part
+    return tuple(outputs)
+
+
 def decode(encoded: np.ndarray, operators: tuple[str, ...] | list[str]) -> list[Cell]:
     """Decode an int array (n, b, 4) back into Cells."""
     names = [parse_operator(op).name for op in operators]

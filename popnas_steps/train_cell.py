@@ -32,6 +32,7 @@ from pathlib import Path  # noqa: E402
 
 from popnas_steps.config import ConfigError, add_config_arguments, config_from_args  # noqa: E402
 from popnas_steps.datasets import DatasetError  # noqa: E402
+from popnas_steps.devices import claim_gpu  # noqa: E402
 from popnas_steps.space import Cell, CellError, check_operators  # noqa: E402
 
 
@@ -191,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.crashed is not None:
         print(json.dumps(record_crash(cell, args.out, args.crashed)))
         return 0
+    claim_gpu()  # before TensorFlow is imported: one GPU per job on a multi-GPU host
     result = train_cell(config, cell, args.data, args.out)
     summary = {k: result.get(k) for k in ("cell_id", "status", "reason", "accuracy", "time", "params")}
     print(json.dumps(summary))

@@ -1,0 +1,68 @@
+"""One GPU per training job on a multi-GPU host.
+
+Snakemake's `--resources gpu=N` bounds how many trainings run at once but assigns no device,
+and TensorFlow takes every visible GPU. So before TensorFlow is imported, a training
+process claims a GPU slot: an exclusive lock on one of N slot files shared by all popnas
+processes of the host, held until the process ends (the kernel drops it even on a crash),
+and sets CUDA_VISIBLE_DEVICES to that GPU alone. Nothing happens where a scheduler already
+chose the devices (CUDA_VISIBLE_DEVICES is set, as SLURM does) or with fewer than 2 GPUs.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+_held: list = []  # open slot files: their locks live as long as the process
+
+
+def gpu_count() -> int:
+    """GPUs on this host according to nvidia-smi (0 without it)."""
+    if shutil.which("nvidia-smi") is None:
+        return 0
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return sum(1 for line in listing.splitlines() if line.startswith("GPU "))
+
+
+def slot_folder() -> Path:
+    return Path(os.environ.get("POPNAS_GPU_SLOTS", Path(tempfile.gettempdir()) / "popnas-gpu-slots"))
+
+
+def claim_gpu(count: int | None = None, folder: Path | None = None, poll_seconds: float = 1.0) -> int | None:
+    """Claim a free GPU for this process and make it the only one TensorFlow sees.
+
+    Returns the GPU index, or None when nothing needed to be done.
+    """
+    if os.environ.get("CUDA_VISIBLE_DEVICES") is not None:
+        return None
+    count = gpu_count() if count is None else count
+    if count < 2:
+        return None
+    folder = folder or slot_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    while True:  # more jobs than GPUs (a too large --resources gpu=N): wait for a slot
+        for index in range(count):
+            handle = open(folder / f"gpu{index}.lock", "a")  # noqa: SIM115 - held for the process lifetime
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            _held.append(handle)
+            os.environ["CUDA_VISIBLE_DEVICES"] = str(index)
+            return index
+        time.sleep(poll_seconds)
+
+
+def release_gpus() -> None:
+    """Drop the slots this process holds (for tests; a process's end drops them anyway)."""
+    while _held:
+        _held.pop().close()

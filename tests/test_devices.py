@@ -1,0 +1,51 @@
+import os
+import subprocess
+import sys
+import time
+
+from popnas_steps import devices
+
+CLAIM = """
+import sys, time
+from pathlib import Path
+from popnas_steps.devices import claim_gpu
+index = claim_gpu(count=2, folder=Path(sys.argv[1]), poll_seconds=0.1)
+print(index, flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def claimer(folder, hold: float) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    return subprocess.Popen(
+        [sys.executable, "-c", CLAIM, str(folder), str(hold)], stdout=subprocess.PIPE, text=True, env=env
+    )
+
+
+def test_concurrent_jobs_get_different_gpus_and_a_third_waits(tmp_path):
+    started = time.monotonic()
+    first, second = claimer(tmp_path, 3), claimer(tmp_path, 3)
+    claimed = {first.stdout.readline().strip(), second.stdout.readline().strip()}
+    assert claimed == {"0", "1"}
+    third = claimer(tmp_path, 0)
+    assert third.stdout.readline().strip() in {"0", "1"}
+    assert time.monotonic() - started > 2.5  # it waited for one of the others to end
+    for process in (first, second, third):
+        process.wait()
+
+
+def test_nothing_to_do_with_one_gpu_or_devices_already_chosen(tmp_path, monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert devices.claim_gpu(count=1, folder=tmp_path) is None
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
+    assert devices.claim_gpu(count=4, folder=tmp_path) is None
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "3"
+
+
+def test_claim_sets_the_visible_device(tmp_path, monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    try:
+        assert devices.claim_gpu(count=2, folder=tmp_path) == 0
+        assert os.environ["CUDA_VISIBLE_DEVICES"] == "0"
+    finally:
+        devices.release_gpus()
