@@ -22,6 +22,11 @@ TRAINED_COLUMNS = [
 ]  # fmt: skip
 
 
+def read_tables(paths: list[str | Path]) -> pd.DataFrame:
+    """Several steps' tables (trained.csv, selected.csv) as one."""
+    return pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
+
+
 def trained_table(results: list[dict], selected: pd.DataFrame, b: int) -> pd.DataFrame:
     """One row per selected cell, in selection order, with its measured result."""
     by_id = {result["cell_id"]: result for result in results}

@@ -6,8 +6,6 @@ step featurises hundreds of thousands of candidates.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 
@@ -129,8 +127,3 @@ def features_of_cells(cells: list[Cell], reindex: dict[str, float], operators: l
     values = reindex_array(reindex, operators)
     (features,) = by_size(cells, operators, lambda encoded: (time_features(encoded, values, spec),))
     return features
-
-
-def cells_of(table: pd.DataFrame) -> list[Cell]:
-    """The cells of a table's JSON `cell` column."""
-    return [Cell.from_json(json.loads(text)) for text in table["cell"]]

@@ -27,6 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from popnas_steps.collect import read_tables  # noqa: E402
 from popnas_steps.config import config_from_args  # noqa: E402
 from popnas_steps.devices import claim_gpu  # noqa: E402
 from popnas_steps.space import Cell  # noqa: E402
@@ -109,9 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     args.config = None
     config = config_from_args(args)
     if args.command == "select":
-        trained = pd.concat([pd.read_csv(path) for path in args.trained], ignore_index=True)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        select_final(trained, config["final"]["top"]).to_csv(args.out, index=False)
+        select_final(read_tables(args.trained), config["final"]["top"]).to_csv(args.out, index=False)
     else:
         claim_gpu()  # before TensorFlow is imported: one GPU per job on a multi-GPU host
         metrics = train_final(config, Cell.from_json(args.cell), args.data, args.out)

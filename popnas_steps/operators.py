@@ -33,8 +33,6 @@ PAPER_OPERATORS: tuple[str, ...] = (
     "2x2 avgpool",
 )
 
-KINDS = ("conv", "dconv", "stacked_conv", "maxpool", "avgpool", "identity")
-
 _KERNEL_PATTERN = re.compile(r"^(\d+)x(\d+) (conv|dconv|maxpool|avgpool)$")
 _STACKED_PATTERN = re.compile(r"^1x(\d+)-(\d+)x1 conv$")
 

@@ -29,16 +29,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from popnas_steps.collect import read_tables  # noqa: E402
 from popnas_steps.space import Cell  # noqa: E402
 
 SUMMARY_COLUMNS = [
     "networks", "failed", "top1_accuracy", "top5_mean_accuracy", "search_time_seconds", "search_wall_seconds",
 ]  # fmt: skip
 TOP_COLUMNS = ["rank", "cell_id", "cell", "b", "origin", "params", "accuracy", "time"]
-
-
-def read_tables(paths: list[str | Path]) -> pd.DataFrame:
-    return pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
 
 
 # --- figures -------------------------------------------------------------------------------

@@ -276,10 +276,6 @@ def canonical_ids(canonical: np.ndarray, operators: tuple[str, ...] | list[str])
     return [_id_of_json(text) for text in texts], texts
 
 
-def equivalent(first: Cell, second: Cell) -> bool:
-    return canonical_cell(first) == canonical_cell(second)
-
-
 # --- enumeration and expansion -----------------------------------------------------------
 
 

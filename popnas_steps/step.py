@@ -25,6 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import pandas as pd  # noqa: E402
 
 from popnas_steps import search  # noqa: E402
+from popnas_steps.collect import read_tables  # noqa: E402
 from popnas_steps.config import ConfigError, config_from_args  # noqa: E402
 from popnas_steps.select_cells import SELECTED_COLUMNS  # noqa: E402
 
@@ -55,7 +56,7 @@ def fit(config: dict, trained: list[Path], reindex_file: Path, out: Path) -> Non
     from popnas_steps.macro import NetworkSpec
     from popnas_steps.predictors import fit_predictors
 
-    table = pd.concat([pd.read_csv(path) for path in trained], ignore_index=True)
+    table = read_tables(trained)
     reindex_table = pd.read_csv(reindex_file)
     predictors = fit_predictors(
         table,
