@@ -29,6 +29,34 @@ include: "rules/report.smk"
 include: "rules/final.smk"
 
 
+# On a cluster (`--executor slurm`), these run on the submit host instead of as jobs: each
+# reads or writes a few tables or figures in seconds, less than a job's queueing, and
+# prepare_data may download a dataset, which compute nodes often cannot. Trainings,
+# predictor fitting and candidate scoring are the jobs. Ignored when running locally.
+localrules:
+    all,
+    search,
+    report,
+    prepare_data,
+    select_thrust,
+    select_b1,
+    collect,
+    reindex,
+    pareto,
+    explore,
+    select,
+    select_final,
+    report_pareto,
+    report_predictors,
+    report_usage,
+    report_anytime,
+    report_tables,
+    report_ablation,
+    report_cells,
+    report_final,
+    compare,
+
+
 rule all:
     # The whole search, its figures and tables, and the final training of the best cells.
     default_target: True

@@ -10,10 +10,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_workflow(workdir: Path, configs: list[Path] | None = None, run: str | None = None) -> float:
-    """Run `snakemake --cores all --resources gpu=1` in `workdir`; return its wall seconds."""
+def run_workflow(workdir: Path, configs: list[Path] | None = None, run: str | None = None, gpus: int = 1) -> float:
+    """Run `snakemake --cores all --resources gpu=<gpus>` in `workdir`; return its wall seconds."""
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-               "--cores", "all", "--resources", "gpu=1"]  # fmt: skip
+               "--cores", "all", "--resources", f"gpu={gpus}"]  # fmt: skip
     if configs:
         command += ["--configfile", *map(str, configs)]
     if run:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -66,3 +67,15 @@ def release_gpus() -> None:
     """Drop the slots this process holds (for tests; a process's end drops them anyway)."""
     while _held:
         _held.pop().close()
+
+
+def placement() -> dict:
+    """Where this process runs: the host, the GPUs it may use, and its SLURM job if any.
+
+    Recorded with each result, so a cluster run tells which job and device trained a cell.
+    """
+    return {
+        "host": socket.gethostname(),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+    }

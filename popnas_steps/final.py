@@ -29,7 +29,7 @@ import pandas as pd  # noqa: E402
 
 from popnas_steps.collect import read_tables  # noqa: E402
 from popnas_steps.config import config_from_args  # noqa: E402
-from popnas_steps.devices import claim_gpu  # noqa: E402
+from popnas_steps.devices import claim_gpu, placement  # noqa: E402
 from popnas_steps.space import Cell  # noqa: E402
 
 
@@ -81,6 +81,7 @@ def train_final(config: dict, cell: Cell, data_dir: str | Path, out_dir: str | P
         "time": measured["time"],
         "params": measured["params"],
         **test_metrics(probabilities, data.test.y),
+        "placement": placement(),
     }
     # An uncompiled model over the same layers: loads for inference without popnas (the
     # training schedule is a popnas class) and without an optimizer state to carry.

@@ -32,7 +32,7 @@ from pathlib import Path  # noqa: E402
 
 from popnas_steps.config import ConfigError, add_config_arguments, config_from_args  # noqa: E402
 from popnas_steps.datasets import DatasetError  # noqa: E402
-from popnas_steps.devices import claim_gpu  # noqa: E402
+from popnas_steps.devices import claim_gpu, placement  # noqa: E402
 from popnas_steps.space import Cell, CellError, check_operators  # noqa: E402
 
 
@@ -63,6 +63,7 @@ def train_cell(config: dict, cell: Cell, data_dir: str | Path, out_dir: str | Pa
         "seed": config["seed"],
         "network": config["network"],
         "training": config["training"],
+        "placement": placement(),
     }
     try:
         clock = time.perf_counter()
@@ -146,6 +147,7 @@ def record_crash(cell: Cell, out_dir: str | Path, status: int) -> dict:
         "blocks": len(cell),
         "status": "failed",
         "reason": f"the training process died ({how}) without writing a result",
+        "placement": placement(),
     }
     write_result(out, result)
     return result

@@ -11,6 +11,8 @@ import pytest  # noqa: E402
 
 from popnas_steps.config import validate  # noqa: E402
 
+from .workflow import run_tiny_search  # noqa: E402
+
 
 def tiny_config(**overrides) -> dict:
     """A valid config for tiny networks trained on tiny data."""
@@ -47,3 +49,12 @@ def tiny_data(tmp_path, tiny_npz):
     out = tmp_path / "data"
     prepare(config["dataset"], config["seed"], out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """The tiny search run locally, killed while training b=1 and resumed: (folder, the
+    cells finished at the kill with their result's mtime). Shared by the workflow tests and
+    the SLURM test, which compares its run with this one."""
+    workdir = tmp_path_factory.mktemp("tiny")
+    return workdir, run_tiny_search(workdir)

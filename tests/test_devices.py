@@ -49,3 +49,13 @@ def test_claim_sets_the_visible_device(tmp_path, monkeypatch):
         assert os.environ["CUDA_VISIBLE_DEVICES"] == "0"
     finally:
         devices.release_gpus()
+
+
+def test_placement_names_host_device_and_slurm_job(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    where = devices.placement()
+    assert where["cuda_visible_devices"] == "1" and where["slurm_job_id"] == "4242" and where["host"]
+    monkeypatch.delenv("SLURM_JOB_ID")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert devices.placement()["slurm_job_id"] is None and devices.placement()["cuda_visible_devices"] is None

@@ -50,6 +50,7 @@ def test_final_training_writes_metrics_models_and_drawing(exported):
     folder, metrics = exported
     out = folder / "out"
     assert metrics["epochs"] == 3 and 0 <= metrics["test_accuracy"] <= 1
+    assert metrics["placement"]["host"]
     assert json.loads((out / "metrics.json").read_text())["test_accuracy"] == metrics["test_accuracy"]
     assert Cell.from_json((out / "cell.json").read_text()).cell_id == metrics["cell_id"]
     assert (out / "cell.png").read_bytes()[:4] == b"\x89PNG"

@@ -29,6 +29,7 @@ def test_cells_train_and_report_their_measurements(tiny_data, tmp_path, cell_jso
     result = entry.train_cell(config, Cell.from_json(cell_json), tiny_data, tmp_path / "cell")
     assert result["status"] == "ok", result["reason"]
     assert 0 <= result["accuracy"] <= 1 and result["time"] > 0 and result["params"] > 0
+    assert set(result["placement"]) == {"host", "cuda_visible_devices", "slurm_job_id"}
     assert len(result["history"]) == 2 and result["best_epoch"] in (1, 2)
     assert result["time"] == pytest.approx(sum(e["train_seconds"] for e in result["history"]))
     timings = result["timings"]
@@ -132,5 +133,6 @@ def test_a_process_killed_by_a_signal_is_recorded_as_failed(tmp_path, capsys, ti
     assert entry.main([*args, "--crashed", "137"]) == 0
     result = json.loads((tmp_path / "c" / "result.json").read_text())
     assert result["status"] == "failed" and "signal 9" in result["reason"]
+    assert result["placement"]["host"]
     assert result["cell_id"] == Cell.from_json(cell).cell_id
     assert not (tmp_path / "c" / "result.json.partial").exists()

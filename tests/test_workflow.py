@@ -3,27 +3,12 @@ killed mid-step and resumed, then rerun step by step; dry runs of the paper conf
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
-
-TINY = """
-run: tiny
-search: {max_blocks: 3, beam: 2, exploration: 1, operators: ["3x3 conv", "identity"]}
-network: {motifs: 1, normal_cells: 1, filters: 4}
-training: {epochs: 2, batch_size: 64, horizontal_flip: false}
-predictors: {time: {search_iterations: 2}, accuracy: {epochs: 3}}
-final: {top: 1, epochs: 2, first_period: 1}
-"""
+from .workflow import ROOT, TINY, TINY_ARGS, job_counts, snakemake
 
 REPORT_RULES = [
     "report_pareto",
@@ -35,25 +20,6 @@ REPORT_RULES = [
     "report_cells",
     "report_final",
 ]
-
-
-def snakemake(workdir: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess:
-    run = subprocess.run([*SNAKEMAKE, "--directory", str(workdir), *args], capture_output=True, text=True, cwd=workdir)
-    if check:
-        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    return run
-
-
-def job_counts(output: str) -> dict[str, int]:
-    """The 'Job stats' table of a dry run."""
-    lines = output[output.index("Job stats:") :].splitlines()[3:]
-    counts = {}
-    for line in lines:
-        parts = line.split()
-        if len(parts) != 2 or not parts[1].isdigit():
-            break
-        counts[parts[0]] = int(parts[1])
-    return counts
 
 
 def test_bad_config_stops_before_any_job(tmp_path):
@@ -94,33 +60,6 @@ def test_pnas_overlay_dry_run(tmp_path):
     assert "results/cifar10/pnas/b5/trained.csv" in run.stdout
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """A tiny search, killed while training b=1 and resumed; returns (folder, what the kill left)."""
-    workdir = tmp_path_factory.mktemp("tiny")
-    (workdir / "tiny.yaml").write_text(TINY)
-    args = ["--cores", "2", "--resources", "gpu=1", "--configfile", "tiny.yaml"]
-    process = subprocess.Popen(
-        [*SNAKEMAKE, "--directory", str(workdir), *args],
-        cwd=workdir,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    cells = workdir / "results" / "tiny" / "cells"
-    deadline = time.monotonic() + 600
-    while len(list(cells.glob("*/result.json"))) < 4 and time.monotonic() < deadline:
-        time.sleep(0.5)
-    time.sleep(2)  # let the next training start
-    os.killpg(process.pid, signal.SIGKILL)  # the whole job tree, like a crash of the machine
-    process.wait()
-    finished = {path.parent.name: path.stat().st_mtime_ns for path in cells.glob("*/result.json")}
-    assert len(finished) >= 4
-    snakemake(workdir, "--unlock", *args, check=True)
-    snakemake(workdir, *args, check=True)
-    return workdir, finished
-
-
 @pytest.mark.slow
 def test_killed_run_resumes_without_retraining_finished_cells(tiny_run):
     workdir, finished = tiny_run
@@ -155,7 +94,7 @@ def test_tiny_search_runs_every_phase(tiny_run):
 def test_rerun_of_a_step_retrains_nothing_and_selects_the_same(tiny_run, tmp_path):
     workdir, _ = tiny_run
     steps = workdir / "results" / "tiny" / "popnas"
-    args = ["--cores", "2", "--resources", "gpu=1", "--configfile", "tiny.yaml"]
+    args = TINY_ARGS
     assert "Nothing to be done" in snakemake(workdir, "-n", *args, check=True).stdout
     before = {b: (steps / f"b{b}" / "selected.csv").read_text() for b in (2, 3)}
     results = {p: p.stat().st_mtime_ns for p in (workdir / "results" / "tiny" / "cells").glob("*/result.json")}

@@ -1,0 +1,93 @@
+"""Benchmark: what running on SLURM costs against running locally, same search, same machine.
+
+    sudo cluster/localhost-slurm.sh up
+    python bench/bench_slurm.py [--workdir bench_work/slurm]
+
+Runs config/tiny.yaml twice from nothing, with two trainings at once: locally, and through
+`--executor slurm` with profiles/slurm on the one-node cluster. Reports both wall times,
+their ratio, the SLURM jobs by rule, their summed run time, and the time they waited in
+SLURM's queue. The difference that is neither queueing nor running is the plugin's status
+polling (it checks every 5 s at first here, backing off by 10 s per check while no job
+finishes) and the job step's own start-up. Writes bench/results/slurm.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "cluster"))
+
+from slurm_check import cluster_answers, sacct_jobs, snakemake_command  # noqa: E402
+
+from bench.workflow import run_workflow  # noqa: E402
+
+GPUS = 2
+
+
+def seconds_between(start: str, end: str) -> float:
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workdir", type=Path, default=ROOT / "bench_work" / "slurm")
+    args = parser.parse_args()
+    if not cluster_answers():
+        parser.error("no SLURM cluster answers (sinfo); start one with: sudo cluster/localhost-slurm.sh up")
+    shutil.rmtree(args.workdir, ignore_errors=True)
+    local, cluster = args.workdir / "local", args.workdir / "slurm"
+    tiny = ROOT / "config" / "tiny.yaml"
+
+    local_wall = run_workflow(local, [tiny], gpus=GPUS)
+
+    cluster.mkdir(parents=True)
+    (cluster / "tiny.yaml").write_text(tiny.read_text())
+    since = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - 60))
+    log = cluster / "snakemake.log"
+    started = time.perf_counter()
+    with log.open("w") as out:
+        subprocess.run(snakemake_command(cluster, GPUS), cwd=cluster, stdout=out, stderr=subprocess.STDOUT, check=True)
+    cluster_wall = time.perf_counter() - started
+    run_ids = [
+        line.split("SLURM run ID: ")[1].strip() for line in log.read_text().splitlines() if "SLURM run ID" in line
+    ]
+    jobs = sacct_jobs(run_ids, since)
+
+    result = {
+        "date": datetime.now().isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {platform.node()}, 2 cores (one-node SLURM of cluster/localhost-slurm.sh)",
+        "config": "config/tiny.yaml",
+        "trainings_at_once": GPUS,
+        "local_wall_seconds": round(local_wall, 1),
+        "slurm_wall_seconds": round(cluster_wall, 1),
+        "slurm_over_local": round(cluster_wall / local_wall, 2),
+        "slurm_jobs": dict(Counter(job["rule"] for job in jobs)),
+        "slurm_jobs_total": len(jobs),
+        "slurm_job_states": dict(Counter(job["State"] for job in jobs)),
+        "summed_job_seconds": sum(int(job["ElapsedRaw"]) for job in jobs),
+        "summed_queue_seconds": sum(seconds_between(job["Submit"], job["Start"]) for job in jobs),
+        "mean_train_cell_job_seconds": round(
+            sum(int(j["ElapsedRaw"]) for j in jobs if j["rule"] == "train_cell")
+            / max(1, sum(j["rule"] == "train_cell" for j in jobs)),
+            1,
+        ),
+    }
+    (ROOT / "bench" / "results").mkdir(exist_ok=True)
+    (ROOT / "bench" / "results" / "slurm.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""The workflow on a real SLURM cluster (cluster/slurm_check.py): the tiny search through the
+executor plugin and profiles/slurm, interrupted and resumed, compared with the local run.
+
+CI installs SLURM and, as root, brings up the one-node cluster of cluster/localhost-slurm.sh.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from .workflow import ROOT, snakemake
+
+sys.path.insert(0, str(ROOT / "cluster"))
+from slurm_check import cluster_answers, layout, sacct_jobs  # noqa: E402
+
+
+def test_layout_masks_cell_ids(tmp_path):
+    for name in ("cells/0123456789ab/result.json", "cells/ba9876543210/result.json", "popnas/b1/trained.csv"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    assert layout(tmp_path) == {"cells/<cell>/result.json", "popnas/b1/trained.csv"}
+
+
+def test_sacct_rows_name_their_rule_and_wildcards(monkeypatch):
+    listing = (
+        "41|run|COMPLETED|12|2026-11-28T04:00:00|2026-11-28T04:00:01|2026-11-28T04:00:13|"
+        "rule_train_cell_wildcards_0123456789ab|cpu=4,gres/gpu=1\n"
+        "42|run|CANCELLED by 0|3|2026-11-28T04:00:00|2026-11-28T04:00:02|2026-11-28T04:00:05|"
+        "rule_fit_predictors_wildcards_2|cpu=4\n"
+    )
+    monkeypatch.setattr(
+        subprocess, "run", lambda *args, **kwargs: subprocess.CompletedProcess(args, 0, stdout=listing, stderr="")
+    )
+    jobs = sacct_jobs(["run"], "2026-01-01T00:00:00")
+    assert [(j["JobID"], j["rule"], j["wildcards"], j["State"]) for j in jobs] == [
+        ("41", "train_cell", "0123456789ab", "COMPLETED"),
+        ("42", "fit_predictors", "2", "CANCELLED"),
+    ]
+
+
+def test_slurm_profile_sizes_each_rule_of_a_paper_search(tmp_path):
+    run = snakemake(
+        tmp_path,
+        "-n",
+        "--workflow-profile",
+        str(ROOT / "profiles" / "slurm"),
+        "--configfile",
+        str(ROOT / "config" / "cifar10.yaml"),
+        check=True,
+    )
+    resources = {}
+    for block in run.stdout.split("\nrule ")[1:]:
+        rule = block.split(":", 1)[0]
+        line = next(line for line in block.splitlines() if line.strip().startswith("resources:"))
+        resources.setdefault(rule, line)
+    assert "mem_mb=16000" in resources["train_cell"] and "runtime=120" in resources["train_cell"]
+    assert "gpu=1" in resources["train_cell"] and "cpus_per_gpu=4" in resources["train_cell"]
+    assert "mem_mb=8000" in resources["fit_predictors"] and "runtime=60" in resources["fit_predictors"]
+    assert "mem_mb=16000" in resources["expand"] and "gpu" not in resources["expand"]
+    assert "runtime=30" in resources["select_b1"] and "gpu" not in resources["select_b1"]
+
+
+@pytest.mark.slow
+def test_tiny_search_on_slurm_resumes_and_writes_what_a_local_run_writes(tiny_run, tmp_path):
+    if shutil.which("sbatch") is None:
+        pytest.skip("SLURM is not installed (.ci/run installs it; or: sudo cluster/localhost-slurm.sh up)")
+    if not cluster_answers() and os.geteuid() != 0:
+        pytest.skip("no SLURM cluster answers, and starting one needs root: sudo cluster/localhost-slurm.sh up")
+    local, _ = tiny_run
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "cluster" / "slurm_check.py"),
+            "--workdir",
+            str(tmp_path / "slurm"),
+            "--reference",
+            str(local / "results" / "tiny"),
+            "--start-cluster",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
+    summary = json.loads(run.stdout.strip().splitlines()[-1])
+    print(json.dumps(summary, indent=2))  # the figures, with `pytest -s`
+    assert summary["failures"] == [] and summary["same_files_as_local_run"]
+    assert summary["slurm_jobs"]["resumed"]["train_cell"] >= 1
+    assert summary["slurm_jobs"]["resumed"]["train_final"] == 1
