@@ -1,4 +1,4 @@
-"""One GPU per training job on a multi-GPU host.
+"""Where a training runs: one GPU per job on a multi-GPU host, and on SLURM, when its job ends.
 
 Snakemake's `--resources gpu=N` bounds how many trainings run at once but assigns no device,
 and TensorFlow takes every visible GPU. So before TensorFlow is imported, a training
@@ -6,6 +6,9 @@ process claims a GPU slot: an exclusive lock on one of N slot files shared by al
 processes of the host, held until the process ends (the kernel drops it even on a crash),
 and sets CUDA_VISIBLE_DEVICES to that GPU alone. Nothing happens where a scheduler already
 chose the devices (CUDA_VISIBLE_DEVICES is set, as SLURM does) or with fewer than 2 GPUs.
+
+In a SLURM job, the job's end (its time limit) gives the training a deadline, so that it
+stops as a failed result instead of being killed with nothing recorded.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 _held: list = []  # open slot files: their locks live as long as the process
@@ -79,3 +83,28 @@ def placement() -> dict:
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
     }
+
+
+def slurm_end_time() -> float | None:
+    """When SLURM will end this process's job (its time limit), as a Unix time.
+
+    None outside a SLURM job, for a job without a time limit, or where squeue cannot tell.
+    """
+    job = os.environ.get("SLURM_JOB_ID")
+    if not job or shutil.which("squeue") is None:
+        return None
+    try:
+        end = subprocess.run(["squeue", "-h", "-j", job, "-o", "%e"], capture_output=True, text=True, timeout=30)
+        return datetime.fromisoformat(end.stdout.strip()).timestamp()  # squeue prints local time
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+
+
+def training_deadline(now: float | None = None) -> float | None:
+    """When a training in this job must stop to record its result before SLURM kills the job:
+    2 minutes before the job's end (a quarter of what is left, for short limits)."""
+    end = slurm_end_time()
+    if end is None:
+        return None
+    left = end - (time.time() if now is None else now)
+    return end - min(120.0, 0.25 * max(0.0, left))

@@ -51,6 +51,27 @@ class TrainingFailed(RuntimeError):
     """A training that ended without a usable result (e.g. a NaN loss)."""
 
 
+class Deadline(keras.callbacks.Callback):
+    """Fails a training that would outlive its job: a cluster job killed at its time limit
+    records nothing, while a failed training is a result and the search goes on."""
+
+    def __init__(self, deadline: float):
+        super().__init__()
+        self.deadline = deadline
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if time.time() > self.deadline:
+            stop = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.deadline))
+            raise TrainingFailed(
+                f"time limit: stopped in epoch {self.epoch + 1} at {stop}, before the job's end; "
+                "give the rule a larger runtime"
+            )
+
+
 class TrainTimer(keras.callbacks.Callback):
     """Measures training-batch time per epoch and stops on a non-finite loss."""
 
@@ -171,8 +192,11 @@ def make_optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Opt
     return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=recipe.weight_decay / recipe.learning_rate)
 
 
-def train_model(model: keras.Model, data: PreparedData, recipe: Recipe, seed: int) -> dict:
-    """Train `model` and return its measurements; raise TrainingFailed on a NaN loss."""
+def train_model(
+    model: keras.Model, data: PreparedData, recipe: Recipe, seed: int, deadline: float | None = None
+) -> dict:
+    """Train `model` and return its measurements; raise TrainingFailed on a NaN loss, or when
+    the Unix time `deadline` passes."""
     keras.utils.set_random_seed(seed)
     train, val, steps = make_datasets(data, recipe, seed)
     model.compile(
@@ -183,7 +207,8 @@ def train_model(model: keras.Model, data: PreparedData, recipe: Recipe, seed: in
     )
     timer = TrainTimer(steps)
     started = time.perf_counter()
-    history = model.fit(train, validation_data=val, epochs=recipe.epochs, callbacks=[timer], shuffle=False, verbose=0)
+    callbacks = [timer] if deadline is None else [timer, Deadline(deadline)]
+    history = model.fit(train, validation_data=val, epochs=recipe.epochs, callbacks=callbacks, shuffle=False, verbose=0)
     fit_seconds = time.perf_counter() - started
     if timer.nan_epoch is not None:
         raise TrainingFailed(f"loss became NaN or infinite in epoch {timer.nan_epoch + 1}")

@@ -6,8 +6,9 @@
 
 Writes into --out: `result.json` (status ok | failed, reason, accuracy a, time t, params,
 per-epoch history, timings of each phase, seed, recipe), `history.csv` and `train.log`.
-A failed training (NaN loss, out of memory, any exception while building or training) is
-a `failed` result with its reason and exit status 0, so a search records it and goes on.
+A failed training (NaN loss, out of memory, any exception while building or training, or
+a SLURM job's time limit 2 minutes away) is a `failed` result with its reason and exit
+status 0, so a search records it and goes on.
 A bad config, cell or data folder is an error (exit status 2) before any work is spent.
 """
 
@@ -32,7 +33,7 @@ from pathlib import Path  # noqa: E402
 
 from popnas_steps.config import ConfigError, add_config_arguments, config_from_args  # noqa: E402
 from popnas_steps.datasets import DatasetError  # noqa: E402
-from popnas_steps.devices import claim_gpu, placement  # noqa: E402
+from popnas_steps.devices import claim_gpu, placement, training_deadline  # noqa: E402
 from popnas_steps.space import Cell, CellError, check_operators  # noqa: E402
 
 
@@ -44,8 +45,14 @@ def _failure_reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def train_cell(config: dict, cell: Cell, data_dir: str | Path, out_dir: str | Path) -> dict:
-    """Train `cell` with the config's network and training slices; write and return the result."""
+def train_cell(
+    config: dict, cell: Cell, data_dir: str | Path, out_dir: str | Path, deadline: float | None = None
+) -> dict:
+    """Train `cell` with the config's network and training slices; write and return the result.
+
+    A training still running at the Unix time `deadline` (set in a SLURM job, before its
+    time limit) stops and is a failed result.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     log = logging.getLogger("popnas.train_cell")
@@ -64,6 +71,7 @@ def train_cell(config: dict, cell: Cell, data_dir: str | Path, out_dir: str | Pa
         "network": config["network"],
         "training": config["training"],
         "placement": placement(),
+        "deadline_unix": deadline,
     }
     try:
         clock = time.perf_counter()
@@ -90,7 +98,7 @@ def train_cell(config: dict, cell: Cell, data_dir: str | Path, out_dir: str | Pa
         timings["build_seconds"] = time.perf_counter() - clock
         result["cells_built"] = len(built_cells(cell, spec))
 
-        measured = train_model(model, data, Recipe(**config["training"]), config["seed"])
+        measured = train_model(model, data, Recipe(**config["training"]), config["seed"], deadline)
         timings.update(measured.pop("timings"))
         result.update(measured)
         result["status"] = "ok"
@@ -195,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(record_crash(cell, args.out, args.crashed)))
         return 0
     claim_gpu()  # before TensorFlow is imported: one GPU per job on a multi-GPU host
-    result = train_cell(config, cell, args.data, args.out)
+    result = train_cell(config, cell, args.data, args.out, training_deadline())
     summary = {k: result.get(k) for k in ("cell_id", "status", "reason", "accuracy", "time", "params")}
     print(json.dumps(summary))
     return 0

@@ -59,3 +59,18 @@ def test_placement_names_host_device_and_slurm_job(monkeypatch):
     monkeypatch.delenv("SLURM_JOB_ID")
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     assert devices.placement()["slurm_job_id"] is None and devices.placement()["cuda_visible_devices"] is None
+
+
+def test_training_deadline_keeps_a_margin_before_the_job_ends(monkeypatch):
+    now = 1_000_000.0
+    monkeypatch.setattr(devices, "slurm_end_time", lambda: now + 3600)
+    assert devices.training_deadline(now) == now + 3600 - 120
+    monkeypatch.setattr(devices, "slurm_end_time", lambda: now + 100)  # short limits: a quarter of what is left
+    assert devices.training_deadline(now) == now + 75
+    monkeypatch.setattr(devices, "slurm_end_time", lambda: None)
+    assert devices.training_deadline(now) is None
+
+
+def test_no_slurm_end_time_outside_a_slurm_job(monkeypatch):
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    assert devices.slurm_end_time() is None

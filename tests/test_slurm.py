@@ -11,13 +11,26 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
+from .conftest import tiny_config
 from .workflow import ROOT, snakemake
 
 sys.path.insert(0, str(ROOT / "cluster"))
 from slurm_check import cluster_answers, layout, sacct_jobs  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster():
+    """A SLURM cluster that answers: the one running, or the one-node cluster started here."""
+    if shutil.which("sbatch") is None:
+        pytest.skip("SLURM is not installed (.ci/run installs it; or: sudo cluster/localhost-slurm.sh up)")
+    if not cluster_answers():
+        if os.geteuid() != 0:
+            pytest.skip("no SLURM cluster answers, and starting one needs root: sudo cluster/localhost-slurm.sh up")
+        subprocess.run([str(ROOT / "cluster" / "localhost-slurm.sh"), "up"], check=True)
 
 
 def test_layout_masks_cell_ids(tmp_path):
@@ -67,11 +80,7 @@ def test_slurm_profile_sizes_each_rule_of_a_paper_search(tmp_path):
 
 
 @pytest.mark.slow
-def test_tiny_search_on_slurm_resumes_and_writes_what_a_local_run_writes(tiny_run, tmp_path):
-    if shutil.which("sbatch") is None:
-        pytest.skip("SLURM is not installed (.ci/run installs it; or: sudo cluster/localhost-slurm.sh up)")
-    if not cluster_answers() and os.geteuid() != 0:
-        pytest.skip("no SLURM cluster answers, and starting one needs root: sudo cluster/localhost-slurm.sh up")
+def test_tiny_search_on_slurm_resumes_and_writes_what_a_local_run_writes(slurm_cluster, tiny_run, tmp_path):
     local, _ = tiny_run
     run = subprocess.run(
         [
@@ -81,7 +90,6 @@ def test_tiny_search_on_slurm_resumes_and_writes_what_a_local_run_writes(tiny_ru
             str(tmp_path / "slurm"),
             "--reference",
             str(local / "results" / "tiny"),
-            "--start-cluster",
         ],
         capture_output=True,
         text=True,
@@ -92,3 +100,52 @@ def test_tiny_search_on_slurm_resumes_and_writes_what_a_local_run_writes(tiny_ru
     assert summary["failures"] == [] and summary["same_files_as_local_run"]
     assert summary["slurm_jobs"]["resumed"]["train_cell"] >= 1
     assert summary["slurm_jobs"]["resumed"]["train_final"] == 1
+
+
+@pytest.mark.slow
+def test_a_job_knows_when_slurm_will_end_it(slurm_cluster, tmp_path):
+    out = tmp_path / "end.txt"
+    code = "from popnas_steps.devices import slurm_end_time; print(slurm_end_time())"
+    before = time.time()
+    subprocess.run(
+        ["sbatch", "--wait", "-t", "3", "--mem", "100", "-o", str(out), "--wrap", f"{sys.executable} -c '{code}'"],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    after = time.time()
+    end = float(out.read_text())
+    assert before - 1 <= end - 3 * 60 <= after + 1  # started between our two clocks, ends 3 minutes later
+
+
+@pytest.mark.slow
+def test_a_training_stops_before_its_slurm_time_limit_as_a_failed_result(slurm_cluster, tiny_data, tmp_path):
+    (tmp_path / "settings.json").write_text(json.dumps(tiny_config(training={"epochs": 20000})))
+    job = tmp_path / "job.sh"
+    job.write_text(
+        f'#!/bin/bash\n{sys.executable} -m popnas_steps.train_cell --settings "$(cat {tmp_path / "settings.json"})" '
+        f'--data {tiny_data} --cell \'[[-1, "identity", -2, "identity"]]\' --out {tmp_path / "cell"}\n'
+    )
+    job.chmod(0o755)
+    run = subprocess.run(
+        [
+            "sbatch",
+            "--wait",
+            "--parsable",
+            "-t",
+            "1",
+            "--gpus=1",
+            "--mem",
+            "2000",
+            "-o",
+            str(tmp_path / "job.log"),
+            str(job),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, (tmp_path / "job.log").read_text()[-3000:]  # the job ended well, not killed
+    result = json.loads((tmp_path / "cell" / "result.json").read_text())
+    assert result["status"] == "failed" and result["reason"].startswith("TrainingFailed: time limit: stopped in epoch")
+    assert result["placement"]["slurm_job_id"] == run.stdout.strip()

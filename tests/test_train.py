@@ -1,5 +1,6 @@
 import json
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -136,3 +137,11 @@ def test_a_process_killed_by_a_signal_is_recorded_as_failed(tmp_path, capsys, ti
     assert result["placement"]["host"]
     assert result["cell_id"] == Cell.from_json(cell).cell_id
     assert not (tmp_path / "c" / "result.json.partial").exists()
+
+
+def test_a_training_that_would_outlive_its_job_is_a_failed_result(tiny_data, tmp_path):
+    result = entry.train_cell(
+        tiny_config(), Cell.from_json('[[-1, "identity", -2, "identity"]]'), tiny_data, tmp_path, deadline=time.time()
+    )
+    assert result["status"] == "failed" and "time limit: stopped in epoch 1" in result["reason"]
+    assert json.loads((tmp_path / "result.json").read_text())["deadline_unix"] == result["deadline_unix"]
