@@ -100,8 +100,9 @@ def add_config_arguments(parser) -> None:
 
 
 def config_from_args(args) -> dict:
-    """The validated config named by --config or --settings; raise ConfigError."""
-    if args.config:
+    """The validated config named by --config or --settings (entry points of rules have only
+    --settings); raise ConfigError."""
+    if getattr(args, "config", None):
         return load_config(*args.config)
     import json
 

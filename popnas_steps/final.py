@@ -108,7 +108,6 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--cell", required=True)
     train.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    args.config = None
     config = config_from_args(args)
     if args.command == "select":
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

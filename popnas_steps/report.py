@@ -370,7 +370,6 @@ def main(argv: list[str] | None = None) -> int:
     compare.add_argument("--out-dir", required=True)
     compare.add_argument("runs", nargs="+", help="results/<run>/<strategy> folders")
     args = parser.parse_args(argv)
-    args.config = None
 
     if args.command == "pareto":
         trained = pd.read_csv(args.trained)

@@ -136,7 +136,6 @@ def main(argv: list[str] | None = None) -> int:
         if name == "fit":
             command.add_argument("trained", nargs="+", type=Path, help="trained.csv of every step so far")
     args = parser.parse_args(argv)
-    args.config = None
     try:
         config = config_from_args(args) if args.command != "select" else {}
     except ConfigError as error:

@@ -38,9 +38,10 @@ from popnas_steps.space import Cell, CellError, check_operators  # noqa: E402
 
 
 def _failure_reason(error: BaseException) -> str:
-    import tensorflow as tf
-
-    if isinstance(error, (tf.errors.ResourceExhaustedError, MemoryError)):
+    # TensorFlow's error classes only if it was imported: the failure may be that import.
+    tf = sys.modules.get("tensorflow")
+    out_of_memory = (MemoryError,) if tf is None else (MemoryError, tf.errors.ResourceExhaustedError)
+    if isinstance(error, out_of_memory):
         return f"out of memory: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
     return f"{type(error).__name__}: {error}"
 

@@ -1,5 +1,6 @@
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -145,3 +146,11 @@ def test_a_training_that_would_outlive_its_job_is_a_failed_result(tiny_data, tmp
     )
     assert result["status"] == "failed" and "time limit: stopped in epoch 1" in result["reason"]
     assert json.loads((tmp_path / "result.json").read_text())["deadline_unix"] == result["deadline_unix"]
+
+
+def test_a_failure_is_described_without_importing_tensorflow_again(monkeypatch):
+    monkeypatch.delitem(sys.modules, "tensorflow", raising=False)  # as when its import failed
+    assert entry._failure_reason(ImportError("libcudart.so.12: cannot open")) == (
+        "ImportError: libcudart.so.12: cannot open"
+    )
+    assert entry._failure_reason(MemoryError()) == "out of memory: MemoryError"
