@@ -54,6 +54,7 @@ localrules:
     report_ablation,
     report_cells,
     report_final,
+    draw_final_cell,
     compare,
 
 
@@ -64,6 +65,7 @@ rule all:
         f"{STEPS}/b{B}/trained.csv",
         REPORT_FILES,
         f"{REPORT}/final.csv",
+        final_drawings,
 
 
 rule search:
@@ -77,3 +79,4 @@ rule report:
     input:
         REPORT_FILES,
         f"{REPORT}/final.csv",
+        final_drawings,

@@ -17,9 +17,7 @@ import argparse
 import json
 import platform
 import shutil
-import subprocess
 import sys
-import time
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +26,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "cluster"))
 
-from slurm_check import cluster_answers, sacct_jobs, snakemake_command  # noqa: E402
+from slurm_check import (  # noqa: E402
+    cluster_answers,
+    full_run,
+    run_ids_in,
+    sacct_jobs,
+    sacct_since,
+    snakemake_command,
+    tiny_workdir,
+)
 
 from bench.workflow import run_workflow  # noqa: E402
 
@@ -51,18 +57,12 @@ def main() -> int:
 
     local_wall = run_workflow(local, [tiny], gpus=GPUS)
 
-    cluster.mkdir(parents=True)
-    (cluster / "tiny.yaml").write_text(tiny.read_text())
-    since = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - 60))
-    log = cluster / "snakemake.log"
-    started = time.perf_counter()
-    with log.open("w") as out:
-        subprocess.run(snakemake_command(cluster, GPUS), cwd=cluster, stdout=out, stderr=subprocess.STDOUT, check=True)
-    cluster_wall = time.perf_counter() - started
-    run_ids = [
-        line.split("SLURM run ID: ")[1].strip() for line in log.read_text().splitlines() if "SLURM run ID" in line
-    ]
-    jobs = sacct_jobs(run_ids, since)
+    log = tiny_workdir(cluster)
+    since = sacct_since()
+    status, cluster_wall = full_run(snakemake_command(cluster, GPUS), cluster, log, timeout=3600)
+    if status != 0:
+        raise SystemExit(f"the run on SLURM failed (exit status {status}); see {log}")
+    jobs = sacct_jobs(run_ids_in(log.read_text()), since)
 
     result = {
         "date": datetime.now().isoformat(timespec="seconds"),

@@ -40,6 +40,28 @@ def cluster_answers() -> bool:
     return states.returncode == 0 and any(s.startswith(("idle", "mixed", "alloc")) for s in states.stdout.split())
 
 
+def start_localhost_cluster() -> None:
+    """Bring up the one-node cluster of cluster/localhost-slurm.sh (needs root)."""
+    subprocess.run([str(ROOT / "cluster" / "localhost-slurm.sh"), "up"], check=True)
+
+
+def tiny_workdir(workdir: Path) -> Path:
+    """`workdir` made ready for a run of config/tiny.yaml; returns the log to write into."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "tiny.yaml").write_text((ROOT / "config" / "tiny.yaml").read_text())
+    return workdir / "snakemake.log"
+
+
+def sacct_since() -> str:
+    """A start time for sacct that covers the jobs submitted from now on (a minute of slack)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - 60))
+
+
+def run_ids_in(log_text: str) -> list[str]:
+    """The run IDs that Snakemake's SLURM executor printed; it names every job after its run's ID."""
+    return re.findall(r"SLURM run ID: (\S+)", log_text)
+
+
 def snakemake_command(workdir: Path, gpus: int) -> list[str]:
     return [
         sys.executable,
@@ -114,11 +136,9 @@ def layout(results: Path) -> set[str]:
 
 
 def check(workdir: Path, reference: Path | None, after_results: int, gpus: int, timeout: float) -> dict:
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "tiny.yaml").write_text((ROOT / "config" / "tiny.yaml").read_text())
-    log = workdir / "snakemake.log"
+    log = tiny_workdir(workdir)
     log.write_text("")
-    since = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - 60))
+    since = sacct_since()
     command = snakemake_command(workdir, gpus)
     results = workdir / "results" / "tiny"
     cells = results / "cells"
@@ -132,7 +152,7 @@ def check(workdir: Path, reference: Path | None, after_results: int, gpus: int, 
     second_log = log.read_text()[len(first_log) :]
 
     failures = []
-    run_ids = [re.findall(r"SLURM run ID: (\S+)", text) for text in (first_log, second_log)]
+    run_ids = [run_ids_in(text) for text in (first_log, second_log)]
     if not all(run_ids):
         raise SystemExit(f"no 'SLURM run ID' in {log}: did the slurm executor run?")
     jobs = {name: sacct_jobs(ids, since) for name, ids in zip(("interrupted", "resumed"), run_ids, strict=True)}
@@ -220,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     if not cluster_answers():
         if not args.start_cluster:
             parser.error("no SLURM cluster answers (sinfo); start one with: sudo cluster/localhost-slurm.sh up")
-        subprocess.run([str(ROOT / "cluster" / "localhost-slurm.sh"), "up"], check=True)
+        start_localhost_cluster()
     summary = check(args.workdir.resolve(), args.reference, args.interrupt_after, args.gpus, args.timeout)
     print(json.dumps(summary))
     for failure in summary["failures"]:

@@ -6,19 +6,28 @@
 `select` takes the top-k cells of the search by validation accuracy (`final.top`).
 `train` retrains one from scratch with the final recipe (the search recipe with
 `final.epochs` epochs and a first cosine period of `final.first_period`; paper: 254 and
-2), evaluates it on the held-out test split and writes into --out:
-- `metrics.json`: test accuracy, top-5 accuracy (more than 5 classes), macro F1, confusion
-  matrix, the best validation accuracy and the training time;
+2), evaluates it on the held-out test split and writes into --out, each file atomically
+and `metrics.json` last, so that a job stopped at any point leaves no half-written result:
 - `model.keras` (Keras) and `saved_model/` (TensorFlow SavedModel with a `serve`
   endpoint, for TF Serving and other runtimes);
-- `cell.json` and `cell.png` (the cell drawn as a DAG).
+- `cell.json` and `history.json` (every epoch);
+- `metrics.json`: test accuracy, top-5 accuracy (more than 5 classes), macro F1, confusion
+  matrix, the best validation accuracy and the training time.
+Drawing the cell is the job of a report rule: nothing optional runs in a training job.
+
+The training keeps a checkpoint of each epoch in `--out/checkpoint/`, so a run stopped by a
+kill, a crash or a SLURM time limit resumes from its last completed epoch when the same
+command runs again (popnas_steps.checkpoints). In a SLURM job it stops 2 minutes before
+the job's end and exits with status 3, saying from which epoch a rerun resumes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -29,7 +38,8 @@ import pandas as pd  # noqa: E402
 
 from popnas_steps.collect import read_tables  # noqa: E402
 from popnas_steps.config import config_from_args  # noqa: E402
-from popnas_steps.devices import claim_gpu, placement  # noqa: E402
+from popnas_steps.devices import claim_gpu, placement, training_deadline  # noqa: E402
+from popnas_steps.files import replace_folder, write_json, write_text  # noqa: E402
 from popnas_steps.space import Cell  # noqa: E402
 
 
@@ -55,13 +65,19 @@ def test_metrics(probabilities: np.ndarray, labels: np.ndarray) -> dict:
     return metrics
 
 
-def train_final(config: dict, cell: Cell, data_dir: str | Path, out_dir: str | Path) -> dict:
+def train_final(
+    config: dict, cell: Cell, data_dir: str | Path, out_dir: str | Path, deadline: float | None = None
+) -> dict:
+    """Train `cell` with the final recipe, resuming from `out_dir/checkpoint` if a run with the
+    same cell, data and recipe left one there; write the model and its metrics."""
+    import dataclasses
+
     import keras
 
+    from popnas_steps.checkpoints import fingerprint
     from popnas_steps.datasets import load_prepared
     from popnas_steps.macro import NetworkSpec
     from popnas_steps.model import build_model
-    from popnas_steps.report import draw_cell
     from popnas_steps.train import Recipe, train_model
 
     out = Path(out_dir)
@@ -71,12 +87,21 @@ def train_final(config: dict, cell: Cell, data_dir: str | Path, out_dir: str | P
                        "first_period": config["final"]["first_period"]})  # fmt: skip
     keras.utils.set_random_seed(config["seed"])
     model = build_model(cell, data.input_shape, data.num_classes, NetworkSpec(**config["network"]))
-    measured = train_model(model, data, recipe, config["seed"])
+    key = fingerprint(
+        cell=cell.to_json(),
+        data=data.metadata["sha256"],
+        seed=config["seed"],
+        network=config["network"],
+        recipe=dataclasses.asdict(recipe),
+    )
+    checkpoint = out / "checkpoint"
+    measured = train_model(model, data, recipe, config["seed"], deadline, checkpoint, key)
     probabilities = model.predict(data.test.x, batch_size=256, verbose=0)
     metrics = {
         "cell_id": cell.cell_id,
         "cell": cell.to_list(),
         "epochs": recipe.epochs,
+        "resumed_from_epoch": measured["resumed_from_epoch"],
         "val_accuracy": measured["accuracy"],
         "time": measured["time"],
         "params": measured["params"],
@@ -86,12 +111,15 @@ def train_final(config: dict, cell: Cell, data_dir: str | Path, out_dir: str | P
     # An uncompiled model over the same layers: loads for inference without popnas (the
     # training schedule is a popnas class) and without an optimizer state to carry.
     inference = keras.Model(model.inputs[0], model.outputs[0], name=model.name)
-    inference.save(out / "model.keras")
-    inference.export(str(out / "saved_model"), verbose=False)
-    (out / "cell.json").write_text(cell.to_json() + "\n")
-    draw_cell(cell, out / "cell.png")
-    (out / "history.json").write_text(json.dumps(measured["history"], indent=2) + "\n")
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    inference.save(out / "partial-model.keras")
+    os.replace(out / "partial-model.keras", out / "model.keras")
+    shutil.rmtree(out / "saved_model.partial", ignore_errors=True)
+    inference.export(str(out / "saved_model.partial"), verbose=False)
+    replace_folder(out / "saved_model.partial", out / "saved_model")
+    write_text(out / "cell.json", cell.to_json() + "\n")
+    write_json(out / "history.json", measured["history"])
+    write_json(out / "metrics.json", metrics)  # last: the mark of a finished training
+    shutil.rmtree(checkpoint, ignore_errors=True)
     return metrics
 
 
@@ -114,8 +142,22 @@ def main(argv: list[str] | None = None) -> int:
         select_final(read_tables(args.trained), config["final"]["top"]).to_csv(args.out, index=False)
     else:
         claim_gpu()  # before TensorFlow is imported: one GPU per job on a multi-GPU host
-        metrics = train_final(config, Cell.from_json(args.cell), args.data, args.out)
-        print(json.dumps({k: metrics[k] for k in ("cell_id", "test_accuracy", "test_macro_f1")}))
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
+        from popnas_steps.checkpoints import latest_epoch
+        from popnas_steps.train import TimeLimit
+
+        try:
+            metrics = train_final(config, Cell.from_json(args.cell), args.data, args.out, training_deadline())
+        except TimeLimit as stop:
+            kept = latest_epoch(Path(args.out) / "checkpoint")
+            print(
+                f"error: {stop}. The checkpoint in {Path(args.out) / 'checkpoint'} keeps {kept} of "
+                f"{config['final']['epochs']} epochs: rerun the same command and the final training resumes "
+                f"from epoch {kept + 1}",
+                file=sys.stderr,
+            )
+            return 3
+        print(json.dumps({k: metrics[k] for k in ("cell_id", "test_accuracy", "test_macro_f1", "resumed_from_epoch")}))
     return 0
 
 

@@ -8,7 +8,7 @@ python -m popnas_steps.report anytime    --out anytime.png --label NAME TRAINED.
 python -m popnas_steps.report summary    --cells-dir cells --out-summary summary.csv
                                          --out-top top_networks.csv TRAINED.csv...
 python -m popnas_steps.report ablation   --settings S --reindex b1/reindex.csv --out time_ablation.csv TRAINED.csv...
-python -m popnas_steps.report draw       --cell JSON --out cell.png
+python -m popnas_steps.report draw       --cell JSON --out cell.png   (and cell.dot beside it, for graphviz)
 python -m popnas_steps.report cells      --top top_networks.csv --out top_cells.png
 python -m popnas_steps.report final      --out final.csv final/<cell_id>/metrics.json...
 python -m popnas_steps.report compare    --out-dir DIR RUN_DIR...   (RUN_DIR = results/<run>/<strategy>)
@@ -30,6 +30,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from popnas_steps.collect import read_tables  # noqa: E402
+from popnas_steps.drawing import draw_cell, draw_cell_on  # noqa: E402
 from popnas_steps.space import Cell  # noqa: E402
 
 SUMMARY_COLUMNS = [
@@ -165,48 +166,15 @@ def plot_anytime(runs: dict[str, pd.DataFrame], out: str | Path) -> None:
     _save(fig, out)
 
 
-def draw_cell(cell: Cell, out: str | Path) -> None:
-    """Paper Fig. 3: the cell as a DAG of inputs, operators, adds and the output concat."""
-    import pydot
-
-    graph = pydot.Dot(graph_type="digraph", rankdir="TB", bgcolor="white")
-    graph.add_node(pydot.Node("in-2", label="-2 (cell before)", shape="box", style="filled", fillcolor="lightblue"))
-    graph.add_node(pydot.Node("in-1", label="-1 (previous cell)", shape="box", style="filled", fillcolor="lightblue"))
-    for b, block in enumerate(cell.blocks):
-        graph.add_node(
-            pydot.Node(f"add{b}", label=f"+ (block {b})", shape="circle", style="filled", fillcolor="lightyellow")
-        )
-        for side, (inp, op) in enumerate(block.pairs):
-            name = f"op{b}_{side}"
-            graph.add_node(pydot.Node(name, label=op, shape="box", style="rounded"))
-            graph.add_edge(pydot.Edge(f"in{inp}" if inp < 0 else f"add{inp}", name))
-            graph.add_edge(pydot.Edge(name, f"add{b}"))
-    if not cell.blocks:
-        label = "empty cell: GAP + softmax on the image"
-    else:
-        label = "concat + 1x1 conv" if len(cell.unused_blocks) > 1 else "output"
-    graph.add_node(pydot.Node("out", label=label, shape="box", style="filled", fillcolor="lightgreen"))
-    for b in cell.unused_blocks:
-        graph.add_edge(pydot.Edge(f"add{b}", "out"))
-    if not cell.blocks:
-        graph.add_edge(pydot.Edge("in-1", "out"))
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    graph.write(str(out), format=out.suffix.lstrip(".") or "png")
-
-
 def plot_top_cells(top: pd.DataFrame, out: str | Path, count: int = 3) -> None:
     """The drawings of the best `count` cells side by side, with their accuracy and time."""
-    import tempfile
-
     rows = top.head(count)
     fig, axes = plt.subplots(1, max(len(rows), 1), figsize=(5 * max(len(rows), 1), 6), squeeze=False)
-    with tempfile.TemporaryDirectory() as scratch:
-        for ax, row in zip(axes[0], rows.itertuples(), strict=False):
-            drawing = Path(scratch) / f"{row.cell_id}.png"
-            draw_cell(Cell.from_json(row.cell), drawing)
-            ax.imshow(plt.imread(drawing))
-            ax.set_title(f"#{row.rank} {row.cell_id}\na = {row.accuracy:.4f}, t = {row.time:.1f} s", fontsize=9)
+    # Near the final axes sizes before drawing: draw_cell_on sizes its font to the axes.
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.9, wspace=0.04)
+    for ax, row in zip(axes[0], rows.itertuples(), strict=False):
+        draw_cell_on(ax, Cell.from_json(row.cell))
+        ax.set_title(f"#{row.rank} {row.cell_id}\na = {row.accuracy:.4f}, t = {row.time:.1f} s", fontsize=9)
     for ax in axes[0]:
         ax.axis("off")
     _save(fig, out)

@@ -19,15 +19,20 @@ dropped, a different sample each epoch) so that no batch triggers a second trace
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from popnas_steps.checkpoints import EpochCheckpoint, Restored, restore
 from popnas_steps.datasets import PreparedData
+
+log = logging.getLogger("popnas.train")
 
 
 @dataclass(frozen=True)
@@ -45,15 +50,20 @@ class Recipe:
     horizontal_flip: bool = True
     translation: float = 0.125
     jit_compile: bool = False
+    deterministic: bool = False
 
 
 class TrainingFailed(RuntimeError):
     """A training that ended without a usable result (e.g. a NaN loss)."""
 
 
+class TimeLimit(TrainingFailed):
+    """A training stopped because its job's time limit was near."""
+
+
 class Deadline(keras.callbacks.Callback):
-    """Fails a training that would outlive its job: a cluster job killed at its time limit
-    records nothing, while a failed training is a result and the search goes on."""
+    """Stops a training that would outlive its job: a cluster job killed at its time limit
+    records nothing, while a stopped training is a result (or a checkpoint to resume)."""
 
     def __init__(self, deadline: float):
         super().__init__()
@@ -66,25 +76,28 @@ class Deadline(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if time.time() > self.deadline:
             stop = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.deadline))
-            raise TrainingFailed(
+            raise TimeLimit(
                 f"time limit: stopped in epoch {self.epoch + 1} at {stop}, before the job's end; "
                 "give the rule a larger runtime"
             )
 
 
 class TrainTimer(keras.callbacks.Callback):
-    """Measures training-batch time per epoch and stops on a non-finite loss."""
+    """Measures training-batch time per epoch, keeps a record of each epoch, and stops on a
+    non-finite loss. `history` holds the records of epochs trained before (a resumed run)."""
 
-    def __init__(self, steps_per_epoch: int):
+    def __init__(self, steps_per_epoch: int, history: list[dict] | None = None):
         super().__init__()
         self.steps = steps_per_epoch
-        self.epoch_times: list[float] = []
-        self.validation_times: list[float] = []
+        self.records: list[dict] = list(history or [])
         self.trace_time = 0.0
         self.nan_epoch: int | None = None
+        self._first_epoch: int | None = None  # the first epoch this process trains
         self._epoch = 0
 
     def on_epoch_begin(self, epoch, logs=None):
+        if self._first_epoch is None:
+            self._first_epoch = epoch
         self._epoch = epoch
         self._first_begin = None
 
@@ -96,20 +109,27 @@ class TrainTimer(keras.callbacks.Callback):
         if batch == 0 or batch == self.steps - 1:
             float(logs["loss"])  # waits for the device, so the clock reads finished work
         now = time.perf_counter()
-        if batch == 0 and self._epoch == 0:
+        if batch == 0 and self._epoch == self._first_epoch:
             self._after_first = now
             self.trace_time = now - self._first_begin
         self._last_end = now
 
     def on_epoch_end(self, epoch, logs=None):
         now = time.perf_counter()
-        if epoch == 0 and self.steps > 1:
+        logs = logs or {}
+        if epoch == self._first_epoch and self.steps > 1:  # its first batch carried the tracing
             rest = self._last_end - self._after_first
             epoch_time = rest * self.steps / (self.steps - 1)
         else:
             epoch_time = self._last_end - self._first_begin
-        self.epoch_times.append(epoch_time)
-        self.validation_times.append(now - self._last_end)
+        self.records.append(
+            {
+                "epoch": epoch + 1,
+                **{key: float(logs.get(key, math.nan)) for key in ("loss", "accuracy", "val_loss", "val_accuracy")},
+                "train_seconds": epoch_time,
+                "validation_seconds": now - self._last_end,
+            }
+        )
         if not math.isfinite(float(logs.get("loss", 0.0))):
             self.nan_epoch = epoch
             self.model.stop_training = True
@@ -193,10 +213,24 @@ def make_optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Opt
 
 
 def train_model(
-    model: keras.Model, data: PreparedData, recipe: Recipe, seed: int, deadline: float | None = None
+    model: keras.Model,
+    data: PreparedData,
+    recipe: Recipe,
+    seed: int,
+    deadline: float | None = None,
+    checkpoint: Path | None = None,
+    fingerprint: str = "",
 ) -> dict:
-    """Train `model` and return its measurements; raise TrainingFailed on a NaN loss, or when
-    the Unix time `deadline` passes."""
+    """Train `model` and return its measurements; raise TrainingFailed on a NaN loss, and
+    TimeLimit when the Unix time `deadline` passes.
+
+    With a `checkpoint` folder, each epoch is checkpointed there and a checkpoint left by an
+    earlier run with the same `fingerprint` is resumed (popnas_steps.checkpoints).
+    """
+    if recipe.deterministic:
+        # Process-wide, and each training is its own process: threaded reductions (oneDNN,
+        # cuDNN) are otherwise free to sum in any order, and equal seeds give unequal networks.
+        tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(seed)
     train, val, steps = make_datasets(data, recipe, seed)
     model.compile(
@@ -205,37 +239,45 @@ def train_model(
         metrics=["accuracy"],
         jit_compile=recipe.jit_compile,
     )
-    timer = TrainTimer(steps)
+    restored = restore(model, checkpoint, fingerprint) if checkpoint is not None else Restored()
+    if restored.discarded:
+        log.warning("not resuming: %s", restored.discarded)
+    if restored.epochs:
+        log.info("resuming from epoch %d of %d (checkpoint in %s)", restored.epochs + 1, recipe.epochs, checkpoint)
+    timer = TrainTimer(steps, restored.history)
+    callbacks = [timer]
+    if checkpoint is not None:  # after the timer: it saves the record the timer just made
+        callbacks.append(EpochCheckpoint(checkpoint, fingerprint, lambda: timer.records))
+    if deadline is not None:
+        callbacks.append(Deadline(deadline))
     started = time.perf_counter()
-    callbacks = [timer] if deadline is None else [timer, Deadline(deadline)]
-    history = model.fit(train, validation_data=val, epochs=recipe.epochs, callbacks=callbacks, shuffle=False, verbose=0)
+    if restored.epochs < recipe.epochs:
+        model.fit(
+            train,
+            validation_data=val,
+            epochs=recipe.epochs,
+            initial_epoch=restored.epochs,
+            callbacks=callbacks,
+            shuffle=False,
+            verbose=0,
+        )
     fit_seconds = time.perf_counter() - started
     if timer.nan_epoch is not None:
         raise TrainingFailed(f"loss became NaN or infinite in epoch {timer.nan_epoch + 1}")
-    val_accuracy = history.history["val_accuracy"]
-    epochs = [
-        {
-            "epoch": i + 1,
-            "loss": float(history.history["loss"][i]),
-            "accuracy": float(history.history["accuracy"][i]),
-            "val_loss": float(history.history["val_loss"][i]),
-            "val_accuracy": float(val_accuracy[i]),
-            "train_seconds": timer.epoch_times[i],
-            "validation_seconds": timer.validation_times[i],
-        }
-        for i in range(len(val_accuracy))
-    ]
+    epochs = timer.records
+    val_accuracy = [record["val_accuracy"] for record in epochs]
     best = int(np.argmax(val_accuracy))
     return {
         "accuracy": float(val_accuracy[best]),
         "best_epoch": best + 1,
-        "time": float(sum(timer.epoch_times)),
+        "time": float(sum(record["train_seconds"] for record in epochs)),
         "params": int(model.count_params()),
         "steps_per_epoch": steps,
         "history": epochs,
+        "resumed_from_epoch": restored.epochs,
         "timings": {
             "trace_seconds": timer.trace_time,
-            "validation_seconds": float(sum(timer.validation_times)),
+            "validation_seconds": float(sum(record["validation_seconds"] for record in epochs)),
             "fit_seconds": fit_seconds,
         },
     }

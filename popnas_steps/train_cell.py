@@ -34,6 +34,7 @@ from pathlib import Path  # noqa: E402
 from popnas_steps.config import ConfigError, add_config_arguments, config_from_args  # noqa: E402
 from popnas_steps.datasets import DatasetError  # noqa: E402
 from popnas_steps.devices import claim_gpu, placement, training_deadline  # noqa: E402
+from popnas_steps.files import write_json  # noqa: E402
 from popnas_steps.space import Cell, CellError, check_operators  # noqa: E402
 
 
@@ -59,8 +60,8 @@ def train_cell(
     log = logging.getLogger("popnas.train_cell")
     handler = logging.FileHandler(out / "train.log", mode="w")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
+    logging.getLogger("popnas").addHandler(handler)  # also what popnas.train says
+    logging.getLogger("popnas").setLevel(logging.INFO)
     timings: dict[str, float] = {}
     result: dict = {
         "cell_id": cell.cell_id,
@@ -108,7 +109,7 @@ def train_cell(
         result["reason"] = _failure_reason(error)
         log.error("training failed: %s\n%s", result["reason"], traceback.format_exc())
     finally:
-        log.removeHandler(handler)
+        logging.getLogger("popnas").removeHandler(handler)
         handler.close()
 
     clock = time.perf_counter()
@@ -139,9 +140,7 @@ def process_start_unix() -> float | None:
 
 def write_result(out: Path, result: dict) -> None:
     """Write result.json atomically: a killed job never leaves half a result behind."""
-    partial = out / "result.json.partial"
-    partial.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(partial, out / "result.json")
+    write_json(out / "result.json", result)
 
 
 def record_crash(cell: Cell, out_dir: str | Path, status: int) -> dict:

@@ -94,7 +94,7 @@ rule report_cells:
 
 REPORT_RULES = [
     "report_pareto", "report_predictors", "report_usage", "report_anytime", "report_tables", "report_ablation",
-    "report_cells", "report_final",
+    "report_cells", "report_final", "draw_final_cell",
 ]  # fmt: skip
 REPORT_FILES = [f"{REPORT}/pareto_b{b}.png" for b in range(2, B + 1)] + [
     f"{REPORT}/{name}"

@@ -1,6 +1,8 @@
 import json
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -46,15 +48,71 @@ def exported(tmp_path_factory, request):
     return folder, metrics
 
 
-def test_final_training_writes_metrics_models_and_drawing(exported):
+def test_final_training_writes_metrics_and_models_and_no_drawing(exported):
     folder, metrics = exported
     out = folder / "out"
-    assert metrics["epochs"] == 3 and 0 <= metrics["test_accuracy"] <= 1
+    assert metrics["epochs"] == 3 and metrics["resumed_from_epoch"] == 0 and 0 <= metrics["test_accuracy"] <= 1
     assert metrics["placement"]["host"]
     assert json.loads((out / "metrics.json").read_text())["test_accuracy"] == metrics["test_accuracy"]
     assert Cell.from_json((out / "cell.json").read_text()).cell_id == metrics["cell_id"]
-    assert (out / "cell.png").read_bytes()[:4] == b"\x89PNG"
+    assert len(json.loads((out / "history.json").read_text())) == 3
     assert (out / "saved_model" / "saved_model.pb").is_file()
+    # a finished training leaves no checkpoint, no partial file, and nothing optional (drawings are report rules)
+    assert sorted(p.name for p in out.iterdir()) == ["cell.json", "history.json", "metrics.json", "model.keras",
+                                                     "saved_model"]  # fmt: skip
+
+
+def final_command(settings: dict, data, out) -> list[str]:
+    cell = '[[-1, "3x3 conv", -2, "2x2 maxpool"], [0, "identity", -1, "3x3 dconv"]]'
+    return [sys.executable, "-m", "popnas_steps.final", "train", "--settings", json.dumps(settings),
+            "--data", str(data), "--cell", cell, "--out", str(out)]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_killed_final_training_resumes_from_its_last_epoch(tiny_data, tmp_path):
+    from popnas_steps.checkpoints import latest_epoch
+
+    epochs = 60
+    settings = tiny_config(final={"epochs": epochs, "first_period": 2})
+    out = tmp_path / "final"
+    command = final_command(settings, tiny_data, out)
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while latest_epoch(out / "checkpoint") < 5 and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)  # as the kernel, a node failure or scancel would
+    first.wait()
+    kept = latest_epoch(out / "checkpoint")
+    assert 5 <= kept < epochs, f"the kill came too late to test a resume ({kept} epochs kept)"
+    assert not (out / "metrics.json").exists()  # only a finished training writes its metrics
+
+    second = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert f"resuming from epoch {kept + 1} of {epochs}" in second.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    history = json.loads((out / "history.json").read_text())
+    assert metrics["epochs"] == epochs and metrics["resumed_from_epoch"] == kept
+    assert [e["epoch"] for e in history] == list(range(1, epochs + 1))  # every epoch once, in order
+    assert 0 <= metrics["test_accuracy"] <= 1 and not (out / "checkpoint").exists()
+    print(json.dumps({"epochs": epochs, "resumed_from_epoch": kept + 1, "trained_before_kill": kept,
+                      "trained_after_resume": epochs - kept}))  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_checkpoint_of_another_recipe_is_never_resumed(tiny_data, tmp_path):
+    out = tmp_path / "final"
+    short = tiny_config(final={"epochs": 2, "first_period": 1})
+    subprocess.run(final_command(short, tiny_data, out), check=True, capture_output=True, timeout=300)
+    # a checkpoint left by that cell with another recipe (another seed) in the folder
+    from popnas_steps.checkpoints import STATE
+
+    (out / "checkpoint" / "epoch-1").mkdir(parents=True)
+    (out / "checkpoint" / "epoch-1" / STATE).write_text(json.dumps({"fingerprint": "0123", "history": []}))
+    (out / "metrics.json").unlink()
+    run = subprocess.run(final_command(short, tiny_data, out), capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "not resuming: checkpoint of another cell, data or recipe" in run.stdout
+    assert json.loads((out / "metrics.json").read_text())["resumed_from_epoch"] == 0
 
 
 def test_exported_models_reload_in_a_fresh_process(exported):

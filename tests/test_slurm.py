@@ -11,15 +11,40 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import time
+import tomllib
+import venv
+from pathlib import Path
 
 import pytest
 
 from .conftest import tiny_config
-from .workflow import ROOT, snakemake
+from .workflow import ROOT
 
 sys.path.insert(0, str(ROOT / "cluster"))
-from slurm_check import cluster_answers, layout, sacct_jobs  # noqa: E402
+from slurm_check import cluster_answers, layout, sacct_jobs, start_localhost_cluster  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def slurm_python(tmp_path_factory) -> str:
+    """An interpreter that sees the test environment plus the `slurm` extra (the executor
+    plugin), which the test environment leaves out, as a user's machine without SLURM would."""
+    folder = tmp_path_factory.mktemp("slurm-venv")
+    venv.create(folder, with_pip=True)
+    python = folder / "bin" / "python"
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True
+    ).stdout.strip()
+    # The test environment's packages (and its .pth files, popnas' editable install among them).
+    (Path(site) / "popnas-test-environment.pth").write_text(
+        f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n"
+    )
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["slurm"]
+    install = subprocess.run([python, "-m", "pip", "install", "-q", *extra], capture_output=True, text=True)
+    if install.returncode != 0:
+        pytest.skip(f"cannot install {extra}: {install.stderr.strip().splitlines()[-1:]}")
+    return str(python)
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +55,7 @@ def slurm_cluster():
     if not cluster_answers():
         if os.geteuid() != 0:
             pytest.skip("no SLURM cluster answers, and starting one needs root: sudo cluster/localhost-slurm.sh up")
-        subprocess.run([str(ROOT / "cluster" / "localhost-slurm.sh"), "up"], check=True)
+        start_localhost_cluster()
 
 
 def test_layout_masks_cell_ids(tmp_path):
@@ -57,16 +82,12 @@ def test_sacct_rows_name_their_rule_and_wildcards(monkeypatch):
     ]
 
 
-def test_slurm_profile_sizes_each_rule_of_a_paper_search(tmp_path):
-    run = snakemake(
-        tmp_path,
-        "-n",
-        "--workflow-profile",
-        str(ROOT / "profiles" / "slurm"),
-        "--configfile",
-        str(ROOT / "config" / "cifar10.yaml"),
-        check=True,
-    )
+def test_slurm_profile_sizes_each_rule_of_a_paper_search(slurm_python, tmp_path):
+    command = [slurm_python, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
+               "-n", "--workflow-profile", str(ROOT / "profiles" / "slurm"),
+               "--configfile", str(ROOT / "config" / "cifar10.yaml")]  # fmt: skip
+    run = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
     resources = {}
     for block in run.stdout.split("\nrule ")[1:]:
         rule = block.split(":", 1)[0]
@@ -80,11 +101,13 @@ def test_slurm_profile_sizes_each_rule_of_a_paper_search(tmp_path):
 
 
 @pytest.mark.slow
-def test_tiny_search_on_slurm_resumes_and_writes_what_a_local_run_writes(slurm_cluster, tiny_run, tmp_path):
+def test_tiny_search_on_slurm_resumes_and_writes_what_a_local_run_writes(
+    slurm_cluster, slurm_python, tiny_run, tmp_path
+):
     local, _ = tiny_run
     run = subprocess.run(
         [
-            sys.executable,
+            slurm_python,
             str(ROOT / "cluster" / "slurm_check.py"),
             "--workdir",
             str(tmp_path / "slurm"),
@@ -149,3 +172,42 @@ def test_a_training_stops_before_its_slurm_time_limit_as_a_failed_result(slurm_c
     result = json.loads((tmp_path / "cell" / "result.json").read_text())
     assert result["status"] == "failed" and result["reason"].startswith("TrainingFailed: time limit: stopped in epoch")
     assert result["placement"]["slurm_job_id"] == run.stdout.strip()
+
+
+@pytest.mark.slow
+def test_a_final_training_stopped_by_its_slurm_time_limit_resumes_in_the_next_job(slurm_cluster, tiny_data, tmp_path):
+    from popnas_steps.checkpoints import latest_epoch
+
+    epochs = 500  # more than a 1-minute job trains here (~300), few enough for the next to finish
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps(tiny_config(final={"epochs": epochs, "first_period": 2})))
+    out = tmp_path / "final"
+    job = tmp_path / "job.sh"
+    job.write_text(
+        f'#!/bin/bash\n{sys.executable} -m popnas_steps.final train --settings "$(cat {settings})" '
+        f'--data {tiny_data} --cell \'[[-1, "identity", -2, "identity"]]\' --out {out}\n'
+    )
+    job.chmod(0o755)
+    logs, kept = [], []
+    for attempt in range(4):  # each job resumes where the one before stopped
+        logs.append(tmp_path / f"job{attempt}.log")
+        limit = "1" if attempt == 0 else "3"
+        run = subprocess.run(
+            ["sbatch", "--wait", "--parsable", "-t", limit, "--gpus=1", "--mem", "2000", "-o", str(logs[-1]), str(job)],
+            capture_output=True,
+            text=True,
+            timeout=400,
+        )
+        kept.append(latest_epoch(out / "checkpoint"))
+        if run.returncode == 0:
+            break
+        text = logs[-1].read_text()
+        assert f"resumes from epoch {kept[-1] + 1}" in text, text[-3000:]  # the job says how it goes on
+    assert attempt >= 1, f"the first job finished all {epochs} epochs within its time limit: raise `epochs`"
+    assert 0 < kept[0] < epochs
+    assert f"resuming from epoch {kept[-2] + 1} of {epochs}" in logs[-1].read_text()
+    metrics = json.loads((out / "metrics.json").read_text())
+    history = json.loads((out / "history.json").read_text())
+    assert metrics["epochs"] == epochs and metrics["resumed_from_epoch"] == kept[-2]
+    assert [e["epoch"] for e in history] == list(range(1, epochs + 1))
+    print(json.dumps({"jobs": attempt + 1, "epochs_kept_after_each_stop": kept[:-1], "epochs": epochs}))

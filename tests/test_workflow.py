@@ -3,12 +3,14 @@ killed mid-step and resumed, then rerun step by step; dry runs of the paper conf
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 
 import pandas as pd
 import pytest
 
-from .workflow import ROOT, TINY, TINY_ARGS, job_counts, snakemake
+from .workflow import ROOT, TINY, TINY_ARGS, bare_env, job_counts, snakemake
 
 REPORT_RULES = [
     "report_pareto",
@@ -19,7 +21,18 @@ REPORT_RULES = [
     "report_ablation",
     "report_cells",
     "report_final",
+    "draw_final_cell",
 ]
+
+
+def test_workflow_runs_from_the_test_environment_without_optional_tools(tmp_path):
+    # what every workflow test sees: no graphviz, browser, SLURM or CUDA tool on PATH
+    hidden = "dot chromium chromium-browser sinfo sacct squeue sbatch scancel nvidia-smi"
+    found = subprocess.run(["bash", "-c", f"command -v {hidden}"], env=bare_env(), capture_output=True, text=True)
+    assert found.returncode != 0 and found.stdout == ""
+    # the README's main command, dry: no executor plugin may stop it where SLURM is missing
+    run = snakemake(tmp_path, "-n", "--cores", "all", "--resources", "gpu=1", check=True)
+    assert job_counts(run.stdout)["train_cell"] == 37  # the thrust and the 36 one-block cells of the default
 
 
 def test_bad_config_stops_before_any_job(tmp_path):
@@ -139,6 +152,31 @@ def test_reports_regenerate_from_cached_artefacts_without_training(tiny_run):
     assert all(f.stat().st_mtime_ns > mtime for f, mtime in before.items()), "a report file was not rewritten"
     final = pd.read_csv(report / "final.csv")
     assert len(final) == 1 and 0 <= final["test_accuracy"][0] <= 1
+    drawing = workdir / "results" / "tiny" / "popnas" / "final" / final["cell_id"][0] / "cell.png"
+    assert drawing.read_bytes()[:4] == b"\x89PNG" and "digraph" in drawing.with_suffix(".dot").read_text()
+
+
+@pytest.mark.slow
+def test_a_failed_drawing_keeps_the_final_training_and_a_rerun_does_not_retrain(tiny_run, tmp_path):
+    workdir, _ = tiny_run
+    final = workdir / "results" / "tiny" / "popnas" / "final"
+    cell_id = pd.read_csv(final / "selected.csv")["cell_id"][0]
+    for path in sorted((final / cell_id).rglob("*"), reverse=True):
+        path.rmdir() if path.is_dir() else path.unlink()
+    # a machine whose plotting library is broken: the drawing fails after the training
+    broken = tmp_path / "broken" / "matplotlib"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise ImportError('matplotlib is broken on this machine (test)')\n")
+    env = {**bare_env(), "PYTHONPATH": str(broken.parent)}
+    target = f"results/tiny/popnas/final/{cell_id}/cell.png"
+    run = snakemake(workdir, *TINY_ARGS, target, env=env)
+    assert run.returncode != 0 and "rule draw_final_cell" in run.stdout + run.stderr
+    metrics = final / cell_id / "metrics.json"
+    assert json.loads(metrics.read_text())["cell_id"] == cell_id and (final / cell_id / "model.keras").is_file()
+    trained_at = metrics.stat().st_mtime_ns
+    rerun = snakemake(workdir, *TINY_ARGS, target, check=True)
+    assert "rule train_final" not in rerun.stdout + rerun.stderr
+    assert metrics.stat().st_mtime_ns == trained_at and (final / cell_id / "cell.png").is_file()
 
 
 @pytest.mark.slow

@@ -1,5 +1,9 @@
 """Running the Snakemake workflow from tests: the command, the tiny config, and the tiny
-search killed mid-run and resumed that several test modules inspect."""
+search killed mid-run and resumed that several test modules inspect.
+
+Every run here sees a PATH without graphviz, Chromium, SLURM or nvidia-smi (bare_machine),
+as a user's machine with Python and pip only: the workflow must never need them.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,9 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -16,8 +22,24 @@ TINY = (ROOT / "config" / "tiny.yaml").read_text()
 TINY_ARGS = ["--cores", "2", "--resources", "gpu=1", "--configfile", "tiny.yaml"]
 
 
-def snakemake(workdir: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess:
-    run = subprocess.run([*SNAKEMAKE, "--directory", str(workdir), *args], capture_output=True, text=True, cwd=workdir)
+@cache
+def bare_env() -> dict[str, str]:
+    """This process's environment with the optional system tools hidden from PATH."""
+    from .bare_machine import bare_path
+
+    return {**os.environ, "PATH": bare_path(Path(tempfile.mkdtemp(prefix="popnas-bare-path-")))}
+
+
+def snakemake(
+    workdir: Path, *args: str, check: bool = False, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    run = subprocess.run(
+        [*SNAKEMAKE, "--directory", str(workdir), *args],
+        capture_output=True,
+        text=True,
+        cwd=workdir,
+        env=bare_env() if env is None else env,
+    )
     if check:
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return run
@@ -47,6 +69,7 @@ def run_tiny_search(workdir: Path) -> dict[str, int]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        env=bare_env(),
     )
     cells = workdir / "results" / "tiny" / "cells"
     deadline = time.monotonic() + 600
