@@ -231,6 +231,8 @@ def train_model(
         # Process-wide, and each training is its own process: threaded reductions (oneDNN,
         # cuDNN) are otherwise free to sum in any order, and equal seeds give unequal networks.
         tf.config.experimental.enable_op_determinism()
+    if not tf.config.list_logical_devices("GPU"):
+        log.info("no GPU visible to TensorFlow (CUDA is optional): training on the CPU")
     keras.utils.set_random_seed(seed)
     train, val, steps = make_datasets(data, recipe, seed)
     model.compile(

@@ -48,6 +48,7 @@ rule draw_final_cell:
     # training as its own job: whatever fails here, the trained model and metrics stay.
     input:
         metrics=rules.train_final.output.metrics,
+        selected=f"{FINAL}/selected.csv",
     output:
         png=f"{FINAL}/{{cell_id}}/cell.png",
         dot=f"{FINAL}/{{cell_id}}/cell.dot",

@@ -169,12 +169,12 @@ def test_a_failed_drawing_keeps_the_final_training_and_a_rerun_does_not_retrain(
     (broken / "__init__.py").write_text("raise ImportError('matplotlib is broken on this machine (test)')\n")
     env = {**bare_env(), "PYTHONPATH": str(broken.parent)}
     target = f"results/tiny/popnas/final/{cell_id}/cell.png"
-    run = snakemake(workdir, *TINY_ARGS, target, env=env)
+    run = snakemake(workdir, target, *TINY_ARGS, env=env)  # after --configfile, a target would be a config
     assert run.returncode != 0 and "rule draw_final_cell" in run.stdout + run.stderr
     metrics = final / cell_id / "metrics.json"
     assert json.loads(metrics.read_text())["cell_id"] == cell_id and (final / cell_id / "model.keras").is_file()
     trained_at = metrics.stat().st_mtime_ns
-    rerun = snakemake(workdir, *TINY_ARGS, target, check=True)
+    rerun = snakemake(workdir, target, *TINY_ARGS, check=True)
     assert "rule train_final" not in rerun.stdout + rerun.stderr
     assert metrics.stat().st_mtime_ns == trained_at and (final / cell_id / "cell.png").is_file()
 
