@@ -170,7 +170,7 @@ def test_a_training_stops_before_its_slurm_time_limit_as_a_failed_result(slurm_c
     )
     assert run.returncode == 0, (tmp_path / "job.log").read_text()[-3000:]  # the job ended well, not killed
     result = json.loads((tmp_path / "cell" / "result.json").read_text())
-    assert result["status"] == "failed" and result["reason"].startswith("TrainingFailed: time limit: stopped in epoch")
+    assert result["status"] == "failed" and result["reason"].startswith("TimeLimit: time limit: stopped in epoch")
     assert result["placement"]["slurm_job_id"] == run.stdout.strip()
 
 
