@@ -20,6 +20,11 @@ if not workflow.overwrite_configfiles:
 config.update(validate(config))
 
 
+# The front page of the HTML report (`snakemake --report report.html`): the search and this
+# run's settings, filled from the config.
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/select.smk"

@@ -16,15 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-TRAINED_COLUMNS = [
-    "cell_id", "cell", "b", "origin", "status", "accuracy", "time", "params",
-    "predicted_accuracy", "predicted_time", "reason",
-]  # fmt: skip
-
-
-def read_tables(paths: list[str | Path]) -> pd.DataFrame:
-    """Several steps' tables (trained.csv, selected.csv) as one."""
-    return pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
+from popnas_steps import tables
 
 
 def trained_table(results: list[dict], selected: pd.DataFrame, b: int) -> pd.DataFrame:
@@ -51,7 +43,7 @@ def trained_table(results: list[dict], selected: pd.DataFrame, b: int) -> pd.Dat
                 "reason": result.get("reason"),
             }
         )
-    return pd.DataFrame(rows, columns=TRAINED_COLUMNS)
+    return pd.DataFrame(rows, columns=tables.COLUMNS["trained"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,9 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("results", nargs="*", help="result.json files of the step's cells")
     args = parser.parse_args(argv)
     results = [json.loads(Path(path).read_text()) for path in args.results]
-    table = trained_table(results, pd.read_csv(args.selected), args.b)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
+    tables.write("trained", trained_table(results, tables.read("selected", args.selected), args.b), args.out)
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from popnas_steps import tables
 from popnas_steps.macro import NetworkSpec, built_indices
 from popnas_steps.operators import parse_operator
 from popnas_steps.space import Block, Cell, by_size
@@ -54,14 +55,34 @@ def dynamic_reindex(t0: float, operator_times: dict[str, float]) -> dict[str, fl
     return result
 
 
-def reindex_from_trained(thrust: pd.DataFrame, b1: pd.DataFrame, operators: list[str]) -> dict[str, float]:
-    """The reindex from the thrust's and the b=1 step's trained.csv tables."""
-    ok_thrust = thrust[thrust["status"] == "ok"]
+def reindex_table(thrust: pd.DataFrame, b1: pd.DataFrame, operators: list[str]) -> pd.DataFrame:
+    """The reindex of each operator with the times it comes from (b1/reindex.csv), from the
+    thrust's and the b=1 step's trained tables."""
+    ok_thrust = tables.ok_rows(thrust)
     if ok_thrust.empty:
         raise ValueError("the initial thrust (empty cell) has no successful training; cannot reindex")
-    times = dict(zip(b1.loc[b1["status"] == "ok", "cell_id"], b1.loc[b1["status"] == "ok", "time"], strict=True))
-    operator_times = {parse_operator(op).name: times.get(symmetric_cell(op).cell_id) for op in operators}
-    return dynamic_reindex(float(ok_thrust["time"].iloc[0]), operator_times)
+    ok_b1 = tables.ok_rows(b1)
+    times = dict(zip(ok_b1["cell_id"], ok_b1["time"], strict=True))
+    thrust_time = float(ok_thrust["time"].iloc[0])
+    cell_ids = {parse_operator(op).name: symmetric_cell(op).cell_id for op in operators}
+    values = dynamic_reindex(thrust_time, {op: times.get(cell_id) for op, cell_id in cell_ids.items()})
+    rows = [
+        {
+            "operator": op,
+            "cell_id": cell_id,
+            "time": times.get(cell_id),
+            "thrust_time": thrust_time,
+            "reindex": values[op],
+        }
+        for op, cell_id in cell_ids.items()
+    ]
+    return pd.DataFrame(rows, columns=tables.COLUMNS["reindex"])
+
+
+def reindex_from_trained(thrust: pd.DataFrame, b1: pd.DataFrame, operators: list[str]) -> dict[str, float]:
+    """The reindex of each operator (canonical name), from the thrust's and b=1's trained tables."""
+    table = reindex_table(thrust, b1, operators)
+    return dict(zip(table["operator"], table["reindex"], strict=True))
 
 
 def time_features(encoded: np.ndarray, reindex: np.ndarray, spec: NetworkSpec) -> np.ndarray:

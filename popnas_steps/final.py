@@ -36,16 +36,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from popnas_steps.collect import read_tables  # noqa: E402
-from popnas_steps.config import config_from_args  # noqa: E402
+from popnas_steps import tables  # noqa: E402
+from popnas_steps.config import ConfigError, config_from_args  # noqa: E402
 from popnas_steps.devices import claim_gpu, placement, training_deadline  # noqa: E402
 from popnas_steps.files import replace_folder, write_json, write_text  # noqa: E402
-from popnas_steps.space import Cell  # noqa: E402
+from popnas_steps.space import Cell, CellError  # noqa: E402
 
 
 def select_final(trained: pd.DataFrame, top: int) -> pd.DataFrame:
-    ok = trained[trained["status"] == "ok"].sort_values(["accuracy", "time"], ascending=[False, True])
-    return ok.head(top)[["cell_id", "cell", "b", "origin", "accuracy", "time"]].reset_index(drop=True)
+    return tables.best(trained, top)[tables.COLUMNS["final_selected"]]
 
 
 def test_metrics(probabilities: np.ndarray, labels: np.ndarray) -> dict:
@@ -136,10 +135,15 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--cell", required=True)
     train.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    config = config_from_args(args)
+    try:
+        config = config_from_args(args)
+        cell = Cell.from_json(args.cell) if args.command == "train" else None
+    except (ConfigError, CellError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if args.command == "select":
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        select_final(read_tables(args.trained), config["final"]["top"]).to_csv(args.out, index=False)
+        selected = select_final(tables.read("trained", *args.trained), config["final"]["top"])
+        tables.write("final_selected", selected, args.out)
     else:
         claim_gpu()  # before TensorFlow is imported: one GPU per job on a multi-GPU host
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
@@ -147,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         from popnas_steps.train import TimeLimit
 
         try:
-            metrics = train_final(config, Cell.from_json(args.cell), args.data, args.out, training_deadline())
+            metrics = train_final(config, cell, args.data, args.out, training_deadline())
         except TimeLimit as stop:
             kept = latest_epoch(Path(args.out) / "checkpoint")
             print(

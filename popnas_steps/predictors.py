@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from popnas_steps import tables
 from popnas_steps.accuracy_predictor import (
     AccuracyEnsemble,
     AccuracySettings,
@@ -26,9 +27,6 @@ from popnas_steps.features import features_of_cells, reindex_array, time_feature
 from popnas_steps.macro import NetworkSpec
 from popnas_steps.space import Cell, by_size, canonical_ids, canonicalize, encode, expand
 from popnas_steps.time_predictor import TimePredictor, TimeSettings, fit_time_predictor, load_time_predictor, mape
-
-CANDIDATE_COLUMNS = ["cell_id", "cell", "predicted_accuracy", "predicted_time"]
-QUALITY_COLUMNS = ["b", "cells", "accuracy_mape", "accuracy_spearman", "time_mape", "time_spearman"]
 
 
 def thread_count(configured: int) -> int:
@@ -87,7 +85,7 @@ def fit_predictors(
     `settings` is the `predictors` config slice; `with_time=False` skips the time
     predictor (the PNAS baseline).
     """
-    ok = trained[trained["status"] == "ok"]
+    ok = tables.ok_rows(trained)
     cells = [Cell.from_json(text) for text in ok["cell"]]
     time = None
     if with_time:
@@ -151,7 +149,8 @@ def predictor_quality(trained: pd.DataFrame) -> pd.DataFrame:
     from scipy.stats import spearmanr
 
     rows = []
-    ok = trained[(trained["status"] == "ok") & trained["predicted_accuracy"].notna()]
+    ok = tables.ok_rows(trained)
+    ok = ok[ok["predicted_accuracy"].notna()]
     for b, group in ok.groupby("b"):
         row = {"b": int(b), "cells": len(group)}
         for target in ("accuracy", "time"):
@@ -160,4 +159,4 @@ def predictor_quality(trained: pd.DataFrame) -> pd.DataFrame:
             row[f"{target}_mape"] = mape(true, guess) if len(true) else np.nan
             row[f"{target}_spearman"] = float(spearmanr(true, guess).statistic) if len(true) > 2 else np.nan
         rows.append(row)
-    return pd.DataFrame(rows, columns=QUALITY_COLUMNS)
+    return pd.DataFrame(rows, columns=tables.COLUMNS["quality"])

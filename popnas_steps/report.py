@@ -29,15 +29,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from popnas_steps.collect import read_tables  # noqa: E402
+from popnas_steps import tables  # noqa: E402
 from popnas_steps.drawing import draw_cell, draw_cell_on  # noqa: E402
 from popnas_steps.space import Cell  # noqa: E402
-
-SUMMARY_COLUMNS = [
-    "networks", "failed", "top1_accuracy", "top5_mean_accuracy", "search_time_seconds", "search_wall_seconds",
-]  # fmt: skip
-TOP_COLUMNS = ["rank", "cell_id", "cell", "b", "origin", "params", "accuracy", "time"]
-
 
 # --- figures -------------------------------------------------------------------------------
 
@@ -45,7 +39,7 @@ TOP_COLUMNS = ["rank", "cell_id", "cell", "b", "origin", "params", "accuracy", "
 def plot_pareto(trained: pd.DataFrame, b: int, out: str | Path) -> None:
     """Paper Fig. 2: predicted (t_hat, a_hat) beside measured (t, a), ranks shown."""
     fig, ax = plt.subplots(figsize=(7, 5))
-    ok = trained[trained["status"] == "ok"]
+    ok = tables.ok_rows(trained)
     for origin, marker in (("pareto", "o"), ("exploration", "^")):
         part = ok[ok["origin"] == origin]
         if part.empty:
@@ -80,7 +74,8 @@ def plot_predictor(trained: pd.DataFrame, target: str, out: str | Path) -> None:
     from popnas_steps.predictors import predictor_quality
 
     quality = predictor_quality(trained).set_index("b")
-    ok = trained[(trained["status"] == "ok") & trained[f"predicted_{target}"].notna()]
+    ok = tables.ok_rows(trained)
+    ok = ok[ok[f"predicted_{target}"].notna()]
     fig, ax = plt.subplots(figsize=(6, 6))
     if ok.empty:
         ax.text(
@@ -114,18 +109,13 @@ def plot_predictor(trained: pd.DataFrame, target: str, out: str | Path) -> None:
 
 def usage_counts(trained: pd.DataFrame, operators: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Operator and input uses in each step's selection (both of every block), for b >= 1."""
+    from popnas_steps.search import usage
+
     op_rows, input_rows = [], []
     for b, group in trained[trained["b"] >= 1].groupby("b"):
-        ops = {op: 0 for op in operators}
-        inputs: dict[int, int] = {}
-        for text in group["cell"]:
-            for in1, op1, in2, op2 in json.loads(text):
-                ops[op1] = ops.get(op1, 0) + 1
-                ops[op2] = ops.get(op2, 0) + 1
-                inputs[in1] = inputs.get(in1, 0) + 1
-                inputs[in2] = inputs.get(in2, 0) + 1
-        op_rows.append({"b": b, **ops})
-        input_rows.append({"b": b, **{str(k): v for k, v in sorted(inputs.items())}})
+        op_uses, input_uses = usage(group["cell"])
+        op_rows.append({"b": b, **{op: 0 for op in operators}, **op_uses})
+        input_rows.append({"b": b, **{str(k): v for k, v in sorted(input_uses.items())}})
     return pd.DataFrame(op_rows).set_index("b"), pd.DataFrame(input_rows).set_index("b").fillna(0)
 
 
@@ -192,7 +182,7 @@ def _save(fig, out: str | Path) -> None:
 
 def search_summary(trained: pd.DataFrame, cells_dir: str | Path | None = None) -> pd.DataFrame:
     """Paper Table 4: networks trained, top-1 and mean top-5 accuracy, search time."""
-    ok = trained[trained["status"] == "ok"].sort_values("accuracy", ascending=False)
+    ok = tables.ok_rows(trained).sort_values("accuracy", ascending=False)
     wall = np.nan
     if cells_dir is not None:
         seconds = []
@@ -203,21 +193,20 @@ def search_summary(trained: pd.DataFrame, cells_dir: str | Path | None = None) -
         wall = float(np.sum(seconds))
     row = {
         "networks": len(trained),
-        "failed": int((trained["status"] != "ok").sum()),
+        "failed": len(trained) - len(tables.ok_rows(trained)),
         "top1_accuracy": float(ok["accuracy"].iloc[0]) if len(ok) else np.nan,
         "top5_mean_accuracy": float(ok["accuracy"].head(5).mean()) if len(ok) else np.nan,
         "search_time_seconds": float(trained["time"].fillna(0).sum()),
         "search_wall_seconds": wall,
     }
-    return pd.DataFrame([row], columns=SUMMARY_COLUMNS)
+    return pd.DataFrame([row], columns=tables.COLUMNS["summary"])
 
 
 def top_networks(trained: pd.DataFrame, k: int = 5) -> pd.DataFrame:
     """Paper Table 5: the best networks with their parameters, blocks, accuracy and time."""
-    ok = trained[trained["status"] == "ok"].sort_values(["accuracy", "time"], ascending=[False, True]).head(k)
-    table = ok[["cell_id", "cell", "b", "origin", "params", "accuracy", "time"]].reset_index(drop=True)
+    table = tables.best(trained, k)
     table.insert(0, "rank", range(1, len(table) + 1))
-    return table[TOP_COLUMNS]
+    return table[tables.COLUMNS["top"]]
 
 
 def time_ablation(
@@ -230,7 +219,7 @@ def time_ablation(
     from popnas_steps.features import features_of_cells
     from popnas_steps.time_predictor import KINDS, TimeSettings, fit_time_predictor, mape
 
-    ok = trained[trained["status"] == "ok"].reset_index(drop=True)
+    ok = tables.ok_rows(trained).reset_index(drop=True)
     features = features_of_cells([Cell.from_json(t) for t in ok["cell"]], reindex, operators, spec)
     rows = []
     for kind in KINDS:
@@ -248,26 +237,13 @@ def time_ablation(
     return pd.DataFrame(rows)
 
 
-FINAL_COLUMNS = [
-    "cell_id",
-    "cell",
-    "params",
-    "val_accuracy",
-    "test_accuracy",
-    "test_top5_accuracy",
-    "test_macro_f1",
-    "time",
-    "epochs",
-]
-
-
 def final_table(metric_files: list[str | Path]) -> pd.DataFrame:
     """The final trainings: test accuracy, top-5, macro F1 beside the validation accuracy."""
     rows = []
     for path in metric_files:
         metrics = json.loads(Path(path).read_text())
-        rows.append({key: metrics.get(key) for key in FINAL_COLUMNS} | {"cell": json.dumps(metrics["cell"])})
-    return pd.DataFrame(rows, columns=FINAL_COLUMNS)
+        rows.append({key: metrics.get(key) for key in tables.COLUMNS["final"]} | {"cell": json.dumps(metrics["cell"])})
+    return pd.DataFrame(rows, columns=tables.COLUMNS["final"])
 
 
 def compare_runs(run_dirs: list[Path], out_dir: Path) -> pd.DataFrame:
@@ -277,7 +253,7 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> pd.DataFrame:
     runs, summaries, tops = {}, [], []
     for run in run_dirs:
         label = f"{run.parent.name}/{run.name}"
-        trained = read_tables(sorted(run.glob("b*/trained.csv")))
+        trained = tables.read("trained", *sorted(run.glob("b*/trained.csv")))
         runs[label] = trained
         summaries.append(search_summary(trained, run.parent / "cells").assign(run=label))
         tops.append(top_networks(trained, 1).assign(run=label))
@@ -286,8 +262,8 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> pd.DataFrame:
     for column in ("networks", "search_time_seconds", "search_wall_seconds"):
         summary[f"{column}_ratio_to_first"] = base[column] / summary[column]
     summary["top1_gap_to_first"] = summary["top1_accuracy"] - base["top1_accuracy"]
-    summary.to_csv(out_dir / "summary.csv", index=False)
-    pd.concat(tops, ignore_index=True).to_csv(out_dir / "top_networks.csv", index=False)
+    tables.write("summary", summary, out_dir / "summary.csv")
+    tables.write("top", pd.concat(tops, ignore_index=True), out_dir / "top_networks.csv")
     plot_anytime(runs, out_dir / "anytime.png")
     return summary
 
@@ -340,31 +316,31 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "pareto":
-        trained = pd.read_csv(args.trained)
+        trained = tables.read("trained", args.trained)
         plot_pareto(trained, int(trained["b"].iloc[0]) if len(trained) else 0, args.out)
     elif args.command == "predictors":
         from popnas_steps.predictors import predictor_quality
 
-        trained = read_tables(args.trained)
+        trained = tables.read("trained", *args.trained)
         plot_predictor(trained, "time", args.out_time)
         plot_predictor(trained, "accuracy", args.out_accuracy)
-        predictor_quality(trained).to_csv(args.out_table, index=False)
+        tables.write("quality", predictor_quality(trained), args.out_table)
     elif args.command == "usage":
-        plot_usage(read_tables(args.trained), config_from_args(args)["search"]["operators"], args.out)
+        plot_usage(tables.read("trained", *args.trained), config_from_args(args)["search"]["operators"], args.out)
     elif args.command == "anytime":
-        plot_anytime({"search": read_tables(args.trained)}, args.out)
+        plot_anytime({"search": tables.read("trained", *args.trained)}, args.out)
     elif args.command == "summary":
-        trained = read_tables(args.trained)
-        search_summary(trained, args.cells_dir).to_csv(args.out_summary, index=False)
-        top_networks(trained).to_csv(args.out_top, index=False)
+        trained = tables.read("trained", *args.trained)
+        tables.write("summary", search_summary(trained, args.cells_dir), args.out_summary)
+        tables.write("top", top_networks(trained), args.out_top)
     elif args.command == "ablation":
         from popnas_steps.macro import NetworkSpec
 
         config = config_from_args(args)
-        table = pd.read_csv(args.reindex)
+        table = tables.read("reindex", args.reindex)
         reindex = dict(zip(table["operator"], table["reindex"], strict=True))
         time_ablation(
-            read_tables(args.trained),
+            tables.read("trained", *args.trained),
             reindex,
             config["search"]["operators"],
             NetworkSpec(**config["network"]),
@@ -372,9 +348,9 @@ def main(argv: list[str] | None = None) -> int:
             config["seed"],
         ).to_csv(args.out, index=False)
     elif args.command == "cells":
-        plot_top_cells(pd.read_csv(args.top), args.out)
+        plot_top_cells(tables.read("top", args.top), args.out)
     elif args.command == "final":
-        final_table(args.metrics).to_csv(args.out, index=False)
+        tables.write("final", final_table(args.metrics), args.out)
     elif args.command == "draw":
         draw_cell(Cell.from_json(args.cell), args.out)
     else:

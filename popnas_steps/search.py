@@ -16,10 +16,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from popnas_steps import tables
 from popnas_steps.operators import parse_operator
-
-FRONT_COLUMNS = ["rank", "cell_id", "cell", "predicted_accuracy", "predicted_time"]
-EXPLORATION_COLUMNS = [*FRONT_COLUMNS, "score"]
 
 
 def by_accuracy(candidates: pd.DataFrame) -> pd.DataFrame:
@@ -54,16 +52,27 @@ def pareto_front(candidates: pd.DataFrame, k: int) -> pd.DataFrame:
             fastest = row.predicted_time
             if len(kept) == k:
                 break
-    return _ranked(kept, FRONT_COLUMNS)
+    return _ranked(kept, tables.COLUMNS["pareto"])
 
 
 def top_k(candidates: pd.DataFrame, k: int) -> pd.DataFrame:
     """PNAS: the K candidates of highest predicted accuracy."""
-    return _ranked(by_accuracy(candidates).head(k).to_dict("records"), FRONT_COLUMNS)
+    return _ranked(by_accuracy(candidates).head(k).to_dict("records"), tables.COLUMNS["pareto"])
 
 
 def _blocks(cell_json: str) -> list[list]:
     return json.loads(cell_json)
+
+
+def usage(cells) -> tuple[Counter, Counter]:
+    """Operator and input uses of the cells (JSON), both of every block counted."""
+    op_uses: Counter = Counter()
+    input_uses: Counter = Counter()
+    for cell in cells:
+        for in1, op1, in2, op2 in _blocks(cell):
+            op_uses.update([op1, op2])
+            input_uses.update([in1, in2])
+    return op_uses, input_uses
 
 
 @dataclass(frozen=True)
@@ -81,12 +90,7 @@ def exploration_sets(front: pd.DataFrame, operators: list[str], b: int) -> Explo
     of all operator uses is below 1 / (5 |O|); an input when its share is below 1 / (5 |I|),
     with I = {-2, -1, 0, ..., b-2}, the inputs of the newest block. Both operators and
     both inputs of every block count."""
-    op_uses: Counter = Counter()
-    input_uses: Counter = Counter()
-    for cell in front["cell"]:
-        for in1, op1, in2, op2 in _blocks(cell):
-            op_uses.update([op1, op2])
-            input_uses.update([in1, in2])
+    op_uses, input_uses = usage(front["cell"])
     operators = [parse_operator(op).name for op in operators]  # cells hold canonical operator names
     valid_inputs = list(range(-2, b - 1))
     op_total, input_total = sum(op_uses.values()), sum(input_uses.values())
@@ -111,7 +115,7 @@ def exploration_front(candidates: pd.DataFrame, front: pd.DataFrame, sets: Explo
     than the last EPF cell and reaches 8 points (4 when one of the two sets is empty).
     """
     if sets.empty or j <= 0:
-        return _ranked([], EXPLORATION_COLUMNS)
+        return _ranked([], tables.COLUMNS["exploration"])
     threshold = 8 if sets.operators and sets.inputs else 4
     in_front = set(front["cell_id"])
     accepted: list[dict] = []
@@ -146,4 +150,4 @@ def exploration_front(candidates: pd.DataFrame, front: pd.DataFrame, sets: Explo
             op_counts.update(used_ops)
             if len(accepted) == j:
                 break
-    return _ranked(accepted, EXPLORATION_COLUMNS)
+    return _ranked(accepted, tables.COLUMNS["exploration"])

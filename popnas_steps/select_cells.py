@@ -11,25 +11,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import pandas as pd
 
+from popnas_steps import tables
 from popnas_steps.config import ConfigError, add_config_arguments, config_from_args
 from popnas_steps.space import Cell, one_block_cells
-
-SELECTED_COLUMNS = ["cell_id", "cell", "origin", "predicted_accuracy", "predicted_time"]
 
 
 def selection_table(cells: list[Cell], origin: str) -> pd.DataFrame:
     rows = [{"cell_id": cell.cell_id, "cell": cell.to_json(), "origin": origin} for cell in cells]
-    return pd.DataFrame(rows, columns=SELECTED_COLUMNS)
-
-
-def write_selection(table: pd.DataFrame, out: str | Path) -> None:
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out, index=False)
+    return pd.DataFrame(rows, columns=tables.COLUMNS["selected"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    write_selection(table, args.out)
+    tables.write("selected", table, args.out)
     print(f"selected {len(table)} cells")
     return 0
 

@@ -24,40 +24,23 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pandas as pd  # noqa: E402
 
-from popnas_steps import search  # noqa: E402
-from popnas_steps.collect import read_tables  # noqa: E402
+from popnas_steps import search, tables  # noqa: E402
 from popnas_steps.config import ConfigError, config_from_args  # noqa: E402
-from popnas_steps.select_cells import SELECTED_COLUMNS  # noqa: E402
-
-REINDEX_COLUMNS = ["operator", "cell_id", "time", "thrust_time", "reindex"]
 
 
 def reindex(config: dict, thrust: Path, b1: Path, out: Path) -> None:
-    from popnas_steps.features import reindex_from_trained, symmetric_cell
+    from popnas_steps.features import reindex_table
 
-    operators = config["search"]["operators"]
-    thrust_table, b1_table = pd.read_csv(thrust), pd.read_csv(b1)
-    values = reindex_from_trained(thrust_table, b1_table, operators)
-    times = dict(zip(b1_table["cell_id"], b1_table["time"], strict=True))
-    rows = [
-        {
-            "operator": op,
-            "cell_id": symmetric_cell(op).cell_id,
-            "time": times.get(symmetric_cell(op).cell_id),
-            "thrust_time": float(thrust_table["time"].iloc[0]),
-            "reindex": values[op],
-        }
-        for op in values
-    ]
-    pd.DataFrame(rows, columns=REINDEX_COLUMNS).to_csv(out, index=False)
+    trained = [tables.read("trained", path) for path in (thrust, b1)]
+    tables.write("reindex", reindex_table(*trained, config["search"]["operators"]), out)
 
 
 def fit(config: dict, trained: list[Path], reindex_file: Path, out: Path) -> None:
     from popnas_steps.macro import NetworkSpec
     from popnas_steps.predictors import fit_predictors
 
-    table = read_tables(trained)
-    reindex_table = pd.read_csv(reindex_file)
+    table = tables.read("trained", *trained)
+    reindex_table = tables.read("reindex", reindex_file)
     predictors = fit_predictors(
         table,
         dict(zip(reindex_table["operator"], reindex_table["reindex"], strict=True)),
@@ -75,44 +58,44 @@ def expand(config: dict, predictors_dir: Path, parents_file: Path, out: Path) ->
     from popnas_steps.predictors import load_predictors, score_expansions
     from popnas_steps.space import Cell
 
-    parents_table = pd.read_csv(parents_file)
-    parents = [Cell.from_json(text) for text in parents_table.loc[parents_table["status"] == "ok", "cell"]]
+    parents = [Cell.from_json(text) for text in tables.ok_rows(tables.read("trained", parents_file))["cell"]]
     if not parents:
         raise ValueError(f"'{parents_file}' has no successfully trained cell to expand")
     predictors = load_predictors(predictors_dir, config["predictors"]["threads"])
     candidates = score_expansions(predictors, parents, config["predictors"]["score_chunk"])
-    candidates.to_parquet(out, index=False)
+    tables.write("candidates", candidates, out)
 
 
 def pareto(config: dict, candidates_file: Path, out: Path) -> None:
     settings = config["search"]
-    candidates = pd.read_parquet(candidates_file)
+    candidates = tables.read("candidates", candidates_file)
     if settings["strategy"] == "pnas":
         front = search.top_k(candidates, settings["beam"])
     else:
         front = search.pareto_front(
             search.apply_time_constraint(candidates, settings["time_constraint"]), settings["beam"]
         )
-    front.to_csv(out, index=False)
+    tables.write("pareto", front, out)
 
 
 def explore(config: dict, b: int, candidates_file: Path, pareto_file: Path, out: Path) -> None:
     settings = config["search"]
     exploring = settings["strategy"] == "popnas" and b < settings["max_blocks"] and settings["exploration"] > 0
-    front = pd.read_csv(pareto_file)
-    table = pd.DataFrame(columns=search.EXPLORATION_COLUMNS)
+    front = tables.read("pareto", pareto_file)
+    table = tables.empty("exploration")
     if exploring:
-        candidates = search.apply_time_constraint(pd.read_parquet(candidates_file), settings["time_constraint"])
+        candidates = tables.read("candidates", candidates_file)
+        candidates = search.apply_time_constraint(candidates, settings["time_constraint"])
         sets = search.exploration_sets(front, settings["operators"], b)
         table = search.exploration_front(candidates, front, sets, settings["exploration"])
-    table.to_csv(out, index=False)
+    tables.write("exploration", table, out)
 
 
 def select(pareto_file: Path, exploration_file: Path, out: Path) -> None:
-    front = pd.read_csv(pareto_file).assign(origin="pareto")
-    exploration = pd.read_csv(exploration_file).assign(origin="exploration")
-    selected = pd.concat([front, exploration], ignore_index=True)[SELECTED_COLUMNS]
-    selected.to_csv(out, index=False)
+    front = tables.read("pareto", pareto_file).assign(origin="pareto")
+    exploration = tables.read("exploration", exploration_file).assign(origin="exploration")
+    selected = pd.concat([front, exploration], ignore_index=True)[tables.COLUMNS["selected"]]
+    tables.write("selected", selected, out)
 
 
 def main(argv: list[str] | None = None) -> int:

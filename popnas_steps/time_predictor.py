@@ -9,6 +9,11 @@ number of trees is the one that early stopping chose.
 
 All kinds share one interface (`fit`, `predict`, `save`, `load_time_predictor`), take
 their thread count from the caller, and write nothing outside the folder they are saved to.
+
+The boosted models are saved in their libraries' own formats (public and versioned). The
+linear models (NNLS, Ridge) are fitted with scikit-learn but kept as a `LinearTimeModel`
+of our own, saved as plain JSON and evaluated with numpy: a reloaded linear predictor
+needs no scikit-learn object, so it does not depend on scikit-learn's private attributes.
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import KFold
 
 KINDS = ("catboost", "nnls", "ridge", "xgboost")
+LINEAR_KINDS = ("nnls", "ridge")
+LINEAR_FILE = "linear.json"
+LINEAR_FORMAT = 1  # version of the LINEAR_FILE layout, bumped on any change to its keys
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,42 @@ def _sample(kind: str, rng: np.random.Generator) -> dict:
     if kind == "ridge":
         return {"alpha": float(10 ** rng.uniform(-3, 2))}
     return {}
+
+
+@dataclass(frozen=True)
+class LinearTimeModel:
+    """A fitted linear time model as the numbers that define it: time = features @ coefficients + intercept.
+
+    Owned by us rather than scikit-learn so that saving and reloading it relies on no
+    estimator internals (which change between scikit-learn versions).
+    """
+
+    coefficients: np.ndarray
+    intercept: float
+
+    @classmethod
+    def from_estimator(cls, estimator) -> LinearTimeModel:
+        """The coefficients of a fitted scikit-learn linear regressor (single target), copied out."""
+        coefficients = np.asarray(estimator.coef_, dtype=float).reshape(-1)
+        return cls(coefficients, float(np.asarray(estimator.intercept_, dtype=float).reshape(())))
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        features = np.asarray(features, dtype=float)
+        if features.ndim != 2 or features.shape[1] != len(self.coefficients):
+            raise ValueError(
+                f"the linear time model takes {len(self.coefficients)} features per row; got shape {features.shape}"
+            )
+        return features @ self.coefficients + self.intercept
+
+    def to_json(self) -> dict:
+        """Plain lists and numbers (json keeps float64 exactly: it writes the shortest repr)."""
+        return {"format": LINEAR_FORMAT, "coefficients": self.coefficients.tolist(), "intercept": self.intercept}
+
+    @classmethod
+    def from_json(cls, data: dict) -> LinearTimeModel:
+        if data.get("format", LINEAR_FORMAT) != LINEAR_FORMAT:
+            raise ValueError(f"unknown linear time model format {data['format']!r}; this code reads {LINEAR_FORMAT}")
+        return cls(np.asarray(data["coefficients"], dtype=float), float(data["intercept"]))
 
 
 @dataclass
@@ -121,6 +164,8 @@ class TimePredictor:
     # --- fitting and prediction ---------------------------------------------------------
 
     def fit(self, features: np.ndarray, times: np.ndarray) -> TimePredictor:
+        from sklearn.model_selection import KFold  # here, so that a reloaded predictor needs no scikit-learn
+
         features, times = np.asarray(features, dtype=float), np.asarray(times, dtype=float)
         folds = min(self.settings.folds, len(times))
         if folds < 2:
@@ -144,6 +189,8 @@ class TimePredictor:
         refit_iterations = int(round(np.mean(iterations))) if iterations[0] is not None else None
         self.model = self._new_model(params, refit_iterations)
         self.model.fit(features, times)
+        if self.kind in LINEAR_KINDS:  # the same numbers and prediction code as after `load_time_predictor`
+            self.model = LinearTimeModel.from_estimator(self.model)
         self.hyperparameters = {**params, **({"iterations": refit_iterations} if refit_iterations else {})}
         self.cv_scores = {"mape_mean": score, "mape_folds": [float(s) for s in scores], "trials": trials}
         return self
@@ -168,8 +215,7 @@ class TimePredictor:
         elif self.kind == "xgboost":
             self.model.save_model(str(folder / "model.json"))
         else:
-            info["coefficients"] = np.asarray(self.model.coef_).tolist()
-            info["intercept"] = float(self.model.intercept_)
+            (folder / LINEAR_FILE).write_text(json.dumps(self.model.to_json(), indent=2) + "\n")
         (folder / "info.json").write_text(json.dumps(info, indent=2) + "\n")
 
 
@@ -198,10 +244,16 @@ def load_time_predictor(folder: str | Path, threads: int = 1) -> TimePredictor:
 
         predictor.model = XGBRegressor(n_jobs=threads)
         predictor.model.load_model(str(folder / "model.json"))
+    elif predictor.kind in LINEAR_KINDS:
+        predictor.model = _load_linear(folder, info)
     else:
-        model = predictor._new_model(info["hyperparameters"])
-        model.coef_ = np.array(info["coefficients"])
-        model.intercept_ = info["intercept"]
-        model.n_features_in_ = len(model.coef_)
-        predictor.model = model
+        raise ValueError(f"unknown time predictor {predictor.kind!r} in {folder}; choose one of {KINDS}")
     return predictor
+
+
+def _load_linear(folder: Path, info: dict) -> LinearTimeModel:
+    """The linear model of `folder`; folders saved before LINEAR_FILE existed kept its numbers in info.json."""
+    path = folder / LINEAR_FILE
+    if path.exists():
+        return LinearTimeModel.from_json(json.loads(path.read_text()))
+    return LinearTimeModel.from_json({"coefficients": info["coefficients"], "intercept": info["intercept"]})

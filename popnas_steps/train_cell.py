@@ -64,15 +64,10 @@ def train_cell(
     logging.getLogger("popnas").setLevel(logging.INFO)
     timings: dict[str, float] = {}
     result: dict = {
-        "cell_id": cell.cell_id,
-        "cell": cell.to_list(),
-        "blocks": len(cell),
-        "status": "failed",
-        "reason": None,
+        **_failed(cell, None),
         "seed": config["seed"],
         "network": config["network"],
         "training": config["training"],
-        "placement": placement(),
         "deadline_unix": deadline,
     }
     try:
@@ -149,16 +144,21 @@ def record_crash(cell: Cell, out_dir: str | Path, status: int) -> dict:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     how = f"signal {status - 128}" if status > 128 else f"status {status}"
-    result = {
+    result = _failed(cell, f"the training process died ({how}) without writing a result")
+    write_result(out, result)
+    return result
+
+
+def _failed(cell: Cell, reason: str | None) -> dict:
+    """The head of every result: a failure until a training says otherwise."""
+    return {
         "cell_id": cell.cell_id,
         "cell": cell.to_list(),
         "blocks": len(cell),
         "status": "failed",
-        "reason": f"the training process died ({how}) without writing a result",
+        "reason": reason,
         "placement": placement(),
     }
-    write_result(out, result)
-    return result
 
 
 def _write_history(path: Path, history: list[dict]) -> None:

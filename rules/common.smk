@@ -3,16 +3,25 @@ import glob
 import json
 import os
 import sys
+from pathlib import Path
 
 import pandas as pd
+from snakemake.settings.types import DeploymentMethod
 
 from popnas_steps.space import Cell, cell_id, one_block_cells
 
-# The interpreter running Snakemake runs every step too, so a venv needs no activation.
-PYTHON = sys.executable
+# The interpreter of every step, passed to each rule as `params.python`. Without
+# `--sdm conda`: the interpreter running Snakemake, so a venv needs no activation. With it:
+# the `python` of the rule's conda environment (environment.yml), which Snakemake activates.
+# A Path, not a str: Snakemake records only plain values (str, numbers, containers) of
+# params for its rerun trigger, so running from another venv, or moving it, reruns nothing.
+_settings = getattr(workflow, "deployment_settings", None)
+_conda = _settings is not None and DeploymentMethod.CONDA in _settings.deployment_method
+PYTHON = Path("python" if _conda else sys.executable)
 
 RUN = f"results/{config['run']}"  # data/ and cells/ (shared by strategies: a cell trains once)
 STEPS = f"{RUN}/{config['search']['strategy']}"  # b<b>/ folders of this strategy
+FINAL = f"{STEPS}/final"  # the final training of the best cells (rules/final.smk)
 B = config["search"]["max_blocks"]
 OPERATORS = config["search"]["operators"]
 
@@ -75,10 +84,29 @@ def step_results(wildcards):
     elif b == 1:
         ids = list(B1_CELLS)
     else:
-        ids = pd.read_csv(checkpoints.select.get(b=wildcards.b).output.selected)["cell_id"]
+        selected = checkpoints.select.get(b=wildcards.b).output.selected
+        ids = pd.read_csv(selected)["cell_id"]
     return [f"{RUN}/cells/{i}/result.json" for i in ids]
 
 
 def trained_before(wildcards):
     """trained.csv of every step before b: the data the predictors of step b fit on."""
     return [f"{STEPS}/b{i}/trained.csv" for i in range(int(wildcards.b))]
+
+
+def final_cell(wildcards):
+    """The JSON of a cell of the final selection, from its id."""
+    table = pd.read_csv(checkpoints.select_final.get().output.selected)
+    return table.set_index("cell_id").loc[wildcards.cell_id, "cell"]
+
+
+def final_drawings(wildcards):
+    """The drawing of every cell of the final selection (after its checkpoint)."""
+    table = pd.read_csv(checkpoints.select_final.get().output.selected)
+    return [f"{FINAL}/{cell_id}/cell.png" for cell_id in table["cell_id"]]
+
+
+def final_metrics(wildcards):
+    """The test metrics of every cell of the final selection (after its checkpoint)."""
+    table = pd.read_csv(checkpoints.select_final.get().output.selected)
+    return [f"{FINAL}/{cell_id}/metrics.json" for cell_id in table["cell_id"]]

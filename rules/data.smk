@@ -4,10 +4,13 @@ rule prepare_data:
         train=f"{RUN}/data/train.npz",
         val=f"{RUN}/data/val.npz",
         test=f"{RUN}/data/test.npz",
-    params:
-        settings=config_slice("dataset", "seed"),
     log:
         f"{RUN}/logs/prepare_data.log",
+    conda:
+        "../environment.yml"
+    params:
+        python=PYTHON,
+        settings=config_slice("dataset", "seed"),
     shell:
-        "{PYTHON} -m popnas_steps.datasets prepare --settings {params.settings:q} "
-        "--out $(dirname {output.metadata}) > {log} 2>&1"
+        "{params.python:q} -m popnas_steps.datasets prepare --settings {params.settings:q} "
+        '--out "$(dirname {output.metadata:q})" > {log:q} 2>&1'

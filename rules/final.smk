@@ -1,5 +1,6 @@
 # Final training of the best cells (paper 4.3), evaluated on the test split and exported.
-FINAL = f"{STEPS}/final"
+# FINAL (the folder) and the input functions final_cell, final_drawings and final_metrics
+# are in rules/common.smk.
 
 
 checkpoint select_final:
@@ -7,18 +8,16 @@ checkpoint select_final:
         ALL_TRAINED,
     output:
         selected=f"{FINAL}/selected.csv",
-    params:
-        settings=config_slice("final"),
     log:
         f"{STEPS}/logs/select_final.log",
+    conda:
+        "../environment.yml"
+    params:
+        python=PYTHON,
+        settings=config_slice("final"),
     shell:
-        "{PYTHON} -m popnas_steps.final select --settings {params.settings:q} --out {output.selected} {input} "
-        "> {log} 2>&1"
-
-
-def final_cell(wildcards):
-    table = pd.read_csv(checkpoints.select_final.get().output.selected)
-    return table.set_index("cell_id").loc[wildcards.cell_id, "cell"]
+        "{params.python:q} -m popnas_steps.final select --settings {params.settings:q} "
+        "--out {output.selected:q} {input:q} > {log:q} 2>&1"
 
 
 rule train_final:
@@ -31,16 +30,20 @@ rule train_final:
     output:
         metrics=f"{FINAL}/{{cell_id}}/metrics.json",
         model=f"{FINAL}/{{cell_id}}/model.keras",
-    params:
-        settings=config_slice("seed", "network", "training", "final"),
-        cell=final_cell,
-    resources:
-        gpu=1,
     log:
         f"{FINAL}/{{cell_id}}/train.log",
+    conda:
+        "../environment.yml"
+    resources:
+        gpu=1,
+    params:
+        python=PYTHON,
+        settings=config_slice("seed", "network", "training", "final"),
+        cell=final_cell,
     shell:
-        "{PYTHON} -m popnas_steps.final train --settings {params.settings:q} --data $(dirname {input.data}) "
-        "--cell {params.cell:q} --out $(dirname {output.metrics}) > {log} 2>&1"
+        "{params.python:q} -m popnas_steps.final train --settings {params.settings:q} "
+        '--data "$(dirname {input.data:q})" --cell {params.cell:q} '
+        '--out "$(dirname {output.metrics:q})" > {log:q} 2>&1'
 
 
 rule draw_final_cell:
@@ -52,22 +55,16 @@ rule draw_final_cell:
     output:
         png=f"{FINAL}/{{cell_id}}/cell.png",
         dot=f"{FINAL}/{{cell_id}}/cell.dot",
-    params:
-        cell=final_cell,
     log:
         f"{FINAL}/{{cell_id}}/draw.log",
+    conda:
+        "../environment.yml"
+    params:
+        python=PYTHON,
+        cell=final_cell,
     shell:
-        "{PYTHON:q} -m popnas_steps.report draw --cell {params.cell:q} --out {output.png:q} > {log:q} 2>&1"
-
-
-def final_drawings(wildcards):
-    table = pd.read_csv(checkpoints.select_final.get().output.selected)
-    return [f"{FINAL}/{cell_id}/cell.png" for cell_id in table["cell_id"]]
-
-
-def final_metrics(wildcards):
-    table = pd.read_csv(checkpoints.select_final.get().output.selected)
-    return [f"{FINAL}/{cell_id}/metrics.json" for cell_id in table["cell_id"]]
+        "{params.python:q} -m popnas_steps.report draw --cell {params.cell:q} "
+        "--out {output.png:q} > {log:q} 2>&1"
 
 
 rule report_final:
@@ -77,5 +74,9 @@ rule report_final:
         report(f"{REPORT}/final.csv", caption="../report/tables.rst", category="Tables"),
     log:
         f"{STEPS}/logs/report_final.log",
+    conda:
+        "../environment.yml"
+    params:
+        python=PYTHON,
     shell:
-        "{PYTHON} -m popnas_steps.report final --out {output} {input} > {log} 2>&1"
+        "{params.python:q} -m popnas_steps.report final --out {output:q} {input:q} > {log:q} 2>&1"

@@ -7,25 +7,51 @@ rule report_pareto:
     input:
         trained=f"{STEPS}/b{{b}}/trained.csv",
     output:
-        report(f"{REPORT}/pareto_b{{b}}.png", caption="../report/pareto.rst", category="Pareto fronts"),
+        report(
+            f"{REPORT}/pareto_b{{b}}.png",
+            caption="../report/pareto.rst",
+            category="Pareto fronts",
+            subcategory="b = {b}",
+        ),
     log:
         f"{STEPS}/logs/report_pareto_b{{b}}.log",
+    conda:
+        "../environment.yml"
+    params:
+        python=PYTHON,
     shell:
-        "{PYTHON} -m popnas_steps.report pareto --trained {input.trained} --out {output} > {log} 2>&1"
+        "{params.python:q} -m popnas_steps.report pareto --trained {input.trained:q} "
+        "--out {output:q} > {log:q} 2>&1"
 
 
 rule report_predictors:
     input:
         ALL_TRAINED,
     output:
-        time=report(f"{REPORT}/time_predictor.png", caption="../report/predictors.rst", category="Predictors"),
-        accuracy=report(f"{REPORT}/accuracy_predictor.png", caption="../report/predictors.rst", category="Predictors"),
-        table=report(f"{REPORT}/predictor_quality.csv", caption="../report/tables.rst", category="Tables"),
+        time=report(
+            f"{REPORT}/time_predictor.png",
+            caption="../report/predictors.rst",
+            category="Predictors",
+        ),
+        accuracy=report(
+            f"{REPORT}/accuracy_predictor.png",
+            caption="../report/predictors.rst",
+            category="Predictors",
+        ),
+        table=report(
+            f"{REPORT}/predictor_quality.csv",
+            caption="../report/tables.rst",
+            category="Tables",
+        ),
     log:
         f"{STEPS}/logs/report_predictors.log",
+    conda:
+        "../environment.yml"
+    params:
+        python=PYTHON,
     shell:
-        "{PYTHON} -m popnas_steps.report predictors --out-time {output.time} --out-accuracy {output.accuracy} "
-        "--out-table {output.table} {input} > {log} 2>&1"
+        "{params.python:q} -m popnas_steps.report predictors --out-time {output.time:q} "
+        "--out-accuracy {output.accuracy:q} --out-table {output.table:q} {input:q} > {log:q} 2>&1"
 
 
 rule report_usage:
@@ -33,36 +59,57 @@ rule report_usage:
         ALL_TRAINED,
     output:
         report(f"{REPORT}/usage.png", caption="../report/usage.rst", category="Search"),
-    params:
-        settings=config_slice("search.operators"),
     log:
         f"{STEPS}/logs/report_usage.log",
+    conda:
+        "../environment.yml"
+    params:
+        python=PYTHON,
+        settings=config_slice("search.operators"),
     shell:
-        "{PYTHON} -m popnas_steps.report usage --settings {params.settings:q} --out {output} {input} > {log} 2>&1"
+        "{params.python:q} -m popnas_steps.report usage --settings {params.settings:q} "
+        "--out {output:q} {input:q} > {log:q} 2>&1"
 
 
 rule report_anytime:
     input:
         ALL_TRAINED,
     output:
-        report(f"{REPORT}/anytime.png", caption="../report/anytime.rst", category="Search"),
+        report(
+            f"{REPORT}/anytime.png", caption="../report/anytime.rst", category="Search"
+        ),
     log:
         f"{STEPS}/logs/report_anytime.log",
+    conda:
+        "../environment.yml"
+    params:
+        python=PYTHON,
     shell:
-        "{PYTHON} -m popnas_steps.report anytime --out {output} {input} > {log} 2>&1"
+        "{params.python:q} -m popnas_steps.report anytime --out {output:q} {input:q} > {log:q} 2>&1"
 
 
 rule report_tables:
     input:
         ALL_TRAINED,
     output:
-        summary=report(f"{REPORT}/summary.csv", caption="../report/tables.rst", category="Tables"),
-        top=report(f"{REPORT}/top_networks.csv", caption="../report/tables.rst", category="Tables"),
+        summary=report(
+            f"{REPORT}/summary.csv", caption="../report/tables.rst", category="Tables"
+        ),
+        top=report(
+            f"{REPORT}/top_networks.csv",
+            caption="../report/tables.rst",
+            category="Tables",
+        ),
     log:
         f"{STEPS}/logs/report_tables.log",
+    conda:
+        "../environment.yml"
+    params:
+        python=PYTHON,
+        cells=f"{RUN}/cells",
     shell:
-        "{PYTHON} -m popnas_steps.report summary --cells-dir {RUN}/cells --out-summary {output.summary} "
-        "--out-top {output.top} {input} > {log} 2>&1"
+        "{params.python:q} -m popnas_steps.report summary --cells-dir {params.cells:q} "
+        "--out-summary {output.summary:q} --out-top {output.top:q} {input:q} > {log:q} 2>&1"
 
 
 rule report_ablation:
@@ -71,25 +118,39 @@ rule report_ablation:
         trained=ALL_TRAINED,
         reindex=rules.reindex.output.reindex,
     output:
-        report(f"{REPORT}/time_ablation.csv", caption="../report/tables.rst", category="Tables"),
-    params:
-        settings=config_slice("seed", "network", "predictors", "search.operators"),
+        report(
+            f"{REPORT}/time_ablation.csv",
+            caption="../report/tables.rst",
+            category="Tables",
+        ),
     log:
         f"{STEPS}/logs/report_ablation.log",
+    conda:
+        "../environment.yml"
+    params:
+        python=PYTHON,
+        settings=config_slice("seed", "network", "predictors", "search.operators"),
     shell:
-        "{PYTHON} -m popnas_steps.report ablation --settings {params.settings:q} --reindex {input.reindex} "
-        "--out {output} {input.trained} > {log} 2>&1"
+        "{params.python:q} -m popnas_steps.report ablation --settings {params.settings:q} "
+        "--reindex {input.reindex:q} --out {output:q} {input.trained:q} > {log:q} 2>&1"
 
 
 rule report_cells:
     input:
         top=rules.report_tables.output.top,
     output:
-        report(f"{REPORT}/top_cells.png", caption="../report/cells.rst", category="Search"),
+        report(
+            f"{REPORT}/top_cells.png", caption="../report/cells.rst", category="Search"
+        ),
     log:
         f"{STEPS}/logs/report_cells.log",
+    conda:
+        "../environment.yml"
+    params:
+        python=PYTHON,
     shell:
-        "{PYTHON} -m popnas_steps.report cells --top {input.top} --out {output} > {log} 2>&1"
+        "{params.python:q} -m popnas_steps.report cells --top {input.top:q} "
+        "--out {output:q} > {log:q} 2>&1"
 
 
 REPORT_RULES = [
@@ -111,12 +172,20 @@ rule compare:
     input:
         [f"{run}/report/summary.csv" for run in config["compare"]["runs"]],
     output:
-        summary=report(f"{config['compare']['out']}/summary.csv", caption="../report/tables.rst", category="Compare"),
+        summary=report(
+            f"{config['compare']['out']}/summary.csv",
+            caption="../report/tables.rst",
+            category="Compare",
+        ),
         top=f"{config['compare']['out']}/top_networks.csv",
         anytime=f"{config['compare']['out']}/anytime.png",
-    params:
-        runs=config["compare"]["runs"],
     log:
         f"{config['compare']['out']}/compare.log",
+    conda:
+        "../environment.yml"
+    params:
+        python=PYTHON,
+        runs=config["compare"]["runs"],
     shell:
-        "{PYTHON} -m popnas_steps.report compare --out-dir $(dirname {output.summary}) {params.runs} > {log} 2>&1"
+        "{params.python:q} -m popnas_steps.report compare "
+        '--out-dir "$(dirname {output.summary:q})" {params.runs:q} > {log:q} 2>&1'

@@ -4,20 +4,28 @@ rule select_thrust:
         selected=f"{STEPS}/b0/selected.csv",
     log:
         f"{STEPS}/logs/select_b0.log",
+    conda:
+        "../environment.yml"
+    params:
+        python=PYTHON,
     shell:
-        "{PYTHON} -m popnas_steps.select_cells thrust --out {output.selected} > {log} 2>&1"
+        "{params.python:q} -m popnas_steps.select_cells thrust --out {output.selected:q} > {log:q} 2>&1"
 
 
 rule select_b1:
     # b=1: every unique one-block cell.
     output:
         selected=f"{STEPS}/b1/selected.csv",
-    params:
-        settings=config_slice("search.operators"),
     log:
         f"{STEPS}/logs/select_b1.log",
+    conda:
+        "../environment.yml"
+    params:
+        python=PYTHON,
+        settings=config_slice("search.operators"),
     shell:
-        "{PYTHON} -m popnas_steps.select_cells b1 --settings {params.settings:q} --out {output.selected} > {log} 2>&1"
+        "{params.python:q} -m popnas_steps.select_cells b1 --settings {params.settings:q} "
+        "--out {output.selected:q} > {log:q} 2>&1"
 
 
 checkpoint select:
@@ -27,10 +35,14 @@ checkpoint select:
         exploration=f"{STEPS}/b{{b}}/exploration.csv",
     output:
         selected=f"{STEPS}/b{{b}}/selected.csv",
-    wildcard_constraints:
-        b="[2-9]|[1-9][0-9]+",
     log:
         f"{STEPS}/logs/select_b{{b}}.log",
+    wildcard_constraints:
+        b="[2-9]|[1-9][0-9]+",
+    conda:
+        "../environment.yml"
+    params:
+        python=PYTHON,
     shell:
-        "{PYTHON} -m popnas_steps.step select --pareto {input.pareto} --exploration {input.exploration} "
-        "--out {output.selected} > {log} 2>&1"
+        "{params.python:q} -m popnas_steps.step select --pareto {input.pareto:q} "
+        "--exploration {input.exploration:q} --out {output.selected:q} > {log:q} 2>&1"

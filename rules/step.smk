@@ -8,13 +8,16 @@ rule reindex:
         b1=f"{STEPS}/b1/trained.csv",
     output:
         reindex=f"{STEPS}/b1/reindex.csv",
-    params:
-        settings=config_slice("search.operators"),
     log:
         f"{STEPS}/logs/reindex.log",
+    conda:
+        "../environment.yml"
+    params:
+        python=PYTHON,
+        settings=config_slice("search.operators"),
     shell:
-        "{PYTHON} -m popnas_steps.step reindex --settings {params.settings:q} --thrust {input.thrust} "
-        "--b1 {input.b1} --out {output.reindex} > {log} 2>&1"
+        "{params.python:q} -m popnas_steps.step reindex --settings {params.settings:q} "
+        "--thrust {input.thrust:q} --b1 {input.b1:q} --out {output.reindex:q} > {log:q} 2>&1"
 
 
 rule fit_predictors:
@@ -23,16 +26,24 @@ rule fit_predictors:
         reindex=rules.reindex.output.reindex,
     output:
         predictors=directory(f"{STEPS}/b{{b}}/predictors"),
-    params:
-        settings=config_slice(
-            "seed", "network", "predictors", "search.operators", "search.max_blocks", "search.strategy"
-        ),
-    threads: 4  # scaled down by Snakemake to --cores; more does not help these small fits
     log:
         f"{STEPS}/logs/fit_b{{b}}.log",
+    conda:
+        "../environment.yml"
+    threads: 4  # scaled down by Snakemake to --cores; more does not help these small fits
+    params:
+        python=PYTHON,
+        settings=config_slice(
+            "seed",
+            "network",
+            "predictors",
+            "search.operators",
+            "search.max_blocks",
+            "search.strategy",
+        ),
     shell:
-        "{PYTHON} -m popnas_steps.step fit --settings {params.settings:q} --reindex {input.reindex} "
-        "--out {output.predictors} {input.trained} > {log} 2>&1"
+        "{params.python:q} -m popnas_steps.step fit --settings {params.settings:q} "
+        "--reindex {input.reindex:q} --out {output.predictors:q} {input.trained:q} > {log:q} 2>&1"
 
 
 rule expand:
@@ -41,14 +52,18 @@ rule expand:
         parents=lambda wildcards: f"{STEPS}/b{int(wildcards.b) - 1}/trained.csv",
     output:
         candidates=f"{STEPS}/b{{b}}/candidates.parquet",
-    params:
-        settings=config_slice("predictors"),
-    threads: 4  # scaled down by Snakemake to --cores; more does not help these small fits
     log:
         f"{STEPS}/logs/expand_b{{b}}.log",
+    conda:
+        "../environment.yml"
+    threads: 4  # scaled down by Snakemake to --cores; more does not help these small fits
+    params:
+        python=PYTHON,
+        settings=config_slice("predictors"),
     shell:
-        "{PYTHON} -m popnas_steps.step expand --settings {params.settings:q} --predictors {input.predictors} "
-        "--parents {input.parents} --out {output.candidates} > {log} 2>&1"
+        "{params.python:q} -m popnas_steps.step expand --settings {params.settings:q} "
+        "--predictors {input.predictors:q} --parents {input.parents:q} "
+        "--out {output.candidates:q} > {log:q} 2>&1"
 
 
 rule pareto:
@@ -56,13 +71,18 @@ rule pareto:
         candidates=rules.expand.output.candidates,
     output:
         pareto=f"{STEPS}/b{{b}}/pareto.csv",
-    params:
-        settings=config_slice("search.strategy", "search.beam", "search.time_constraint"),
     log:
         f"{STEPS}/logs/pareto_b{{b}}.log",
+    conda:
+        "../environment.yml"
+    params:
+        python=PYTHON,
+        settings=config_slice(
+            "search.strategy", "search.beam", "search.time_constraint"
+        ),
     shell:
-        "{PYTHON} -m popnas_steps.step pareto --settings {params.settings:q} --candidates {input.candidates} "
-        "--out {output.pareto} > {log} 2>&1"
+        "{params.python:q} -m popnas_steps.step pareto --settings {params.settings:q} "
+        "--candidates {input.candidates:q} --out {output.pareto:q} > {log:q} 2>&1"
 
 
 rule explore:
@@ -71,7 +91,12 @@ rule explore:
         pareto=rules.pareto.output.pareto,
     output:
         exploration=f"{STEPS}/b{{b}}/exploration.csv",
+    log:
+        f"{STEPS}/logs/explore_b{{b}}.log",
+    conda:
+        "../environment.yml"
     params:
+        python=PYTHON,
         settings=config_slice(
             "search.strategy",
             "search.max_blocks",
@@ -79,8 +104,7 @@ rule explore:
             "search.operators",
             "search.time_constraint",
         ),
-    log:
-        f"{STEPS}/logs/explore_b{{b}}.log",
     shell:
-        "{PYTHON} -m popnas_steps.step explore --settings {params.settings:q} --b {wildcards.b} "
-        "--candidates {input.candidates} --pareto {input.pareto} --out {output.exploration} > {log} 2>&1"
+        "{params.python:q} -m popnas_steps.step explore --settings {params.settings:q} "
+        "--b {wildcards.b} --candidates {input.candidates:q} --pareto {input.pareto:q} "
+        "--out {output.exploration:q} > {log:q} 2>&1"

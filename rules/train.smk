@@ -6,19 +6,22 @@ rule train_cell:
         data=rules.prepare_data.output.metadata,
     output:
         result=f"{RUN}/cells/{{cell_id}}/result.json",
-    params:
-        settings=config_slice("seed", "network", "training"),
-        cell=cell_spec,
-    resources:
-        gpu=1,
     log:
         f"{RUN}/cells/{{cell_id}}/job.log",
+    conda:
+        "../environment.yml"
+    resources:
+        gpu=1,
+    params:
+        python=PYTHON,
+        settings=config_slice("seed", "network", "training"),
+        cell=cell_spec,
     shell:
-        "args=(--settings {params.settings:q} --data $(dirname {input.data}) --cell {params.cell:q} "
-        "--out $(dirname {output.result})); "
-        "{PYTHON} -m popnas_steps.train_cell \"${{args[@]}}\" > {log} 2>&1 || {{ status=$?; "
-        "[ $status -ne 2 ] && {PYTHON} -m popnas_steps.train_cell \"${{args[@]}}\" --crashed $status >> {log} 2>&1; "
-        "}}"
+        'args=(--settings {params.settings:q} --data "$(dirname {input.data:q})" '
+        '--cell {params.cell:q} --out "$(dirname {output.result:q})"); '
+        '{params.python:q} -m popnas_steps.train_cell "${{args[@]}}" > {log:q} 2>&1 '
+        "|| {{ status=$?; [ $status -ne 2 ] && {params.python:q} -m popnas_steps.train_cell "
+        '"${{args[@]}}" --crashed $status >> {log:q} 2>&1; }}'
 
 
 rule collect:
@@ -30,6 +33,10 @@ rule collect:
         trained=f"{STEPS}/b{{b}}/trained.csv",
     log:
         f"{STEPS}/logs/collect_b{{b}}.log",
+    conda:
+        "../environment.yml"
+    params:
+        python=PYTHON,
     shell:
-        "{PYTHON} -m popnas_steps.collect --b {wildcards.b} --selected {input.selected} --out {output.trained} "
-        "{input.results} > {log} 2>&1"
+        "{params.python:q} -m popnas_steps.collect --b {wildcards.b} --selected {input.selected:q} "
+        "--out {output.trained:q} {input.results:q} > {log:q} 2>&1"

@@ -29,13 +29,24 @@ def displayed_figures(report: Path, categories: list[str], screenshot: Path | No
         previous = ""
         for category in categories:
             page.get_by_text(category, exact=True).click()
-            rows = page.locator("tr", has_text=".png")
-            for i in range(rows.count()):
-                name = rows.nth(i).locator("td").first.inner_text().strip()
-                rows.nth(i).locator("a[iconname=eye]").click()
-                page.wait_for_function(NEW_IMAGE_LOADED, arg=previous, timeout=15000)
-                previous, width, height = page.evaluate(SHOWN_IMAGE)
-                figures[Path(name).name] = (width, height)
+            # a category with subcategories (the Pareto fronts: one per block step) lists them
+            subcategories = (
+                [[]]
+                if page.locator("tr", has_text=".png").count()
+                else [[name] for name in page.locator("li > a > span").all_inner_texts()]
+            )
+            for path in subcategories:
+                for name in path:
+                    page.locator("li > a > span", has_text=name).first.click()
+                rows = page.locator("tr", has_text=".png")
+                for i in range(rows.count()):
+                    name = rows.nth(i).locator("td").first.inner_text().strip()
+                    rows.nth(i).locator("a[iconname=eye]").click()
+                    page.wait_for_function(NEW_IMAGE_LOADED, arg=previous, timeout=15000)
+                    previous, width, height = page.evaluate(SHOWN_IMAGE)
+                    figures[Path(name).name] = (width, height)
+                if path:
+                    page.get_by_text(category, exact=True).first.click()
             if screenshot is not None:
                 page.screenshot(path=str(screenshot))
             page.get_by_text("Results", exact=True).first.click()

@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from popnas_steps import predictors as P
+from popnas_steps import tables
 from popnas_steps.config import validate
 from popnas_steps.features import symmetric_cell
 from popnas_steps.space import Cell, canonical_cell, decode, encode, expand
@@ -39,7 +40,7 @@ def fitted():
 def test_score_every_unique_expansion(fitted):
     predictors, parents = fitted
     candidates = P.score_expansions(predictors, parents[:10])
-    assert list(candidates.columns) == P.CANDIDATE_COLUMNS
+    assert list(candidates.columns) == tables.COLUMNS["candidates"]
     # every expansion of every parent is there, once per equivalence class
     every = decode(expand(encode(parents[:10], OPS), 4), OPS)
     assert len(every) == 10 * 136  # p = 4 inputs x 4 operators at position 3: 16 * 17 / 2

@@ -36,8 +36,8 @@ def trained_steps() -> pd.DataFrame:
                 "predicted_accuracy": np.nan if b < 2 else 0.5 + 0.1 * b + 0.01 * i + rng.normal(0, 0.01),
                 "predicted_time": np.nan if b < 2 else 2.0 * b + i + rng.normal(0, 0.2),
             })  # fmt: skip
-    table = pd.DataFrame(rows)
-    table.loc[table["status"] == "failed", ["accuracy", "time"]] = np.nan
+    table = pd.DataFrame(rows).assign(reason=None)
+    table.loc[table["status"] == "failed", ["accuracy", "time", "reason"]] = [np.nan, np.nan, "NaN loss"]
     return table
 
 

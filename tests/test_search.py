@@ -2,7 +2,7 @@ import json
 
 import pandas as pd
 
-from popnas_steps import search
+from popnas_steps import search, tables
 from popnas_steps.space import Cell
 
 
@@ -31,7 +31,7 @@ POOL = candidates(
 
 def test_pareto_front_keeps_the_non_dominated_cells_by_accuracy():
     front = search.pareto_front(POOL, k=10)
-    assert list(front.columns) == search.FRONT_COLUMNS
+    assert list(front.columns) == tables.COLUMNS["pareto"]
     assert front["predicted_accuracy"].tolist() == [0.90, 0.88, 0.75, 0.70]
     assert front["rank"].tolist() == [1, 2, 3, 4]
     assert search.pareto_front(POOL, k=2)["predicted_accuracy"].tolist() == [0.90, 0.88]
@@ -70,7 +70,7 @@ def test_exploration_front_scores_and_thresholds():
         (flat("2x2 maxpool", "2x2 maxpool", -2, -2), 0.60, 5.0),
     )
     epf = search.exploration_front(pool, front, sets, j=5)
-    assert list(epf.columns) == search.EXPLORATION_COLUMNS
+    assert list(epf.columns) == tables.COLUMNS["exploration"]
     assert epf["predicted_accuracy"].tolist() == [0.89, 0.60]
     assert epf["score"].tolist()[0] == 12
     # second: inputs -2 twice, after the EPF used 1 input and 2 ops: each +1 +2 (share 1 <= 1) +1 (1 <= 2)

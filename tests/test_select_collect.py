@@ -3,7 +3,7 @@ import json
 import pandas as pd
 import pytest
 
-from popnas_steps import collect, select_cells
+from popnas_steps import collect, select_cells, tables
 from popnas_steps.space import Cell
 
 
@@ -12,7 +12,7 @@ def test_b1_selection_writes_every_one_block_cell(tmp_path, capsys):
     out = tmp_path / "b1" / "selected.csv"
     assert select_cells.main(["b1", "--settings", settings, "--out", str(out)]) == 0
     table = pd.read_csv(out)
-    assert list(table.columns) == select_cells.SELECTED_COLUMNS
+    assert list(table.columns) == tables.COLUMNS["selected"]
     assert len(table) == 10 and table["cell_id"].is_unique and set(table["origin"]) == {"b1"}
     for row in table.itertuples():
         assert Cell.from_json(row.cell).cell_id == row.cell_id
@@ -30,7 +30,7 @@ def test_collect_joins_results_to_the_selection(tmp_path):
     ok = {"cell_id": cells[0].cell_id, "cell": [], "status": "ok", "accuracy": 0.5, "time": 2.0, "params": 20}
     failed = {"cell_id": cells[1].cell_id, "cell": cells[1].to_list(), "status": "failed", "reason": "NaN loss"}
     table = collect.trained_table([failed, ok], selected, b=1)
-    assert list(table.columns) == collect.TRAINED_COLUMNS
+    assert list(table.columns) == tables.COLUMNS["trained"]
     assert table["status"].tolist() == ["ok", "failed"]
     assert table["reason"].tolist()[1] == "NaN loss" and pd.isna(table["accuracy"][1])
     with pytest.raises(ValueError, match=cells[1].cell_id):

@@ -1,10 +1,22 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
 from popnas_steps.features import time_features
 from popnas_steps.operators import PAPER_OPERATORS
-from popnas_steps.time_predictor import TimeSettings, fit_time_predictor, load_time_predictor, mape
+from popnas_steps.time_predictor import (
+    LINEAR_FILE,
+    LinearTimeModel,
+    TimeSettings,
+    fit_time_predictor,
+    load_time_predictor,
+    mape,
+)
 
 from .synthetic import SPEC, sample_cells, synthetic_reindex, synthetic_time
 
@@ -55,3 +67,73 @@ def test_mape_and_bad_inputs():
         fit_time_predictor(np.zeros((1, 9)), np.ones(1), TimeSettings(), 0, 1)
     with pytest.raises(ValueError, match="unknown time predictor 'svm'"):
         fit_time_predictor(np.zeros((4, 9)), np.ones(4), TimeSettings(model="svm"), 0, 1)
+
+
+@pytest.mark.parametrize("kind", ["nnls", "ridge"])
+def test_linear_kinds_round_trip_through_our_json(data, kind, tmp_path):
+    features, times, test, train = data
+    predictor = fit_time_predictor(features[train], times[train], TimeSettings(model=kind, search_iterations=3), 3, 1)
+    # what scikit-learn itself predicts with the chosen hyperparameters refit on the same data
+    estimator = predictor._new_model(predictor.hyperparameters).fit(features[train], times[train])
+    expected = estimator.predict(features[test])
+    assert np.allclose(predictor.predict(features[test]), expected, rtol=1e-9, atol=0)
+
+    predictor.save(tmp_path / "saved")
+    saved = json.loads((tmp_path / "saved" / LINEAR_FILE).read_text())
+    assert set(saved) == {"format", "coefficients", "intercept"}
+    assert saved["format"] == 1 and isinstance(saved["intercept"], float)
+    assert len(saved["coefficients"]) == features.shape[1]
+    assert all(type(c) is float for c in saved["coefficients"])
+    info = json.loads((tmp_path / "saved" / "info.json").read_text())
+    assert "coefficients" not in info and info["kind"] == kind
+
+    reloaded = load_time_predictor(tmp_path / "saved")
+    assert type(reloaded.model) is LinearTimeModel
+    assert not hasattr(reloaded.model, "get_params")  # not a scikit-learn estimator
+    assert np.allclose(reloaded.predict(features[test]), expected, rtol=1e-9, atol=0)
+    assert np.array_equal(reloaded.predict(features[test]), predictor.predict(features[test]))
+    if kind == "nnls":
+        assert (reloaded.model.coefficients >= 0).all()
+
+
+def test_a_reloaded_linear_predictor_needs_no_sklearn(data, tmp_path):
+    features, times, test, train = data
+    settings = TimeSettings(model="ridge", search_iterations=2)
+    predictor = fit_time_predictor(features[train], times[train], settings, 3, 1)
+    predictor.save(tmp_path / "saved")
+    np.save(tmp_path / "features.npy", features[test])
+    np.save(tmp_path / "expected.npy", predictor.predict(features[test]))
+    script = f"""
+import sys
+sys.modules["sklearn"] = None  # any import of scikit-learn now fails
+import numpy as np
+from popnas_steps.time_predictor import load_time_predictor
+predicted = load_time_predictor({str(tmp_path / "saved")!r}).predict(np.load({str(tmp_path / "features.npy")!r}))
+assert np.array_equal(predicted, np.load({str(tmp_path / "expected.npy")!r}))
+assert not any(name.startswith("sklearn.") for name in sys.modules)
+"""
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_folders_saved_before_the_linear_file_still_load(data, tmp_path):
+    features, times, test, train = data
+    predictor = fit_time_predictor(features[train], times[train], TimeSettings(model="nnls"), 3, 1)
+    predictor.save(tmp_path / "saved")
+    linear = json.loads((tmp_path / "saved" / LINEAR_FILE).read_text())
+    info = json.loads((tmp_path / "saved" / "info.json").read_text())
+    info.update(coefficients=linear["coefficients"], intercept=linear["intercept"])  # the old layout
+    (tmp_path / "saved" / "info.json").write_text(json.dumps(info))
+    (tmp_path / "saved" / LINEAR_FILE).unlink()
+    reloaded = load_time_predictor(tmp_path / "saved")
+    assert np.array_equal(reloaded.predict(features[test]), predictor.predict(features[test]))
+
+
+def test_linear_model_checks_its_inputs():
+    model = LinearTimeModel(np.array([1.0, 2.0]), 0.5)
+    assert np.array_equal(model.predict(np.array([[1.0, 1.0], [0.0, 2.0]])), [3.5, 4.5])
+    with pytest.raises(ValueError, match="takes 2 features"):
+        model.predict(np.zeros((3, 9)))
+    with pytest.raises(ValueError, match="unknown linear time model format 2"):
+        LinearTimeModel.from_json({"format": 2, "coefficients": [1.0], "intercept": 0.0})

@@ -1,0 +1,95 @@
+"""The tables a run writes, in one place: their columns, a reader and a writer, and the
+rows of successful trainings. The executable form of the README's "Outputs of a run".
+
+| name | file | one row per |
+|---|---|---|
+| selected | b<b>/selected.csv | cell chosen for training at step b |
+| trained | b<b>/trained.csv | selected cell, with its measured result |
+| reindex | b1/reindex.csv | operator: its dynamic reindex |
+| candidates | b<b>/candidates.parquet | expansion scored by the predictors |
+| pareto | b<b>/pareto.csv | cell of the Pareto front |
+| exploration | b<b>/exploration.csv | cell of the exploration front |
+| quality | report/predictor_quality.csv | step: MAPE and Spearman of both predictors |
+| summary | report/summary.csv | search (paper Table 4) |
+| top | report/top_networks.csv | best network (paper Table 5) |
+| final_selected | final/selected.csv | cell chosen for the final training |
+| final | report/final.csv | cell of the final training |
+
+`cell` is always the JSON of the cell's blocks. Pandas only: no TensorFlow.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from popnas_steps.files import write_with
+
+COLUMNS: dict[str, list[str]] = {
+    "selected": ["cell_id", "cell", "origin", "predicted_accuracy", "predicted_time"],
+    "trained": [
+        "cell_id", "cell", "b", "origin", "status", "accuracy", "time", "params",
+        "predicted_accuracy", "predicted_time", "reason",
+    ],
+    "reindex": ["operator", "cell_id", "time", "thrust_time", "reindex"],
+    "candidates": ["cell_id", "cell", "predicted_accuracy", "predicted_time"],
+    "pareto": ["rank", "cell_id", "cell", "predicted_accuracy", "predicted_time"],
+    "exploration": ["rank", "cell_id", "cell", "predicted_accuracy", "predicted_time", "score"],
+    "quality": ["b", "cells", "accuracy_mape", "accuracy_spearman", "time_mape", "time_spearman"],
+    "summary": [
+        "networks", "failed", "top1_accuracy", "top5_mean_accuracy", "search_time_seconds", "search_wall_seconds",
+    ],
+    "top": ["rank", "cell_id", "cell", "b", "origin", "params", "accuracy", "time"],
+    "final_selected": ["cell_id", "cell", "b", "origin", "accuracy", "time"],
+    "final": [
+        "cell_id", "cell", "params", "val_accuracy", "test_accuracy", "test_top5_accuracy", "test_macro_f1",
+        "time", "epochs",
+    ],
+}  # fmt: skip
+
+
+class TableError(ValueError):
+    """A table that is not what its step expects (a missing column)."""
+
+
+def read(name: str, *paths: str | Path) -> pd.DataFrame:
+    """The `name` tables at `paths` as one, checked to hold their columns (parquet by suffix)."""
+    frames = []
+    for path in paths:
+        frame = pd.read_parquet(path) if str(path).endswith(".parquet") else pd.read_csv(path)
+        missing = [column for column in COLUMNS[name] if column not in frame.columns]
+        if missing:
+            raise TableError(f"{path}: not a {name} table, it lacks the columns {missing}")
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=COLUMNS[name])
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def write(name: str, table: pd.DataFrame, path: str | Path) -> None:
+    """Write `table` as the `name` table at `path`, its columns first (extra ones after),
+    under a temporary name renamed into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    extra = [column for column in table.columns if column not in COLUMNS[name]]
+    ordered = table[COLUMNS[name] + extra]
+    if path.suffix == ".parquet":
+        write_with(path, lambda partial: ordered.to_parquet(partial, index=False))
+    else:
+        write_with(path, lambda partial: ordered.to_csv(partial, index=False))
+
+
+def empty(name: str) -> pd.DataFrame:
+    return pd.DataFrame(columns=COLUMNS[name])
+
+
+def ok_rows(trained: pd.DataFrame) -> pd.DataFrame:
+    """The cells whose training succeeded: the only ones with an accuracy and a time."""
+    return trained[trained["status"] == "ok"]
+
+
+def best(trained: pd.DataFrame, k: int) -> pd.DataFrame:
+    """The k successful cells of highest accuracy (ties: the faster first)."""
+    ordered = ok_rows(trained).sort_values(["accuracy", "time"], ascending=[False, True])
+    return ordered.head(k).reset_index(drop=True)
