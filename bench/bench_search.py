@@ -28,7 +28,7 @@ from bench.bench_overhead import job_spans  # noqa: E402
 from bench.workflow import run_workflow  # noqa: E402
 from popnas_steps import tables  # noqa: E402
 from popnas_steps.predictors import predictor_quality  # noqa: E402
-from popnas_steps.report import search_summary  # noqa: E402
+from popnas_steps.report import finished_job_seconds, search_summary  # noqa: E402
 
 
 def logged_wall(workdir: Path, run: str) -> float:
@@ -43,7 +43,7 @@ def logged_wall(workdir: Path, run: str) -> float:
 
 def figures(steps: Path, wall: float) -> dict:  # wall: from the Snakemake logs, 1 s resolution
     trained = tables.read("trained", *sorted(steps.glob("b*/trained.csv")))
-    summary = search_summary(trained, steps.parent / "cells").iloc[0]
+    summary = search_summary(trained, finished_job_seconds(steps.parent / "cells", trained)).iloc[0]
     final = pd.read_csv(steps / "report" / "final.csv").iloc[0]
     fronts = {}
     for pareto in sorted(steps.glob("b*/pareto.csv")):

@@ -4,9 +4,9 @@ python -m popnas_steps.report pareto     --trained b<b>/trained.csv --out b<b>_p
 python -m popnas_steps.report predictors --out-time time.png --out-accuracy accuracy.png
                                          --out-table predictor_quality.csv TRAINED.csv...
 python -m popnas_steps.report usage      --settings S --out usage.png TRAINED.csv...
-python -m popnas_steps.report anytime    --out anytime.png --label NAME TRAINED.csv... [--label ...]
-python -m popnas_steps.report summary    --cells-dir cells --out-summary summary.csv
-                                         --out-top top_networks.csv TRAINED.csv...
+python -m popnas_steps.report anytime    --out anytime.png TRAINED.csv...
+python -m popnas_steps.report summary    --out-summary summary.csv --out-top top_networks.csv
+                                         --results cells/<id>/result.json... --trained TRAINED.csv...
 python -m popnas_steps.report ablation   --settings S --reindex b1/reindex.csv --out time_ablation.csv TRAINED.csv...
 python -m popnas_steps.report draw       --cell JSON --out cell.png   (and cell.dot beside it, for graphviz)
 python -m popnas_steps.report cells      --top top_networks.csv --out top_cells.png
@@ -180,17 +180,29 @@ def _save(fig, out: str | Path) -> None:
 # --- tables ----------------------------------------------------------------------------------
 
 
-def search_summary(trained: pd.DataFrame, cells_dir: str | Path | None = None) -> pd.DataFrame:
-    """Paper Table 4: networks trained, top-1 and mean top-5 accuracy, search time."""
+def process_seconds(result_files: list[str | Path]) -> dict[str, float]:
+    """Each cell's training job wall time, from its result.json (missing for a crash: 0)."""
+    seconds = {}
+    for path in result_files:
+        result = json.loads(Path(path).read_text())
+        seconds[result["cell_id"]] = result.get("timings", {}).get("process_seconds", 0.0)
+    return seconds
+
+
+def finished_job_seconds(cells_dir: Path, trained: pd.DataFrame) -> dict[str, float]:
+    """process_seconds of the cells of `trained` that have a result in `cells_dir` (a finished
+    run given by hand, as in `compare`, rather than a rule's declared inputs)."""
+    results = [cells_dir / cell_id / "result.json" for cell_id in trained["cell_id"]]
+    return process_seconds([path for path in results if path.is_file()])
+
+
+def search_summary(trained: pd.DataFrame, job_seconds: dict[str, float] | None = None) -> pd.DataFrame:
+    """Paper Table 4: networks trained, top-1 and mean top-5 accuracy, search time (summed t)
+    and, given each cell's job wall time, the summed wall of the training jobs."""
     ok = tables.ok_rows(trained).sort_values("accuracy", ascending=False)
     wall = np.nan
-    if cells_dir is not None:
-        seconds = []
-        for cell_id in trained["cell_id"]:
-            result = Path(cells_dir) / cell_id / "result.json"
-            if result.is_file():
-                seconds.append(json.loads(result.read_text()).get("timings", {}).get("process_seconds", 0.0))
-        wall = float(np.sum(seconds))
+    if job_seconds is not None:
+        wall = float(np.sum([job_seconds[cell_id] for cell_id in trained["cell_id"] if cell_id in job_seconds]))
     row = {
         "networks": len(trained),
         "failed": len(trained) - len(tables.ok_rows(trained)),
@@ -255,7 +267,7 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> pd.DataFrame:
         label = f"{run.parent.name}/{run.name}"
         trained = tables.read("trained", *sorted(run.glob("b*/trained.csv")))
         runs[label] = trained
-        summaries.append(search_summary(trained, run.parent / "cells").assign(run=label))
+        summaries.append(search_summary(trained, finished_job_seconds(run.parent / "cells", trained)).assign(run=label))
         tops.append(top_networks(trained, 1).assign(run=label))
     summary = pd.concat(summaries, ignore_index=True)
     base = summary.iloc[0]
@@ -292,10 +304,10 @@ def main(argv: list[str] | None = None) -> int:
     anytime.add_argument("--out", required=True)
     anytime.add_argument("trained", nargs="+")
     summary = commands.add_parser("summary")
-    summary.add_argument("--cells-dir", required=True)
     summary.add_argument("--out-summary", required=True)
     summary.add_argument("--out-top", required=True)
-    summary.add_argument("trained", nargs="+")
+    summary.add_argument("--results", nargs="+", required=True, help="result.json of every cell trained")
+    summary.add_argument("--trained", nargs="+", required=True)
     ablation = commands.add_parser("ablation")
     ablation.add_argument("--settings", required=True)
     ablation.add_argument("--reindex", required=True)
@@ -331,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         plot_anytime({"search": tables.read("trained", *args.trained)}, args.out)
     elif args.command == "summary":
         trained = tables.read("trained", *args.trained)
-        tables.write("summary", search_summary(trained, args.cells_dir), args.out_summary)
+        tables.write("summary", search_summary(trained, process_seconds(args.results)), args.out_summary)
         tables.write("top", top_networks(trained), args.out_top)
     elif args.command == "ablation":
         from popnas_steps.macro import NetworkSpec

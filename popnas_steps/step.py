@@ -1,4 +1,5 @@
-"""Entry points of the search rules of one block step (lines 5-20 of Algorithm 1).
+"""Entry points of the search rules of one block step (lines 5 and 7-20 of Algorithm 1;
+line 21, the training, is train_cell).
 
     python -m popnas_steps.step reindex --settings S --thrust b0/trained.csv --b1 b1/trained.csv --out b1/reindex.csv
     python -m popnas_steps.step fit     --settings S --reindex b1/reindex.csv --out b<b>/predictors TRAINED.csv...

@@ -1,9 +1,9 @@
 # Shared helpers of the rules: paths, config slices and input functions.
-import glob
 import json
 import os
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 from snakemake.settings.types import DeploymentMethod
@@ -54,19 +54,25 @@ _selected_cache = {}
 
 
 def cell_spec(wildcards):
-    """The JSON of a cell from its id: the thrust, b=1, or any step's selected.csv."""
+    """The JSON of a cell from its id: the thrust, b=1, or the selection of a step b >= 2.
+
+    A cell of step b is trained only once that step's selection checkpoint has run, and so
+    have those of the steps before it: walking the steps up, the first selection that holds
+    the cell is complete, and no later (maybe incomplete) checkpoint is asked for.
+    """
     if wildcards.cell_id == EMPTY_CELL_ID:
         return "[]"
     if wildcards.cell_id in B1_CELLS:
         return B1_CELLS[wildcards.cell_id]
-    for path in sorted(glob.glob(f"{RUN}/*/b*/selected.csv")):
+    for b in range(2, B + 1):
+        path = checkpoints.select.get(b=str(b)).output.selected
         key = (path, os.path.getmtime(path))
         if key not in _selected_cache:
             table = pd.read_csv(path)
             _selected_cache[key] = dict(zip(table["cell_id"], table["cell"]))
         if wildcards.cell_id in _selected_cache[key]:
             return _selected_cache[key][wildcards.cell_id]
-    raise ValueError(f"cell {wildcards.cell_id} is in no selection of {RUN}")
+    raise ValueError(f"cell {wildcards.cell_id} is in no selection of {STEPS}")
 
 
 def step_selection(wildcards):
@@ -87,6 +93,13 @@ def step_results(wildcards):
         selected = checkpoints.select.get(b=wildcards.b).output.selected
         ids = pd.read_csv(selected)["cell_id"]
     return [f"{RUN}/cells/{i}/result.json" for i in ids]
+
+
+def all_results(wildcards):
+    """result.json of every cell of every step (after each step's selection checkpoint)."""
+    return [
+        path for b in range(B + 1) for path in step_results(SimpleNamespace(b=str(b)))
+    ]
 
 
 def trained_before(wildcards):

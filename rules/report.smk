@@ -90,7 +90,8 @@ rule report_anytime:
 
 rule report_tables:
     input:
-        ALL_TRAINED,
+        trained=ALL_TRAINED,
+        results=all_results,
     output:
         summary=report(
             f"{REPORT}/summary.csv", caption="../report/tables.rst", category="Tables"
@@ -106,10 +107,9 @@ rule report_tables:
         "../environment.yml"
     params:
         python=PYTHON,
-        cells=f"{RUN}/cells",
     shell:
-        "{params.python:q} -m popnas_steps.report summary --cells-dir {params.cells:q} "
-        "--out-summary {output.summary:q} --out-top {output.top:q} {input:q} > {log:q} 2>&1"
+        "{params.python:q} -m popnas_steps.report summary --out-summary {output.summary:q} "
+        "--out-top {output.top:q} --results {input.results:q} --trained {input.trained:q} > {log:q} 2>&1"
 
 
 rule report_ablation:

@@ -1,5 +1,5 @@
-# Lines 5-17 of Algorithm 1: reindex, fit the predictors, expand and predict, Pareto front,
-# exploration front. Steps b >= 2.
+# Lines 5 and 7-20 of Algorithm 1: reindex, fit the predictors, expand and predict, time
+# constraint, Pareto front, exploration front. Steps b >= 2; line 21 is rules/train.smk.
 
 
 rule reindex:

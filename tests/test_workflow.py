@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 
 import pandas as pd
 import pytest
@@ -47,9 +46,8 @@ def test_bad_config_stops_before_any_job(tmp_path):
 
 @pytest.mark.parametrize("name", ["cifar10", "cifar100", "fashion_mnist", "eurosat"])
 def test_paper_configs_dry_run(tmp_path, name):
-    started = time.perf_counter()
+    # how long this takes is bench/bench_scale.py's figure, not an assertion here
     run = snakemake(tmp_path, "-n", "--cores", "2", "--configfile", str(ROOT / "config" / f"{name}.yaml"), check=True)
-    assert time.perf_counter() - started < 60
     counts = job_counts(run.stdout)
     # up to the first checkpoint: the thrust and the 300 one-block cells of the 12 operators
     assert counts["train_cell"] == 301
