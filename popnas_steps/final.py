@@ -31,16 +31,14 @@ import shutil
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import pandas as pd
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from popnas_steps import tables  # noqa: E402
-from popnas_steps.config import ConfigError, config_from_args  # noqa: E402
-from popnas_steps.devices import claim_gpu, placement, training_deadline  # noqa: E402
-from popnas_steps.files import replace_folder, write_json, write_text  # noqa: E402
-from popnas_steps.space import Cell, CellError  # noqa: E402
+from popnas_steps import tables
+from popnas_steps.config import ConfigError, config_from_args
+from popnas_steps.devices import claim_gpu, placement, training_deadline
+from popnas_steps.files import replace_folder, write_json, write_text
+from popnas_steps.space import Cell, CellError
 
 
 def select_final(trained: pd.DataFrame, top: int) -> pd.DataFrame:

@@ -21,24 +21,21 @@ import json
 import sys
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files only: reports are made on machines without a screen
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from popnas_steps import tables  # noqa: E402
-from popnas_steps.drawing import draw_cell, draw_cell_on  # noqa: E402
-from popnas_steps.space import Cell  # noqa: E402
+from popnas_steps import tables
+from popnas_steps.drawing import draw_cell, draw_cell_on
+from popnas_steps.space import Cell
 
 # --- figures -------------------------------------------------------------------------------
 
 
 def plot_pareto(trained: pd.DataFrame, b: int, out: str | Path) -> None:
     """Paper Fig. 2: predicted (t_hat, a_hat) beside measured (t, a), ranks shown."""
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig = _figure(7, 5)
+    ax = fig.subplots()
     ok = tables.ok_rows(trained)
     for origin, marker in (("pareto", "o"), ("exploration", "^")):
         part = ok[ok["origin"] == origin]
@@ -76,7 +73,8 @@ def plot_predictor(trained: pd.DataFrame, target: str, out: str | Path) -> None:
     quality = predictor_quality(trained).set_index("b")
     ok = tables.ok_rows(trained)
     ok = ok[ok[f"predicted_{target}"].notna()]
-    fig, ax = plt.subplots(figsize=(6, 6))
+    fig = _figure(6, 6)
+    ax = fig.subplots()
     if ok.empty:
         ax.text(
             0.5,
@@ -121,7 +119,8 @@ def usage_counts(trained: pd.DataFrame, operators: list[str]) -> tuple[pd.DataFr
 
 def plot_usage(trained: pd.DataFrame, operators: list[str], out: str | Path) -> None:
     ops, inputs = usage_counts(trained, operators)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig = _figure(12, 4.5)
+    left, right = fig.subplots(1, 2)
     ops.T.plot.bar(ax=left)
     left.set_title("Operators in each step's selection")
     left.set_ylabel("uses (both operators of every block)")
@@ -144,7 +143,8 @@ def anytime_curve(trained: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_anytime(runs: dict[str, pd.DataFrame], out: str | Path) -> None:
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig = _figure(7, 4.5)
+    ax = fig.subplots()
     for label, trained in runs.items():
         curve = anytime_curve(trained)
         ax.step(curve["cumulative_time_seconds"] / 60, curve["best_accuracy"], where="post", label=label)
@@ -159,7 +159,8 @@ def plot_anytime(runs: dict[str, pd.DataFrame], out: str | Path) -> None:
 def plot_top_cells(top: pd.DataFrame, out: str | Path, count: int = 3) -> None:
     """The drawings of the best `count` cells side by side, with their accuracy and time."""
     rows = top.head(count)
-    fig, axes = plt.subplots(1, max(len(rows), 1), figsize=(5 * max(len(rows), 1), 6), squeeze=False)
+    fig = _figure(5 * max(len(rows), 1), 6)
+    axes = fig.subplots(1, max(len(rows), 1), squeeze=False)
     # Near the final axes sizes before drawing: draw_cell_on sizes its font to the axes.
     fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.9, wspace=0.04)
     for ax, row in zip(axes[0], rows.itertuples(), strict=False):
@@ -170,11 +171,20 @@ def plot_top_cells(top: pd.DataFrame, out: str | Path, count: int = 3) -> None:
     _save(fig, out)
 
 
-def _save(fig, out: str | Path) -> None:
+def _figure(width: float, height: float) -> Figure:
+    """A figure on matplotlib's Agg canvas: files only, no pyplot state and no display, so
+    reports are made on machines without a screen and leave a caller's pyplot alone."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    figure = Figure(figsize=(width, height))
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _save(fig: Figure, out: str | Path) -> None:
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
-    plt.close(fig)
 
 
 # --- tables ----------------------------------------------------------------------------------

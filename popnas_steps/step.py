@@ -17,16 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import pandas as pd
 
-import pandas as pd  # noqa: E402
-
-from popnas_steps import search, tables  # noqa: E402
-from popnas_steps.config import ConfigError, config_from_args  # noqa: E402
+from popnas_steps import search, tables
+from popnas_steps.config import ConfigError, config_from_args
 
 
 def reindex(config: dict, thrust: Path, b1: Path, out: Path) -> None:

@@ -10,32 +10,32 @@ A failed training (NaN loss, out of memory, any exception while building or trai
 a SLURM job's time limit 2 minutes away) is a `failed` result with its reason and exit
 status 0, so a search records it and goes on.
 A bad config, cell or data folder is an error (exit status 2) before any work is spent.
+
+The training runs in a child process that this one supervises: a child killed by a
+signal (the kernel's out-of-memory killer, a segmentation fault) or dead without a result
+is recorded here as the cell's failed result. A job stopped from outside (Snakemake's
+Ctrl-C, SIGTERM) stops its child too, so no orphan writes a result later.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
 import time
+import traceback
+from pathlib import Path
 
-_PROCESS_START = time.perf_counter()
-_MODULE_START_UNIX = time.time()
-
-import os  # noqa: E402
-
-# TensorFlow's C++ start-up chatter buries the useful lines of a training log.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import sys  # noqa: E402
-import traceback  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from popnas_steps.config import ConfigError, add_config_arguments, config_from_args  # noqa: E402
-from popnas_steps.datasets import DatasetError  # noqa: E402
-from popnas_steps.devices import claim_gpu, placement, training_deadline  # noqa: E402
-from popnas_steps.files import write_json  # noqa: E402
-from popnas_steps.space import Cell, CellError, check_operators  # noqa: E402
+from popnas_steps import PROCESS_START, PROCESS_START_UNIX
+from popnas_steps.config import ConfigError, add_config_arguments, config_from_args
+from popnas_steps.datasets import DatasetError
+from popnas_steps.devices import claim_gpu, placement, training_deadline
+from popnas_steps.files import write_json
+from popnas_steps.space import Cell, CellError, check_operators
 
 
 def _failure_reason(error: BaseException) -> str:
@@ -110,11 +110,11 @@ def train_cell(
     clock = time.perf_counter()
     _write_history(out / "history.csv", result.get("history", []))
     timings["write_seconds"] = time.perf_counter() - clock
-    timings["process_seconds"] = time.perf_counter() - _PROCESS_START
+    timings["process_seconds"] = time.perf_counter() - PROCESS_START
     started = process_start_unix()
     # Interpreter start-up and the imports that run before this module (clock ticks: 10 ms).
-    timings["interpreter_seconds"] = max(0.0, _MODULE_START_UNIX - started) if started else None
-    timings["started_unix"] = started or _MODULE_START_UNIX
+    timings["interpreter_seconds"] = max(0.0, PROCESS_START_UNIX - started) if started else None
+    timings["started_unix"] = started or PROCESS_START_UNIX
     timings["finished_unix"] = time.time()
     result["timings"] = timings
     write_result(out, result)
@@ -174,7 +174,11 @@ def _read(path: str) -> str:
         raise CellError(f"cannot read cell file '{path}': {error.strerror}") from None
 
 
+CHILD_FLAG = "--in-this-process"
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(prog="python -m popnas_steps.train_cell", description=__doc__.split("\n")[0])
     add_config_arguments(parser)
     parser.add_argument("--data", required=True, help="prepared data folder, e.g. results/<run>/data")
@@ -182,9 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     cells.add_argument("--cell", help="cell JSON, [] for the empty cell")
     cells.add_argument("--cell-file", help="file holding the cell JSON")
     parser.add_argument("--out", required=True, help="output folder for result.json")
-    parser.add_argument(
-        "--crashed", type=int, metavar="STATUS", help="record that a training process exited with STATUS, then stop"
-    )
+    parser.add_argument(CHILD_FLAG, action="store_true", help=argparse.SUPPRESS)  # the supervised child
     args = parser.parse_args(argv)
     try:
         config = config_from_args(args)
@@ -199,13 +201,40 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, CellError, DatasetError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.crashed is not None:
-        print(json.dumps(record_crash(cell, args.out, args.crashed)))
-        return 0
+    if not args.in_this_process:
+        return supervise(argv, cell, Path(args.out))
     claim_gpu()  # before TensorFlow is imported: one GPU per job on a multi-GPU host
     result = train_cell(config, cell, args.data, args.out, training_deadline())
     summary = {k: result.get(k) for k in ("cell_id", "status", "reason", "accuracy", "time", "params")}
     print(json.dumps(summary))
+    return 0
+
+
+def supervise(argv: list[str], cell: Cell, out: Path) -> int:
+    """Train in a child process; record its death without a result as the cell's failure."""
+    (out / "result.json").unlink(missing_ok=True)  # only the child's own result counts
+    stopped: list[int] = []
+    children: list[subprocess.Popen] = []
+
+    def stop(signum, frame):  # a stopped job stops its training: no orphan writes a result later
+        stopped.append(signum)
+        for child in children:
+            child.terminate()  # the wait below returns when it has ended
+
+    for signum in (signal.SIGTERM, signal.SIGINT):  # before the child exists: no window without them
+        signal.signal(signum, stop)
+    children.append(subprocess.Popen([sys.executable, "-m", "popnas_steps.train_cell", *argv, CHILD_FLAG]))
+    if stopped:
+        children[0].terminate()
+    status = children[0].wait()
+    if stopped:
+        (out / "result.json").unlink(missing_ok=True)
+        return 128 + stopped[0]
+    if status == 0 and (out / "result.json").is_file():
+        return 0
+    if status == 2:  # bad input, found by the child: not the cell's failure
+        return 2
+    print(json.dumps(record_crash(cell, out, 128 - status if status < 0 else status)))
     return 0
 
 

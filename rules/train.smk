@@ -1,7 +1,7 @@
 rule train_cell:
-    # One network on the run's fixed split. A failure (NaN, out of memory, exception) is a
-    # `failed` result; a process that dies without one (signal) is recorded as failed too,
-    # while a bad input (exit status 2) stops the job.
+    # One network on the run's fixed split. A failure (NaN, out of memory, exception, a
+    # training process killed by a signal) is a `failed` result, recorded by train_cell,
+    # which supervises the training process; a bad input (exit status 2) stops the job.
     input:
         data=rules.prepare_data.output.metadata,
     output:
@@ -16,12 +16,11 @@ rule train_cell:
         python=PYTHON,
         settings=config_slice("seed", "network", "training"),
         cell=cell_spec,
+        data=lambda wildcards, input: os.path.dirname(input.data),
+        out=lambda wildcards, output: os.path.dirname(output.result),
     shell:
-        'args=(--settings {params.settings:q} --data "$(dirname {input.data:q})" '
-        '--cell {params.cell:q} --out "$(dirname {output.result:q})"); '
-        '{params.python:q} -m popnas_steps.train_cell "${{args[@]}}" > {log:q} 2>&1 '
-        "|| {{ status=$?; [ $status -ne 2 ] && {params.python:q} -m popnas_steps.train_cell "
-        '"${{args[@]}}" --crashed $status >> {log:q} 2>&1; }}'
+        "{params.python:q} -m popnas_steps.train_cell --settings {params.settings:q} --data {params.data:q} "
+        "--cell {params.cell:q} --out {params.out:q} > {log:q} 2>&1"
 
 
 rule collect:

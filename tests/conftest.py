@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
+import numpy as np
+import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from popnas_steps.config import validate
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from popnas_steps.config import validate  # noqa: E402
-
-from .workflow import run_tiny_search  # noqa: E402
+from .workflow import run_tiny_search
 
 
 def tiny_config(**overrides) -> dict:

@@ -1,5 +1,8 @@
 import json
 import math
+import os
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -129,15 +132,40 @@ def test_tabulated_schedule_matches_keras_cosine_decay_restarts():
     assert make_optimizer(recipe, 10).weight_decay * ours[0] == pytest.approx(recipe.weight_decay)
 
 
-def test_a_process_killed_by_a_signal_is_recorded_as_failed(tmp_path, capsys, tiny_data):
+def start_supervised_training(tiny_data, out):
+    """`python -m popnas_steps.train_cell` (the supervisor) and the pid of its training child."""
     cell = '[[-1, "3x3 conv", -1, "identity"]]'
-    args = ["--settings", "{}", "--data", str(tiny_data), "--cell", cell, "--out", str(tmp_path / "c")]
-    assert entry.main([*args, "--crashed", "137"]) == 0
+    settings = json.dumps(tiny_config(training={"epochs": 500}))
+    command = [sys.executable, "-m", "popnas_steps.train_cell", "--settings", settings, "--data", str(tiny_data),
+               "--cell", cell, "--out", str(out)]  # fmt: skip
+    supervisor = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    children = Path(f"/proc/{supervisor.pid}/task/{supervisor.pid}/children")
+    deadline = time.monotonic() + 60
+    while not children.read_text().split() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return supervisor, int(children.read_text().split()[0]), Cell.from_json(cell)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux's /proc to find the child process")
+def test_a_training_process_killed_by_a_signal_is_recorded_as_failed(tmp_path, tiny_data):
+    supervisor, child, cell = start_supervised_training(tiny_data, tmp_path / "c")
+    time.sleep(1)
+    os.kill(child, signal.SIGKILL)  # as the kernel's out-of-memory killer would
+    assert supervisor.wait(timeout=60) == 0  # the job succeeds: the cell failed, not the search
     result = json.loads((tmp_path / "c" / "result.json").read_text())
     assert result["status"] == "failed" and "signal 9" in result["reason"]
-    assert result["placement"]["host"]
-    assert result["cell_id"] == Cell.from_json(cell).cell_id
+    assert result["placement"]["host"] and result["cell_id"] == cell.cell_id
     assert not (tmp_path / "c" / "result.json.partial").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux's /proc to find the child process")
+def test_a_stopped_job_stops_its_training_and_records_nothing(tmp_path, tiny_data):
+    supervisor, child, _ = start_supervised_training(tiny_data, tmp_path / "c")
+    supervisor.send_signal(signal.SIGTERM)  # what stopping a job sends
+    assert supervisor.wait(timeout=60) == 128 + signal.SIGTERM
+    time.sleep(0.5)
+    assert not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2]
+    assert not (tmp_path / "c" / "result.json").exists()  # a rerun trains it again
 
 
 def test_a_training_that_would_outlive_its_job_is_a_failed_result(tiny_data, tmp_path):
