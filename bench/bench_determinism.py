@@ -72,7 +72,7 @@ def overlay(workdir: Path, deterministic: bool) -> Path:
 def prepare(workdir: Path) -> Path:
     data = workdir / "data"
     if not data.exists():
-        command = [PYTHON, "-m", "popnas_steps.datasets", "prepare", "--config", str(CONFIG), "--out", str(data)]
+        command = [PYTHON, "-m", "popnas_steps.cli.datasets", "prepare", "--config", str(CONFIG), "--out", str(data)]
         subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     return data
 
@@ -80,8 +80,9 @@ def prepare(workdir: Path) -> Path:
 def train(workdir: Path, data: Path, cell: list, deterministic: bool, out: Path) -> dict:
     """One training as its own process, as the workflow runs it; its result.json plus the outside wall."""
     shutil.rmtree(out, ignore_errors=True)
-    command = [PYTHON, "-m", "popnas_steps.train_cell", "--config", str(CONFIG), str(overlay(workdir, deterministic)),
-               "--data", str(data), "--cell", json.dumps(cell), "--out", str(out)]  # fmt: skip
+    command = [PYTHON, "-m", "popnas_steps.cli.train_cell", "--config", str(CONFIG),
+               str(overlay(workdir, deterministic)), "--data", str(data), "--cell", json.dumps(cell),
+               "--out", str(out)]  # fmt: skip
     started = time.perf_counter()
     subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     outside = time.perf_counter() - started

@@ -1,18 +1,11 @@
-"""Entry point: gather the result.json of each cell trained in step b into `b<b>/trained.csv`.
+"""A step's trained table: its selection joined with each cell's measured result.
 
-    python -m popnas_steps.collect --b 0 --selected b0/selected.csv --out b0/trained.csv \
-        cells/<id>/result.json ...
-
-Columns: cell_id, cell (JSON), b, origin, status (ok | failed), accuracy, time, params,
-predicted_accuracy, predicted_time (empty where no prediction was made), reason.
+Columns: popnas_steps.tables.COLUMNS["trained"]. Entry point: popnas_steps.cli.collect.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
-from pathlib import Path
 
 import pandas as pd
 
@@ -44,19 +37,3 @@ def trained_table(results: list[dict], selected: pd.DataFrame, b: int) -> pd.Dat
             }
         )
     return pd.DataFrame(rows, columns=tables.COLUMNS["trained"])
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m popnas_steps.collect", description=__doc__.split("\n")[0])
-    parser.add_argument("--b", type=int, required=True, help="the block step")
-    parser.add_argument("--selected", required=True, help="selected.csv of the step")
-    parser.add_argument("--out", required=True, help="trained.csv to write")
-    parser.add_argument("results", nargs="*", help="result.json files of the step's cells")
-    args = parser.parse_args(argv)
-    results = [json.loads(Path(path).read_text()) for path in args.results]
-    tables.write("trained", trained_table(results, tables.read("selected", args.selected), args.b), args.out)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

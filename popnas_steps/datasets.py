@@ -10,10 +10,8 @@ CIFAR-sized data small) with `pixel_max` in the metadata; `load_prepared` scales
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -275,7 +273,7 @@ def load_prepared(data_dir: str | Path) -> PreparedData:
     if not meta_file.is_file():
         raise DatasetError(
             f"'{folder}' holds no prepared data (no metadata.json); run "
-            "`python -m popnas_steps.datasets prepare --config CONFIG --out FOLDER` first"
+            "`python -m popnas_steps.cli.datasets prepare --config CONFIG --out FOLDER` first"
         )
     metadata = json.loads(meta_file.read_text())
     parts = {}
@@ -284,26 +282,3 @@ def load_prepared(data_dir: str | Path) -> PreparedData:
             x = arrays["x"].astype(np.float32) / np.float32(metadata["pixel_max"])
             parts[name] = Split(x, arrays["y"])
     return PreparedData(parts["train"], parts["val"], parts["test"], metadata)
-
-
-def main(argv: list[str] | None = None) -> int:
-    from popnas_steps.config import ConfigError, add_config_arguments, config_from_args
-
-    parser = argparse.ArgumentParser(prog="python -m popnas_steps.datasets")
-    commands = parser.add_subparsers(dest="command", required=True)
-    prep = commands.add_parser("prepare", help="write the run's fixed train/val/test split")
-    add_config_arguments(prep)
-    prep.add_argument("--out", required=True, help="output folder, e.g. results/<run>/data")
-    args = parser.parse_args(argv)
-    try:
-        config = config_from_args(args)
-        metadata = prepare(config["dataset"], config["seed"], args.out)
-    except (ConfigError, DatasetError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(json.dumps(metadata["sizes"]))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

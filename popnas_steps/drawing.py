@@ -4,7 +4,7 @@ The drawing is laid out and rendered in Python (networkx + matplotlib's Agg canv
 machine with only pip can draw cells; graphviz is optional: the DOT text is written beside
 every drawing for whoever wants graphviz's rendering.
 
-python -m popnas_steps.report draw --cell JSON --out cell.png   (writes cell.dot too)
+python -m popnas_steps.cli.report draw --cell JSON --out cell.png   (writes cell.dot too)
 """
 
 from __future__ import annotations

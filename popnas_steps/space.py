@@ -16,18 +16,16 @@ integer arrays of shape (n, b, 4) = [in1, op1 index, in2, op2 index], built with
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import itertools
 import json
 import math
-import sys
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 
-from popnas_steps.operators import PAPER_OPERATORS, OperatorError, parse_operator, parse_operators
+from popnas_steps.operators import OperatorError, parse_operator, parse_operators
 
 LOOKBACKS = (-2, -1)
 
@@ -367,34 +365,3 @@ def space_stats(blocks: int, operators: tuple[str, ...] | list[str]) -> dict:
 
 
 # --- command line ------------------------------------------------------------------------
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m popnas_steps.space", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    stats = commands.add_parser("stats", help="print the size of the search space as JSON")
-    stats.add_argument("--blocks", type=int, default=5, help="B, the maximum number of blocks")
-    stats.add_argument("--operators", nargs="+", default=list(PAPER_OPERATORS), help="operator strings")
-    ident = commands.add_parser("id", help="print the id of a cell given as JSON")
-    ident.add_argument("cell", help='cell JSON, e.g. \'[[-1, "3x3 conv", -2, "identity"]]\'')
-    ident.add_argument("--canonical", action="store_true", help="also print the canonical encoding")
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "stats":
-            if args.blocks < 1:
-                raise CellError(f"--blocks must be >= 1; got {args.blocks}")
-            print(json.dumps(space_stats(args.blocks, args.operators), indent=2))
-        else:
-            cell = Cell.from_json(args.cell)
-            if args.canonical:
-                print(json.dumps({"cell_id": cell.cell_id, "canonical": canonical_cell(cell).to_list()}))
-            else:
-                print(cell.cell_id)
-    except (CellError, OperatorError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

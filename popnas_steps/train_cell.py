@@ -1,41 +1,26 @@
-"""Entry point: train one cell on a run's prepared data and write its result.
+"""One cell trained on a run's prepared data, its result written whatever happens.
 
-    python -m popnas_steps.train_cell --config config/config.yaml \
-        --data results/default/data --cell '[[-1, "3x3 conv", -2, "identity"]]' \
-        --out results/default/cells/<cell_id>
-
-Writes into --out: `result.json` (status ok | failed, reason, accuracy a, time t, params,
-per-epoch history, timings of each phase, seed, recipe), `history.csv` and `train.log`.
-A failed training (NaN loss, out of memory, any exception while building or training, or
-a SLURM job's time limit 2 minutes away) is a `failed` result with its reason and exit
-status 0, so a search records it and goes on.
-A bad config, cell or data folder is an error (exit status 2) before any work is spent.
-
-The training runs in a child process that this one supervises: a child killed by a
-signal (the kernel's out-of-memory killer, a segmentation fault) or dead without a result
-is recorded here as the cell's failed result. A job stopped from outside (Snakemake's
-Ctrl-C, SIGTERM) stops its child too, so no orphan writes a result later.
+`train_cell` writes into its folder `result.json` (status ok | failed, reason, accuracy a,
+time t, params, per-epoch history, timings of each phase, seed, recipe), `history.csv` and
+`train.log`. A failed training (NaN loss, out of memory, any exception while building or
+training, or a SLURM job's time limit 2 minutes away) is a `failed` result with its reason,
+so a search records it and goes on. The command line, which also supervises the training
+process, is popnas_steps.cli.train_cell.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import os
-import signal
-import subprocess
 import sys
 import time
 import traceback
 from pathlib import Path
 
 from popnas_steps import PROCESS_START, PROCESS_START_UNIX
-from popnas_steps.config import ConfigError, add_config_arguments, config_from_args
-from popnas_steps.datasets import DatasetError
-from popnas_steps.devices import claim_gpu, placement, training_deadline
+from popnas_steps.devices import placement
 from popnas_steps.files import write_json
-from popnas_steps.space import Cell, CellError, check_operators
+from popnas_steps.space import Cell, CellError
 
 
 def _failure_reason(error: BaseException) -> str:
@@ -172,71 +157,3 @@ def _read(path: str) -> str:
         return Path(path).read_text()
     except OSError as error:
         raise CellError(f"cannot read cell file '{path}': {error.strerror}") from None
-
-
-CHILD_FLAG = "--in-this-process"
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    parser = argparse.ArgumentParser(prog="python -m popnas_steps.train_cell", description=__doc__.split("\n")[0])
-    add_config_arguments(parser)
-    parser.add_argument("--data", required=True, help="prepared data folder, e.g. results/<run>/data")
-    cells = parser.add_mutually_exclusive_group(required=True)
-    cells.add_argument("--cell", help="cell JSON, [] for the empty cell")
-    cells.add_argument("--cell-file", help="file holding the cell JSON")
-    parser.add_argument("--out", required=True, help="output folder for result.json")
-    parser.add_argument(CHILD_FLAG, action="store_true", help=argparse.SUPPRESS)  # the supervised child
-    args = parser.parse_args(argv)
-    try:
-        config = config_from_args(args)
-        cell = Cell.from_json(args.cell if args.cell is not None else _read(args.cell_file))
-        if args.config:  # a workflow rule passes only its slice; its cells come from the search
-            check_operators(cell, config["search"]["operators"])
-        if not (Path(args.data) / "metadata.json").is_file():
-            raise DatasetError(
-                f"--data '{args.data}' holds no prepared data; run "
-                "`python -m popnas_steps.datasets prepare --config CONFIG --out FOLDER` first"
-            )
-    except (ConfigError, CellError, DatasetError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if not args.in_this_process:
-        return supervise(argv, cell, Path(args.out))
-    claim_gpu()  # before TensorFlow is imported: one GPU per job on a multi-GPU host
-    result = train_cell(config, cell, args.data, args.out, training_deadline())
-    summary = {k: result.get(k) for k in ("cell_id", "status", "reason", "accuracy", "time", "params")}
-    print(json.dumps(summary))
-    return 0
-
-
-def supervise(argv: list[str], cell: Cell, out: Path) -> int:
-    """Train in a child process; record its death without a result as the cell's failure."""
-    (out / "result.json").unlink(missing_ok=True)  # only the child's own result counts
-    stopped: list[int] = []
-    children: list[subprocess.Popen] = []
-
-    def stop(signum, frame):  # a stopped job stops its training: no orphan writes a result later
-        stopped.append(signum)
-        for child in children:
-            child.terminate()  # the wait below returns when it has ended
-
-    for signum in (signal.SIGTERM, signal.SIGINT):  # before the child exists: no window without them
-        signal.signal(signum, stop)
-    children.append(subprocess.Popen([sys.executable, "-m", "popnas_steps.train_cell", *argv, CHILD_FLAG]))
-    if stopped:
-        children[0].terminate()
-    status = children[0].wait()
-    if stopped:
-        (out / "result.json").unlink(missing_ok=True)
-        return 128 + stopped[0]
-    if status == 0 and (out / "result.json").is_file():
-        return 0
-    if status == 2:  # bad input, found by the child: not the cell's failure
-        return 2
-    print(json.dumps(record_crash(cell, out, 128 - status if status < 0 else status)))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -12,5 +12,5 @@ rule prepare_data:
         python=PYTHON,
         settings=config_slice("dataset", "seed"),
     shell:
-        "{params.python:q} -m popnas_steps.datasets prepare --settings {params.settings:q} "
+        "{params.python:q} -m popnas_steps.cli.datasets prepare --settings {params.settings:q} "
         '--out "$(dirname {output.metadata:q})" > {log:q} 2>&1'

@@ -16,7 +16,7 @@ checkpoint select_final:
         python=PYTHON,
         settings=config_slice("final"),
     shell:
-        "{params.python:q} -m popnas_steps.final select --settings {params.settings:q} "
+        "{params.python:q} -m popnas_steps.cli.final select --settings {params.settings:q} "
         "--out {output.selected:q} {input:q} > {log:q} 2>&1"
 
 
@@ -41,7 +41,7 @@ rule train_final:
         settings=config_slice("seed", "network", "training", "final"),
         cell=final_cell,
     shell:
-        "{params.python:q} -m popnas_steps.final train --settings {params.settings:q} "
+        "{params.python:q} -m popnas_steps.cli.final train --settings {params.settings:q} "
         '--data "$(dirname {input.data:q})" --cell {params.cell:q} '
         '--out "$(dirname {output.metrics:q})" > {log:q} 2>&1'
 
@@ -63,7 +63,7 @@ rule draw_final_cell:
         python=PYTHON,
         cell=final_cell,
     shell:
-        "{params.python:q} -m popnas_steps.report draw --cell {params.cell:q} "
+        "{params.python:q} -m popnas_steps.cli.report draw --cell {params.cell:q} "
         "--out {output.png:q} > {log:q} 2>&1"
 
 
@@ -79,4 +79,4 @@ rule report_final:
     params:
         python=PYTHON,
     shell:
-        "{params.python:q} -m popnas_steps.report final --out {output:q} {input:q} > {log:q} 2>&1"
+        "{params.python:q} -m popnas_steps.cli.report final --out {output:q} {input:q} > {log:q} 2>&1"

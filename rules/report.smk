@@ -20,7 +20,7 @@ rule report_pareto:
     params:
         python=PYTHON,
     shell:
-        "{params.python:q} -m popnas_steps.report pareto --trained {input.trained:q} "
+        "{params.python:q} -m popnas_steps.cli.report pareto --trained {input.trained:q} "
         "--out {output:q} > {log:q} 2>&1"
 
 
@@ -50,7 +50,7 @@ rule report_predictors:
     params:
         python=PYTHON,
     shell:
-        "{params.python:q} -m popnas_steps.report predictors --out-time {output.time:q} "
+        "{params.python:q} -m popnas_steps.cli.report predictors --out-time {output.time:q} "
         "--out-accuracy {output.accuracy:q} --out-table {output.table:q} {input:q} > {log:q} 2>&1"
 
 
@@ -67,7 +67,7 @@ rule report_usage:
         python=PYTHON,
         settings=config_slice("search.operators"),
     shell:
-        "{params.python:q} -m popnas_steps.report usage --settings {params.settings:q} "
+        "{params.python:q} -m popnas_steps.cli.report usage --settings {params.settings:q} "
         "--out {output:q} {input:q} > {log:q} 2>&1"
 
 
@@ -85,7 +85,7 @@ rule report_anytime:
     params:
         python=PYTHON,
     shell:
-        "{params.python:q} -m popnas_steps.report anytime --out {output:q} {input:q} > {log:q} 2>&1"
+        "{params.python:q} -m popnas_steps.cli.report anytime --out {output:q} {input:q} > {log:q} 2>&1"
 
 
 rule report_tables:
@@ -108,7 +108,7 @@ rule report_tables:
     params:
         python=PYTHON,
     shell:
-        "{params.python:q} -m popnas_steps.report summary --out-summary {output.summary:q} "
+        "{params.python:q} -m popnas_steps.cli.report summary --out-summary {output.summary:q} "
         "--out-top {output.top:q} --results {input.results:q} --trained {input.trained:q} > {log:q} 2>&1"
 
 
@@ -131,7 +131,7 @@ rule report_ablation:
         python=PYTHON,
         settings=config_slice("seed", "network", "predictors", "search.operators"),
     shell:
-        "{params.python:q} -m popnas_steps.report ablation --settings {params.settings:q} "
+        "{params.python:q} -m popnas_steps.cli.report ablation --settings {params.settings:q} "
         "--reindex {input.reindex:q} --out {output:q} {input.trained:q} > {log:q} 2>&1"
 
 
@@ -149,7 +149,7 @@ rule report_cells:
     params:
         python=PYTHON,
     shell:
-        "{params.python:q} -m popnas_steps.report cells --top {input.top:q} "
+        "{params.python:q} -m popnas_steps.cli.report cells --top {input.top:q} "
         "--out {output:q} > {log:q} 2>&1"
 
 
@@ -187,5 +187,5 @@ rule compare:
         python=PYTHON,
         runs=config["compare"]["runs"],
     shell:
-        "{params.python:q} -m popnas_steps.report compare "
+        "{params.python:q} -m popnas_steps.cli.report compare "
         '--out-dir "$(dirname {output.summary:q})" {params.runs:q} > {log:q} 2>&1'

@@ -9,7 +9,7 @@ rule select_thrust:
     params:
         python=PYTHON,
     shell:
-        "{params.python:q} -m popnas_steps.select_cells thrust --out {output.selected:q} > {log:q} 2>&1"
+        "{params.python:q} -m popnas_steps.cli.select_cells thrust --out {output.selected:q} > {log:q} 2>&1"
 
 
 rule select_b1:
@@ -24,7 +24,7 @@ rule select_b1:
         python=PYTHON,
         settings=config_slice("search.operators"),
     shell:
-        "{params.python:q} -m popnas_steps.select_cells b1 --settings {params.settings:q} "
+        "{params.python:q} -m popnas_steps.cli.select_cells b1 --settings {params.settings:q} "
         "--out {output.selected:q} > {log:q} 2>&1"
 
 
@@ -44,5 +44,5 @@ checkpoint select:
     params:
         python=PYTHON,
     shell:
-        "{params.python:q} -m popnas_steps.step select --pareto {input.pareto:q} "
+        "{params.python:q} -m popnas_steps.cli.step select --pareto {input.pareto:q} "
         "--exploration {input.exploration:q} --out {output.selected:q} > {log:q} 2>&1"

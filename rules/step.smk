@@ -16,7 +16,7 @@ rule reindex:
         python=PYTHON,
         settings=config_slice("search.operators"),
     shell:
-        "{params.python:q} -m popnas_steps.step reindex --settings {params.settings:q} "
+        "{params.python:q} -m popnas_steps.cli.step reindex --settings {params.settings:q} "
         "--thrust {input.thrust:q} --b1 {input.b1:q} --out {output.reindex:q} > {log:q} 2>&1"
 
 
@@ -42,7 +42,7 @@ rule fit_predictors:
             "search.strategy",
         ),
     shell:
-        "{params.python:q} -m popnas_steps.step fit --settings {params.settings:q} "
+        "{params.python:q} -m popnas_steps.cli.step fit --settings {params.settings:q} "
         "--reindex {input.reindex:q} --out {output.predictors:q} {input.trained:q} > {log:q} 2>&1"
 
 
@@ -61,7 +61,7 @@ rule expand:
         python=PYTHON,
         settings=config_slice("predictors"),
     shell:
-        "{params.python:q} -m popnas_steps.step expand --settings {params.settings:q} "
+        "{params.python:q} -m popnas_steps.cli.step expand --settings {params.settings:q} "
         "--predictors {input.predictors:q} --parents {input.parents:q} "
         "--out {output.candidates:q} > {log:q} 2>&1"
 
@@ -81,7 +81,7 @@ rule pareto:
             "search.strategy", "search.beam", "search.time_constraint"
         ),
     shell:
-        "{params.python:q} -m popnas_steps.step pareto --settings {params.settings:q} "
+        "{params.python:q} -m popnas_steps.cli.step pareto --settings {params.settings:q} "
         "--candidates {input.candidates:q} --out {output.pareto:q} > {log:q} 2>&1"
 
 
@@ -105,6 +105,6 @@ rule explore:
             "search.time_constraint",
         ),
     shell:
-        "{params.python:q} -m popnas_steps.step explore --settings {params.settings:q} "
+        "{params.python:q} -m popnas_steps.cli.step explore --settings {params.settings:q} "
         "--b {wildcards.b} --candidates {input.candidates:q} --pareto {input.pareto:q} "
         "--out {output.exploration:q} > {log:q} 2>&1"

@@ -19,7 +19,7 @@ rule train_cell:
         data=lambda wildcards, input: os.path.dirname(input.data),
         out=lambda wildcards, output: os.path.dirname(output.result),
     shell:
-        "{params.python:q} -m popnas_steps.train_cell --settings {params.settings:q} --data {params.data:q} "
+        "{params.python:q} -m popnas_steps.cli.train_cell --settings {params.settings:q} --data {params.data:q} "
         "--cell {params.cell:q} --out {params.out:q} > {log:q} 2>&1"
 
 
@@ -37,5 +37,5 @@ rule collect:
     params:
         python=PYTHON,
     shell:
-        "{params.python:q} -m popnas_steps.collect --b {wildcards.b} --selected {input.selected:q} "
+        "{params.python:q} -m popnas_steps.cli.collect --b {wildcards.b} --selected {input.selected:q} "
         "--out {output.trained:q} {input.results:q} > {log:q} 2>&1"

@@ -78,7 +78,7 @@ def run_synthetic_search(steps, config: dict, cells_dir=None):
 
     import pandas as pd
 
-    from popnas_steps import step
+    from popnas_steps.cli import step
     from popnas_steps.select_cells import selection_table
     from popnas_steps.space import Cell, one_block_cells
 

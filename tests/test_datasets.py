@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from popnas_steps import datasets
+from popnas_steps.cli import datasets as cli_datasets
 from popnas_steps.datasets import DatasetError, load_prepared, prepare
 
 from .conftest import tiny_config
@@ -128,8 +128,8 @@ def test_missing_path_and_unprepared_folder(tmp_path):
 def test_prepare_command(tmp_path, capsys):
     config = tmp_path / "c.yaml"
     config.write_text("dataset:\n  source: digits\n")
-    assert datasets.main(["prepare", "--config", str(config), "--out", str(tmp_path / "data")]) == 0
+    assert cli_datasets.main(["prepare", "--config", str(config), "--out", str(tmp_path / "data")]) == 0
     assert json.loads(capsys.readouterr().out)["val"] == 144
     config.write_text("dataset:\n  source: npz\n  path: /no/such.npz\n")
-    assert datasets.main(["prepare", "--config", str(config), "--out", str(tmp_path / "data2")]) == 2
+    assert cli_datasets.main(["prepare", "--config", str(config), "--out", str(tmp_path / "data2")]) == 2
     assert "/no/such.npz" in capsys.readouterr().err

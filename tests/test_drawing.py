@@ -7,6 +7,7 @@ import pydot
 import pytest
 
 from popnas_steps import report
+from popnas_steps.cli import report as cli_report
 from popnas_steps.drawing import cell_dot, cell_graph, cell_layout, draw_cell
 from popnas_steps.space import Cell
 
@@ -102,7 +103,7 @@ def test_draw_cell_writes_png_and_dot_without_graphviz(tmp_path, no_graphviz):
 def test_draw_command_without_graphviz(tmp_path, no_graphviz):
     assert shutil.which("dot") is None
     out = tmp_path / "cell.svg"
-    assert report.main(["draw", "--cell", THREE.to_json(), "--out", str(out)]) == 0
+    assert cli_report.main(["draw", "--cell", THREE.to_json(), "--out", str(out)]) == 0
     assert b"<svg" in out.read_bytes()[:400]
     assert "op2_1" in (tmp_path / "cell.dot").read_text()
 

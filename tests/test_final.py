@@ -64,7 +64,7 @@ def test_final_training_writes_metrics_and_models_and_no_drawing(exported):
 
 def final_command(settings: dict, data, out) -> list[str]:
     cell = '[[-1, "3x3 conv", -2, "2x2 maxpool"], [0, "identity", -1, "3x3 dconv"]]'
-    return [sys.executable, "-m", "popnas_steps.final", "train", "--settings", json.dumps(settings),
+    return [sys.executable, "-m", "popnas_steps.cli.final", "train", "--settings", json.dumps(settings),
             "--data", str(data), "--cell", cell, "--out", str(out)]  # fmt: skip
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from popnas_steps import report
+from popnas_steps import drawing, report
 from popnas_steps.space import Cell
 
 
@@ -49,7 +49,7 @@ def test_every_figure_is_written(tmp_path):
     report.plot_usage(trained, ["3x3 conv", "identity", "2x2 maxpool"], tmp_path / "usage.png")
     report.plot_anytime({"a": trained, "b": trained.assign(time=trained["time"] * 2)}, tmp_path / "anytime.png")
     report.plot_top_cells(report.top_networks(trained), tmp_path / "cells.png")
-    report.draw_cell(Cell(), tmp_path / "empty.png")
+    drawing.draw_cell(Cell(), tmp_path / "empty.png")
     assert "in-1" in (tmp_path / "empty.dot").read_text()  # the DOT text beside the drawing, for graphviz
     for name in ("pareto", "time", "accuracy", "usage", "anytime", "cells", "empty"):
         assert (tmp_path / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -4,13 +4,14 @@ import pandas as pd
 import pytest
 
 from popnas_steps import collect, select_cells, tables
+from popnas_steps.cli import select_cells as cli_select_cells
 from popnas_steps.space import Cell
 
 
 def test_b1_selection_writes_every_one_block_cell(tmp_path, capsys):
     settings = json.dumps({"search": {"operators": ["3x3 conv", "identity"]}})
     out = tmp_path / "b1" / "selected.csv"
-    assert select_cells.main(["b1", "--settings", settings, "--out", str(out)]) == 0
+    assert cli_select_cells.main(["b1", "--settings", settings, "--out", str(out)]) == 0
     table = pd.read_csv(out)
     assert list(table.columns) == tables.COLUMNS["selected"]
     assert len(table) == 10 and table["cell_id"].is_unique and set(table["origin"]) == {"b1"}
@@ -20,7 +21,7 @@ def test_b1_selection_writes_every_one_block_cell(tmp_path, capsys):
 
 def test_bad_settings_are_rejected(tmp_path, capsys):
     settings = json.dumps({"search": {"operators": ["3x3 conv"], "beams": 3}})
-    assert select_cells.main(["b1", "--settings", settings, "--out", str(tmp_path / "s.csv")]) == 2
+    assert cli_select_cells.main(["b1", "--settings", settings, "--out", str(tmp_path / "s.csv")]) == 2
     assert "search.beams" in capsys.readouterr().err
 
 
@@ -38,7 +39,7 @@ def test_collect_joins_results_to_the_selection(tmp_path):
 
 
 def test_a_step_whose_cells_all_failed_has_nothing_to_expand(tmp_path):
-    from popnas_steps import step
+    from popnas_steps.cli import step
     from popnas_steps.config import validate
 
     cells = [Cell.from_json('[[-1, "identity", -1, "identity"]]')]

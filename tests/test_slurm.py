@@ -146,8 +146,9 @@ def test_a_training_stops_before_its_slurm_time_limit_as_a_failed_result(slurm_c
     (tmp_path / "settings.json").write_text(json.dumps(tiny_config(training={"epochs": 20000})))
     job = tmp_path / "job.sh"
     job.write_text(
-        f'#!/bin/bash\n{sys.executable} -m popnas_steps.train_cell --settings "$(cat {tmp_path / "settings.json"})" '
-        f'--data {tiny_data} --cell \'[[-1, "identity", -2, "identity"]]\' --out {tmp_path / "cell"}\n'
+        f"#!/bin/bash\n{sys.executable} -m popnas_steps.cli.train_cell "
+        f'--settings "$(cat {tmp_path / "settings.json"})" --data {tiny_data} '
+        f'--cell \'[[-1, "identity", -2, "identity"]]\' --out {tmp_path / "cell"}\n'
     )
     job.chmod(0o755)
     run = subprocess.run(
@@ -184,7 +185,7 @@ def test_a_final_training_stopped_by_its_slurm_time_limit_resumes_in_the_next_jo
     out = tmp_path / "final"
     job = tmp_path / "job.sh"
     job.write_text(
-        f'#!/bin/bash\n{sys.executable} -m popnas_steps.final train --settings "$(cat {settings})" '
+        f'#!/bin/bash\n{sys.executable} -m popnas_steps.cli.final train --settings "$(cat {settings})" '
         f'--data {tiny_data} --cell \'[[-1, "identity", -2, "identity"]]\' --out {out}\n'
     )
     job.chmod(0o755)

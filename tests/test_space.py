@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from popnas_steps import space
+from popnas_steps.cli import space as cli_space
 from popnas_steps.operators import PAPER_OPERATORS
 from popnas_steps.space import Block, Cell, CellError, canonical_cell, cell_id
 
@@ -43,7 +44,7 @@ def test_stats_match_the_paper_counts():
 
 
 def test_stats_command_prints_json(capsys):
-    assert space.main(["stats", "--blocks", "3", "--operators", "3x3 conv", "identity"]) == 0
+    assert cli_space.main(["stats", "--blocks", "3", "--operators", "3x3 conv", "identity"]) == 0
     stats = json.loads(capsys.readouterr().out)
     # 2 operators, inputs -2,-1: p = 4 -> 10 blocks; b=2: p = 6 -> 21; b=3: p = 8 -> 36
     assert (stats["blocks_b1"], stats["new_blocks_per_cell"]) == (10, {"2": 21, "3": 36})
@@ -142,11 +143,11 @@ def test_malformed_cells_are_clear_errors(text, message):
 
 
 def test_id_command(capsys):
-    assert space.main(["id", '[[-1, "3x3 conv", -2, "identity"]]']) == 0
+    assert cli_space.main(["id", '[[-1, "3x3 conv", -2, "identity"]]']) == 0
     first = capsys.readouterr().out.strip()
-    assert space.main(["id", '[[-2, "identity", -1, "3x3 conv"]]']) == 0
+    assert cli_space.main(["id", '[[-2, "identity", -1, "3x3 conv"]]']) == 0
     assert capsys.readouterr().out.strip() == first == cell_id(cell((-1, "3x3 conv", -2, "identity")))
-    assert space.main(["id", '[[1, "3x3 conv", -2, "identity"]]']) == 2
+    assert cli_space.main(["id", '[[1, "3x3 conv", -2, "identity"]]']) == 2
     assert "out of range" in capsys.readouterr().err
 
 

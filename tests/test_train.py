@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from popnas_steps import train_cell as entry
+from popnas_steps.cli import train_cell as cli_train_cell
 from popnas_steps.space import Cell
 
 from .conftest import tiny_config
@@ -81,14 +82,14 @@ def test_bad_input_is_rejected_before_training(tmp_path, capsys, tiny_data):
     config = tmp_path / "c.yaml"
     config.write_text("training:\n  epochs: 1\n")
     args = ["--config", str(config), "--data", str(tiny_data), "--out", str(tmp_path / "o")]
-    assert entry.main([*args[:4], "--cell", '[[0, "3x3 conv", -1, "identity"]]', *args[4:]]) == 2
+    assert cli_train_cell.main([*args[:4], "--cell", '[[0, "3x3 conv", -1, "identity"]]', *args[4:]]) == 2
     assert "out of range" in capsys.readouterr().err
     config.write_text("search:\n  operators: [identity]\n")
-    assert entry.main([*args[:4], "--cell", '[[-1, "3x3 conv", -1, "identity"]]', *args[4:]]) == 2
+    assert cli_train_cell.main([*args[:4], "--cell", '[[-1, "3x3 conv", -1, "identity"]]', *args[4:]]) == 2
     assert "'3x3 conv', not in the operator set" in capsys.readouterr().err
     config.write_text("training:\n  epochs: 1\n")
     assert (
-        entry.main(
+        cli_train_cell.main(
             ["--config", str(config), "--data", str(tmp_path / "none"), "--cell", "[]", "--out", str(tmp_path / "o")]
         )
         == 2
@@ -100,13 +101,13 @@ def test_bad_input_is_rejected_before_training(tmp_path, capsys, tiny_data):
 @pytest.mark.slow
 def test_real_training_on_digits_reaches_high_accuracy(tmp_path, capsys):
     """End to end on real data: the embedded default recipe, a two-block cell, digits."""
-    from popnas_steps.datasets import main as prepare_main
+    from popnas_steps.cli.datasets import main as prepare_main
 
     config = str(ROOT / "config" / "config.yaml")
     assert prepare_main(["prepare", "--config", config, "--out", str(tmp_path / "data")]) == 0
     cell = '[[-1, "3x3 conv", -2, "identity"], [0, "3x3 dconv", -1, "2x2 maxpool"]]'
     assert (
-        entry.main(
+        cli_train_cell.main(
             ["--config", config, "--data", str(tmp_path / "data"), "--cell", cell, "--out", str(tmp_path / "cell")]
         )
         == 0
@@ -133,10 +134,10 @@ def test_tabulated_schedule_matches_keras_cosine_decay_restarts():
 
 
 def start_supervised_training(tiny_data, out):
-    """`python -m popnas_steps.train_cell` (the supervisor) and the pid of its training child."""
+    """`python -m popnas_steps.cli.train_cell` (the supervisor) and the pid of its training child."""
     cell = '[[-1, "3x3 conv", -1, "identity"]]'
     settings = json.dumps(tiny_config(training={"epochs": 500}))
-    command = [sys.executable, "-m", "popnas_steps.train_cell", "--settings", settings, "--data", str(tiny_data),
+    command = [sys.executable, "-m", "popnas_steps.cli.train_cell", "--settings", settings, "--data", str(tiny_data),
                "--cell", cell, "--out", str(out)]  # fmt: skip
     supervisor = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     children = Path(f"/proc/{supervisor.pid}/task/{supervisor.pid}/children")

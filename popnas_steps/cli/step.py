@@ -1,13 +1,14 @@
 """Entry points of the search rules of one block step (lines 5 and 7-20 of Algorithm 1;
 line 21, the training, is train_cell).
 
-    python -m popnas_steps.step reindex --settings S --thrust b0/trained.csv --b1 b1/trained.csv --out b1/reindex.csv
-    python -m popnas_steps.step fit     --settings S --reindex b1/reindex.csv --out b<b>/predictors TRAINED.csv...
-    python -m popnas_steps.step expand  --settings S --predictors b<b>/predictors --parents b<b-1>/trained.csv
+    python -m popnas_steps.cli.step reindex --settings S --thrust b0/trained.csv --b1 b1/trained.csv
+                                            --out b1/reindex.csv
+    python -m popnas_steps.cli.step fit     --settings S --reindex b1/reindex.csv --out b<b>/predictors TRAINED.csv...
+    python -m popnas_steps.cli.step expand  --settings S --predictors b<b>/predictors --parents b<b-1>/trained.csv
                                         --out b<b>/candidates.parquet
-    python -m popnas_steps.step pareto  --settings S --candidates b<b>/candidates.parquet --out b<b>/pareto.csv
-    python -m popnas_steps.step explore --settings S --b b --candidates ... --pareto ... --out b<b>/exploration.csv
-    python -m popnas_steps.step select  --pareto ... --exploration ... --out b<b>/selected.csv
+    python -m popnas_steps.cli.step pareto  --settings S --candidates b<b>/candidates.parquet --out b<b>/pareto.csv
+    python -m popnas_steps.cli.step explore --settings S --b b --candidates ... --pareto ... --out b<b>/exploration.csv
+    python -m popnas_steps.cli.step select  --pareto ... --exploration ... --out b<b>/selected.csv
 
 Each reads files, calls the pure functions of popnas_steps.search / predictors, and writes
 one artefact; --settings is the rule's slice of the config as JSON.
@@ -97,7 +98,7 @@ def select(pareto_file: Path, exploration_file: Path, out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m popnas_steps.step", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m popnas_steps.cli.step", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     spec = {
         "reindex": ["--thrust", "--b1"],

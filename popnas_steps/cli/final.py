@@ -1,0 +1,83 @@
+"""Final training of the best cells (paper 4.3) and their export.
+
+    python -m popnas_steps.cli.final select --settings S --out final/selected.csv TRAINED.csv...
+    python -m popnas_steps.cli.final train  --settings S --data results/<run>/data --cell JSON --out final/<cell_id>
+
+`select` takes the top-k cells of the search by validation accuracy (`final.top`).
+`train` retrains one from scratch with the final recipe (the search recipe with
+`final.epochs` epochs and a first cosine period of `final.first_period`; paper: 254 and
+2), evaluates it on the held-out test split and writes into --out, each file atomically
+and `metrics.json` last, so that a job stopped at any point leaves no half-written result:
+- `model.keras` (Keras) and `saved_model/` (TensorFlow SavedModel with a `serve`
+  endpoint, for TF Serving and other runtimes);
+- `cell.json` and `history.json` (every epoch);
+- `metrics.json`: test accuracy, top-5 accuracy (more than 5 classes), macro F1, confusion
+  matrix, the best validation accuracy and the training time.
+Drawing the cell is the job of a report rule: nothing optional runs in a training job.
+
+The training keeps a checkpoint of each epoch in `--out/checkpoint/`, so a run stopped by a
+kill, a crash or a SLURM time limit resumes from its last completed epoch when the same
+command runs again (popnas_steps.checkpoints). In a SLURM job it stops 2 minutes before
+the job's end and exits with status 3, saying from which epoch a rerun resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from popnas_steps import tables
+from popnas_steps.config import ConfigError, config_from_args
+from popnas_steps.devices import claim_gpu, training_deadline
+from popnas_steps.final import select_final, train_final
+from popnas_steps.space import Cell, CellError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m popnas_steps.cli.final", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    select = commands.add_parser("select")
+    select.add_argument("--settings", required=True)
+    select.add_argument("--out", required=True)
+    select.add_argument("trained", nargs="+")
+    train = commands.add_parser("train")
+    train.add_argument("--settings", required=True)
+    train.add_argument("--data", required=True)
+    train.add_argument("--cell", required=True)
+    train.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args)
+        cell = Cell.from_json(args.cell) if args.command == "train" else None
+    except (ConfigError, CellError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.command == "select":
+        selected = select_final(tables.read("trained", *args.trained), config["final"]["top"])
+        tables.write("final_selected", selected, args.out)
+    else:
+        claim_gpu()  # before TensorFlow is imported: one GPU per job on a multi-GPU host
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
+        from popnas_steps.checkpoints import latest_epoch
+        from popnas_steps.train import TimeLimit
+
+        try:
+            metrics = train_final(config, cell, args.data, args.out, training_deadline())
+        except TimeLimit as stop:
+            kept = latest_epoch(Path(args.out) / "checkpoint")
+            print(
+                f"error: {stop}. The checkpoint in {Path(args.out) / 'checkpoint'} keeps {kept} of "
+                f"{config['final']['epochs']} epochs: rerun the same command and the final training resumes "
+                f"from epoch {kept + 1}",
+                file=sys.stderr,
+            )
+            return 3
+        print(json.dumps({k: metrics[k] for k in ("cell_id", "test_accuracy", "test_macro_f1", "resumed_from_epoch")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
