@@ -1,6 +1,6 @@
 """Benchmark: what a checkpoint per epoch costs a training of the search.
 
-    python bench/bench_checkpoint.py [--repeats 3] [--epochs 21]
+    python -m bench.bench_checkpoint [--repeats 3] [--epochs 21]
 
 Trains cells of the embedded default (digits, its network) for `--epochs` epochs with and
 without popnas_steps.checkpoints' per-epoch checkpoint, alternating in one process so that
@@ -23,19 +23,17 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import tensorflow as tf
+
+from popnas_steps.config import load_config
+from popnas_steps.datasets import load_prepared, prepare
+from popnas_steps.macro import NetworkSpec
+from popnas_steps.model import build_model
+from popnas_steps.space import Cell
+from popnas_steps.train import Recipe, train_model
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from popnas_steps.config import load_config  # noqa: E402
-from popnas_steps.datasets import load_prepared, prepare  # noqa: E402
-from popnas_steps.macro import NetworkSpec  # noqa: E402
-from popnas_steps.model import build_model  # noqa: E402
-from popnas_steps.space import Cell  # noqa: E402
-from popnas_steps.train import Recipe, train_model  # noqa: E402
 
 CELLS = [
     '[[-1, "3x3 conv", -2, "identity"]]',

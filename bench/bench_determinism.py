@@ -1,9 +1,9 @@
 """Benchmark: the cost of deterministic trainings (`training.deterministic`), and what they buy.
 
-    python bench/bench_determinism.py                    # single trainings, in bench_work/determinism
-    python bench/bench_determinism.py --searches         # then two fresh default searches with it on
-    python bench/bench_determinism.py --searches-only    # only the two searches (about 15 min each here)
-    python bench/bench_determinism.py --compare DIR1 DIR2 [--run default]   # compare two finished runs
+    python -m bench.bench_determinism                    # single trainings, in bench_work/determinism
+    python -m bench.bench_determinism --searches         # then two fresh default searches with it on
+    python -m bench.bench_determinism --searches-only    # only the two searches (about 15 min each here)
+    python -m bench.bench_determinism --compare DIR1 DIR2 [--run default]   # compare two finished runs
 
 Single trainings: prepares the embedded default's data once, then trains five representative
 cells of the default config (0 to 3 blocks of the default operators), each as its own
@@ -40,10 +40,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.workflow import run_workflow
 
-from bench.workflow import run_workflow  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 CONFIG = ROOT / "config" / "config.yaml"
@@ -153,7 +152,7 @@ def bench_trainings(workdir: Path, repeats: int) -> dict:
         entry["accuracy_off"] = [r["accuracy"] for r in off]
         per_cell[name] = entry
     return {
-        "command": "python bench/bench_determinism.py",
+        "command": "python -m bench.bench_determinism",
         "repeats_per_setting": repeats,
         "order": "per cell: off, on, off, on (adjacent pairs share the machine load)",
         "median_ratio_on_off": {m: round(statistics.median(v), 3) for m, v in all_pairs.items()},
@@ -363,12 +362,12 @@ def main() -> None:
     if args.compare:
         dirs = [Path(d).resolve() for d in args.compare]
         previous = result.get("searches", {})
-        result["searches"] = {"command": f"python bench/bench_determinism.py --compare {' '.join(args.compare)}",
+        result["searches"] = {"command": f"python -m bench.bench_determinism --compare {' '.join(args.compare)}",
                               **compare_runs(*dirs, args.run)}  # fmt: skip
         if previous.get("dirs") == result["searches"]["dirs"] and "walls_seconds" in previous:
             result["searches"]["walls_seconds"] = previous["walls_seconds"]  # the same runs: keep their walls
     elif args.searches or args.searches_only:
-        result["searches"] = {"command": "python bench/bench_determinism.py --searches-only", **run_searches(workdir)}
+        result["searches"] = {"command": "python -m bench.bench_determinism --searches-only", **run_searches(workdir)}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     summary(result)

@@ -1,6 +1,6 @@
 """Benchmark: the one-off tracing cost of a network's first training step, by schedule.
 
-    python bench/bench_fixed_cost.py [--repeats 3]
+    python -m bench.bench_fixed_cost [--repeats 3]
 
 Builds the embedded default's network for a two-block cell on the digits split and times
 its first `train_on_batch` (graph tracing + the step) with Keras' CosineDecayRestarts and
@@ -15,23 +15,20 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import numpy as np
+
+from popnas_steps.config import load_config
+from popnas_steps.datasets import load_digits, split
+from popnas_steps.macro import NetworkSpec
+from popnas_steps.model import build_model
+from popnas_steps.space import Cell
+from popnas_steps.train import Recipe, learning_rate_schedule
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from popnas_steps.config import load_config  # noqa: E402
-from popnas_steps.datasets import load_digits, split  # noqa: E402
-from popnas_steps.macro import NetworkSpec  # noqa: E402
-from popnas_steps.model import build_model  # noqa: E402
-from popnas_steps.space import Cell  # noqa: E402
-from popnas_steps.train import Recipe, learning_rate_schedule  # noqa: E402
 
 CELL = Cell.from_json('[[-1, "3x3 conv", -2, "identity"], [0, "3x3 dconv", -1, "2x2 maxpool"]]')
 

@@ -1,7 +1,7 @@
 """Benchmark: where the wall time of a search goes.
 
-    python bench/bench_overhead.py                         # runs the embedded default in bench_work/overhead
-    python bench/bench_overhead.py --analyse-only --workdir DIR --run default   # a run already finished in DIR
+    python -m bench.bench_overhead                         # runs the embedded default in bench_work/overhead
+    python -m bench.bench_overhead --analyse-only --workdir DIR --run default   # a run already finished in DIR
 
 Per network (from each result.json): interpreter start-up, TensorFlow import, data loading,
 model building, one-off tracing (first batch), training (t), validation, writing. Per job
@@ -18,15 +18,13 @@ import json
 import os
 import platform
 import re
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.workflow import run_workflow
 
-from bench.workflow import run_workflow  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 PHASES = ["interpreter_seconds", "import_seconds", "data_seconds", "build_seconds", "trace_seconds",
           "validation_seconds", "write_seconds"]  # fmt: skip

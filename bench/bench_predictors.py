@@ -1,6 +1,6 @@
 """Benchmark: fit both predictors, then score every b=5 expansion of 128 parents.
 
-    python bench/bench_predictors.py [--trained 300] [--sample 2048]
+    python -m bench.bench_predictors [--trained 300] [--sample 2048]
 
 Measures, in one run on the same machine:
 - fitting the time predictor (CatBoost, random search) and the accuracy ensemble on a few
@@ -19,24 +19,21 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import pandas as pd
+
+from popnas_steps import predictors as P
+from popnas_steps.accuracy_predictor import cell_tensors
+from popnas_steps.config import validate
+from popnas_steps.features import reindex_array, time_features
+from popnas_steps.operators import PAPER_OPERATORS
+from popnas_steps.space import decode, encode, expand
+from tests.synthetic import SPEC, sample_cells, synthetic_accuracy, synthetic_reindex, synthetic_time
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from popnas_steps import predictors as P  # noqa: E402
-from popnas_steps.accuracy_predictor import cell_tensors  # noqa: E402
-from popnas_steps.config import validate  # noqa: E402
-from popnas_steps.features import reindex_array, time_features  # noqa: E402
-from popnas_steps.operators import PAPER_OPERATORS  # noqa: E402
-from popnas_steps.space import decode, encode, expand  # noqa: E402
-from tests.synthetic import SPEC, sample_cells, synthetic_accuracy, synthetic_reindex, synthetic_time  # noqa: E402
 
 OPS = list(PAPER_OPERATORS)
 

@@ -1,6 +1,6 @@
 """Benchmark: how long Snakemake takes to build the DAG of a paper-scale search.
 
-    python bench/bench_scale.py [--workdir bench_work/scale]
+    python -m bench.bench_scale [--workdir bench_work/scale]
 
 1. A dry run of the CIFAR-10 paper config from nothing (up to its first checkpoint).
 2. A complete search of the CIFAR-10 config's size (B=5, K=128, J=16, 12 operators) laid
@@ -24,12 +24,11 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from popnas_steps.config import load_config, validate
+from popnas_steps.datasets import prepare
+from tests.synthetic import run_synthetic_search
 
-from popnas_steps.config import load_config, validate  # noqa: E402
-from popnas_steps.datasets import prepare  # noqa: E402
-from tests.synthetic import run_synthetic_search  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def dry_run(workdir: Path) -> tuple[float, dict]:

@@ -1,6 +1,6 @@
 """Benchmark: POPNASv2 against the PNAS baseline, same data, seed and settings, side by side.
 
-    python bench/bench_search.py [--config bench/search.yaml] [--workdir bench_work]
+    python -m bench.bench_search [--config bench/search.yaml] [--workdir bench_work]
 
 Runs the whole workflow twice (POPNASv2, then the PNAS overlay under another run name, so
 neither reuses the other's trainings), then reports for each: networks trained, summed
@@ -15,20 +15,18 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.bench_overhead import job_spans
+from bench.workflow import run_workflow
+from popnas_steps import tables
+from popnas_steps.predictors import predictor_quality
+from popnas_steps.report import finished_job_seconds, search_summary
 
-from bench.bench_overhead import job_spans  # noqa: E402
-from bench.workflow import run_workflow  # noqa: E402
-from popnas_steps import tables  # noqa: E402
-from popnas_steps.predictors import predictor_quality  # noqa: E402
-from popnas_steps.report import finished_job_seconds, search_summary  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def logged_wall(workdir: Path, run: str) -> float:

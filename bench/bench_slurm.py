@@ -1,7 +1,7 @@
 """Benchmark: what running on SLURM costs against running locally, same search, same machine.
 
     sudo cluster/localhost-slurm.sh up
-    python bench/bench_slurm.py [--workdir bench_work/slurm]
+    python -m bench.bench_slurm [--workdir bench_work/slurm]
 
 Runs config/tiny.yaml twice from nothing, with two trainings at once: locally, and through
 `--executor slurm` with profiles/slurm on the one-node cluster. Reports both wall times,
@@ -22,11 +22,8 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "cluster"))
-
-from slurm_check import (  # noqa: E402
+from bench.workflow import run_workflow
+from cluster.slurm_check import (
     cluster_answers,
     full_run,
     run_ids_in,
@@ -36,7 +33,7 @@ from slurm_check import (  # noqa: E402
     tiny_workdir,
 )
 
-from bench.workflow import run_workflow  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 GPUS = 2
 

@@ -1,7 +1,7 @@
 """GPU readiness: train a paper-scale network on CIFAR-10-shaped random data and measure it.
 
-    python bench/gpu_readiness.py                      # on a GPU machine: the full check
-    python bench/gpu_readiness.py --samples 2048 --variants fp32   # a CPU machine, sampled
+    python -m bench.gpu_readiness                      # on a GPU machine: the full check
+    python -m bench.gpu_readiness --samples 2048 --variants fp32   # a CPU machine, sampled
 
 Network: M=3, N=2, 24 filters (8 cells) built from a 5-block cell of the paper's operators;
 data: 45,000 random 32x32x3 images and 5,000 for validation (CIFAR-10's training split after
@@ -18,20 +18,17 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 CELL = (
     '[[-1, "3x3 dconv", -2, "identity"], [0, "1x3-3x1 conv", -1, "3x3 conv"], [1, "2x2 maxpool", -2, "5x5 dconv"],'
     ' [-1, "1x1 conv", 2, "identity"], [0, "2x2 avgpool", 3, "1x5-5x1 conv"]]'
 )
+
+ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = {"fp32": (False, False), "xla": (True, False), "mixed": (False, True), "xla+mixed": (True, True)}
 
 

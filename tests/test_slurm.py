@@ -19,11 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from cluster.slurm_check import cluster_answers, layout, sacct_jobs, start_localhost_cluster
+
 from .conftest import tiny_config
 from .workflow import ROOT
-
-sys.path.insert(0, str(ROOT / "cluster"))
-from slurm_check import cluster_answers, layout, sacct_jobs, start_localhost_cluster  # noqa: E402
 
 
 @pytest.fixture(scope="module")
