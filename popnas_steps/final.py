@@ -1,7 +1,6 @@
 """Final training of the best cells (paper 4.3) and their export.
 
-    python -m popnas_steps.cli.final select --settings S --out final/selected.csv TRAINED.csv...
-    python -m popnas_steps.cli.final train  --settings S --data results/<run>/data --cell JSON --out final/<cell_id>
+Command line: popnas_steps.cli.final.
 
 `select` takes the top-k cells of the search by validation accuracy (`final.top`).
 `train` retrains one from scratch with the final recipe (the search recipe with

@@ -1,24 +1,11 @@
-"""Final training of the best cells (paper 4.3) and their export.
+"""The final training's rules: choose the best cells, and train, evaluate and export one
+(popnas_steps.final says what is written, and how a stopped training resumes).
 
     python -m popnas_steps.cli.final select --settings S --out final/selected.csv TRAINED.csv...
-    python -m popnas_steps.cli.final train  --settings S --data results/<run>/data --cell JSON --out final/<cell_id>
+    python -m popnas_steps.cli.final train  --settings S --data results/<run>/data --cell JSON
+                                            --out final/<cell_id>
 
-`select` takes the top-k cells of the search by validation accuracy (`final.top`).
-`train` retrains one from scratch with the final recipe (the search recipe with
-`final.epochs` epochs and a first cosine period of `final.first_period`; paper: 254 and
-2), evaluates it on the held-out test split and writes into --out, each file atomically
-and `metrics.json` last, so that a job stopped at any point leaves no half-written result:
-- `model.keras` (Keras) and `saved_model/` (TensorFlow SavedModel with a `serve`
-  endpoint, for TF Serving and other runtimes);
-- `cell.json` and `history.json` (every epoch);
-- `metrics.json`: test accuracy, top-5 accuracy (more than 5 classes), macro F1, confusion
-  matrix, the best validation accuracy and the training time.
-Drawing the cell is the job of a report rule: nothing optional runs in a training job.
-
-The training keeps a checkpoint of each epoch in `--out/checkpoint/`, so a run stopped by a
-kill, a crash or a SLURM time limit resumes from its last completed epoch when the same
-command runs again (popnas_steps.checkpoints). In a SLURM job it stops 2 minutes before
-the job's end and exits with status 3, saying from which epoch a rerun resumes.
+`train` exits 3 when a SLURM time limit stopped it (a rerun resumes), 2 on bad input.
 """
 
 from __future__ import annotations

@@ -1,17 +1,7 @@
-"""The cell search space of paper section 3.1: blocks, cells, equivalence and expansion.
+"""The search space by hand: its size, and the id of a cell (popnas_steps.space).
 
-A block is (in1, op1, in2, op2): two operators applied to two inputs, joined by an add.
-An input is a lookback (-1 = previous cell output, -2 = the one before) or the 0-based
-index of an earlier block of the same cell. A cell is a tuple of blocks, stored as JSON
-`[[in1, "op1", in2, "op2"], ...]`; the empty cell `[]` is the initial thrust.
-
-Equivalence (paper 3.2): the add is commutative, so a block equals its mirror; a cell
-equals any cell whose blocks are a permutation of its own, block references renumbered to
-match. `canonical_cell` picks one representative per equivalence class, and `cell_id`
-hashes it, so equivalent cells share an id.
-
-For the hot path (expanding ~340k candidates at paper scale) cells are also encoded as
-integer arrays of shape (n, b, 4) = [in1, op1 index, in2, op2 index], built with numpy.
+    python -m popnas_steps.cli.space stats --blocks 5 [--operators OP ...]
+    python -m popnas_steps.cli.space id CELL_JSON [--canonical]
 """
 
 from __future__ import annotations
