@@ -1,4 +1,5 @@
 # Shared helpers of the rules: paths, config slices and input functions.
+import glob
 import json
 import os
 import sys
@@ -56,16 +57,16 @@ _selected_cache = {}
 def cell_spec(wildcards):
     """The JSON of a cell from its id: the thrust, b=1, or the selection of a step b >= 2.
 
-    A cell of step b is trained only once that step's selection checkpoint has run, and so
-    have those of the steps before it: walking the steps up, the first selection that holds
-    the cell is complete, and no later (maybe incomplete) checkpoint is asked for.
+    Looked up in the selections written so far rather than declared as an input: a cell's
+    result depends on the cell, the data and the recipe alone, so a new selection of the
+    same step must not retrain it, and a remote job (SLURM) may not call a checkpoint from
+    a params function.
     """
     if wildcards.cell_id == EMPTY_CELL_ID:
         return "[]"
     if wildcards.cell_id in B1_CELLS:
         return B1_CELLS[wildcards.cell_id]
-    for b in range(2, B + 1):
-        path = checkpoints.select.get(b=str(b)).output.selected
+    for path in sorted(glob.glob(f"{STEPS}/b*/selected.csv")):
         key = (path, os.path.getmtime(path))
         if key not in _selected_cache:
             table = pd.read_csv(path)
