@@ -53,6 +53,7 @@ def fitted():
     return AccuracyEnsemble(4, 12, SETTINGS, seed=1).fit(*data), data, test
 
 
+@pytest.mark.slow  # fits the five-member ensemble (~30 s)
 def test_ensemble_learns_a_nontrivial_target(fitted):
     ensemble, _, (inputs, operators, accuracy) = fitted
     assert len(ensemble.members) == 5
@@ -64,6 +65,7 @@ def test_ensemble_learns_a_nontrivial_target(fitted):
     assert np.allclose(ensemble.predict(inputs, operators, chunk=7), predicted, atol=1e-6)
 
 
+@pytest.mark.slow  # fits the ensemble twice (~35 s)
 def test_same_seed_same_predictions_and_reload(fitted, tmp_path):
     ensemble, data, (inputs, operators, _) = fitted
     again = AccuracyEnsemble(4, 12, SETTINGS, seed=1).fit(*data)

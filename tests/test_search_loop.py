@@ -14,6 +14,9 @@ from popnas_steps.config import validate
 
 from .synthetic import run_synthetic_search
 
+# Whole synthetic searches with real predictor fits (20-40 s each): in the full suite, not the fast loop.
+pytestmark = pytest.mark.slow
+
 OPERATORS = ["3x3 conv", "5x5 conv", "identity", "2x2 maxpool", "3x3 dconv", "1x3-3x1 conv"]
 
 
