@@ -1,7 +1,7 @@
 """The search space by hand: its size, and the id of a cell (popnas_steps.space).
 
-    python -m popnas_steps.cli.space stats --blocks 5 [--operators OP ...]
-    python -m popnas_steps.cli.space id CELL_JSON [--canonical]
+python -m popnas_steps.cli.space stats --blocks 5 [--operators OP ...]
+python -m popnas_steps.cli.space id CELL_JSON [--canonical]
 """
 
 from __future__ import annotations
