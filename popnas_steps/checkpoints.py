@@ -29,7 +29,7 @@ from pathlib import Path
 
 import keras
 
-from popnas_steps.files import replace_folder
+from popnas_steps.files import write_folder
 
 WEIGHTS = "state.weights.h5"
 STATE = "state.json"
@@ -51,7 +51,7 @@ class Restored:
 
 def latest_epoch(folder: str | Path) -> int:
     """The epochs kept by the newest checkpoint in `folder` (0 without one)."""
-    found = _completed(Path(folder)) if Path(folder).is_dir() else []
+    found = _completed(Path(folder))
     return found[-1][0] if found else 0
 
 
@@ -68,7 +68,7 @@ def restore(model: keras.Model, folder: str | Path, expected: str) -> Restored:
     """Load the newest checkpoint in `folder` into the compiled `model`, if it was written by
     the training whose fingerprint is `expected`; delete the folder's content otherwise."""
     folder = Path(folder)
-    found = _completed(folder) if folder.is_dir() else []
+    found = _completed(folder)
     if not found:
         return Restored()
     epochs, path = found[-1]
@@ -98,15 +98,14 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if not math.isfinite(float((logs or {}).get("loss", 0.0))):
             return  # a diverged network is not worth resuming
-        self.folder.mkdir(parents=True, exist_ok=True)
-        final = self.folder / f"epoch-{epoch + 1}"
-        partial = self.folder / f"epoch-{epoch + 1}.partial"
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir()
-        self.model.save_weights(partial / WEIGHTS)
         state = {"fingerprint": self.expected, "epochs": epoch + 1, "history": self.records()}
-        (partial / STATE).write_text(json.dumps(state) + "\n")
-        replace_folder(partial, final)
+
+        def write(partial: Path) -> None:
+            partial.mkdir(parents=True)
+            self.model.save_weights(partial / WEIGHTS)
+            (partial / STATE).write_text(json.dumps(state) + "\n")
+
+        write_folder(self.folder / f"epoch-{epoch + 1}", write)
         for done, path in _completed(self.folder):  # only the newest is needed
             if done < epoch + 1:
                 shutil.rmtree(path, ignore_errors=True)

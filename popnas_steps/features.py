@@ -81,7 +81,11 @@ def reindex_table(thrust: pd.DataFrame, b1: pd.DataFrame, operators: list[str]) 
 
 def reindex_from_trained(thrust: pd.DataFrame, b1: pd.DataFrame, operators: list[str]) -> dict[str, float]:
     """The reindex of each operator (canonical name), from the thrust's and b=1's trained tables."""
-    table = reindex_table(thrust, b1, operators)
+    return reindex_values(reindex_table(thrust, b1, operators))
+
+
+def reindex_values(table: pd.DataFrame) -> dict[str, float]:
+    """Operator -> reindex, from a reindex table (b1/reindex.csv)."""
     return dict(zip(table["operator"], table["reindex"], strict=True))
 
 

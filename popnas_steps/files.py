@@ -34,9 +34,13 @@ def write_json(path: str | Path, value) -> None:
     write_text(path, json.dumps(value, indent=2) + "\n")
 
 
-def replace_folder(partial: str | Path, path: str | Path) -> None:
-    """Move the complete folder `partial` to `path`, replacing what was there."""
+def write_folder(path: str | Path, write: Callable[[Path], object]) -> None:
+    """Call `write(temporary folder path)`, then move the folder it wrote to `path`,
+    replacing what was there (the folder's twin of `write_with`)."""
     path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)  # left by a killed writer
+    write(partial)
     if path.exists():
         shutil.rmtree(path)
     os.replace(partial, path)

@@ -31,7 +31,7 @@ import pandas as pd
 
 from popnas_steps import tables
 from popnas_steps.devices import placement
-from popnas_steps.files import replace_folder, write_json, write_text
+from popnas_steps.files import write_folder, write_json, write_text
 from popnas_steps.space import Cell
 
 
@@ -104,9 +104,7 @@ def train_final(
     inference = keras.Model(model.inputs[0], model.outputs[0], name=model.name)
     inference.save(out / "partial-model.keras")
     os.replace(out / "partial-model.keras", out / "model.keras")
-    shutil.rmtree(out / "saved_model.partial", ignore_errors=True)
-    inference.export(str(out / "saved_model.partial"), verbose=False)
-    replace_folder(out / "saved_model.partial", out / "saved_model")
+    write_folder(out / "saved_model", lambda partial: inference.export(str(partial), verbose=False))
     write_text(out / "cell.json", cell.to_json() + "\n")
     write_json(out / "history.json", measured["history"])
     write_json(out / "metrics.json", metrics)  # last: the mark of a finished training

@@ -20,7 +20,7 @@ from pathlib import Path
 from popnas_steps import PROCESS_START, PROCESS_START_UNIX
 from popnas_steps.devices import placement
 from popnas_steps.files import write_json
-from popnas_steps.space import Cell, CellError
+from popnas_steps.space import Cell
 
 
 def _failure_reason(error: BaseException) -> str:
@@ -150,10 +150,3 @@ def _write_history(path: Path, history: list[dict]) -> None:
     columns = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "train_seconds", "validation_seconds"]
     lines = [",".join(columns)] + [",".join(f"{row[c]}" for c in columns) for row in history]
     path.write_text("\n".join(lines) + "\n")
-
-
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text()
-    except OSError as error:
-        raise CellError(f"cannot read cell file '{path}': {error.strerror}") from None

@@ -108,19 +108,23 @@ def trained_before(wildcards):
     return [f"{STEPS}/b{i}/trained.csv" for i in range(int(wildcards.b))]
 
 
+def final_selection():
+    """The final selection's table (its checkpoint must have run)."""
+    return pd.read_csv(checkpoints.select_final.get().output.selected)
+
+
 def final_cell(wildcards):
     """The JSON of a cell of the final selection, from its id."""
-    table = pd.read_csv(checkpoints.select_final.get().output.selected)
-    return table.set_index("cell_id").loc[wildcards.cell_id, "cell"]
+    return final_selection().set_index("cell_id").loc[wildcards.cell_id, "cell"]
 
 
 def final_drawings(wildcards):
     """The drawing of every cell of the final selection (after its checkpoint)."""
-    table = pd.read_csv(checkpoints.select_final.get().output.selected)
-    return [f"{FINAL}/{cell_id}/cell.png" for cell_id in table["cell_id"]]
+    return [f"{FINAL}/{cell_id}/cell.png" for cell_id in final_selection()["cell_id"]]
 
 
 def final_metrics(wildcards):
     """The test metrics of every cell of the final selection (after its checkpoint)."""
-    table = pd.read_csv(checkpoints.select_final.get().output.selected)
-    return [f"{FINAL}/{cell_id}/metrics.json" for cell_id in table["cell_id"]]
+    return [
+        f"{FINAL}/{cell_id}/metrics.json" for cell_id in final_selection()["cell_id"]
+    ]

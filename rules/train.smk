@@ -16,11 +16,10 @@ rule train_cell:
         python=PYTHON,
         settings=config_slice("seed", "network", "training"),
         cell=cell_spec,
-        data=lambda wildcards, input: os.path.dirname(input.data),
-        out=lambda wildcards, output: os.path.dirname(output.result),
     shell:
-        "{params.python:q} -m popnas_steps.cli.train_cell --settings {params.settings:q} --data {params.data:q} "
-        "--cell {params.cell:q} --out {params.out:q} > {log:q} 2>&1"
+        "{params.python:q} -m popnas_steps.cli.train_cell --settings {params.settings:q} "
+        '--data "$(dirname {input.data:q})" --cell {params.cell:q} '
+        '--out "$(dirname {output.result:q})" > {log:q} 2>&1'
 
 
 rule collect:

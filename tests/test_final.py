@@ -133,3 +133,15 @@ print(json.dumps({{"keras": keras_accuracy, "served": float(np.mean(probabilitie
     assert reloaded["keras"] == pytest.approx(metrics["test_accuracy"])
     assert reloaded["served"] == pytest.approx(metrics["test_accuracy"])
     assert reloaded["rows"] == metrics["test_samples"]
+
+
+def test_bad_settings_or_cell_are_an_error_before_any_training(tmp_path, capsys):
+    from popnas_steps.cli import final as cli_final
+
+    args = ["--data", str(tmp_path), "--out", str(tmp_path / "out")]
+    bad_settings = json.dumps({"final": {"epochs": 0}})
+    assert cli_final.main(["train", "--settings", bad_settings, "--cell", "[]", *args]) == 2
+    assert "final.epochs" in capsys.readouterr().err
+    assert cli_final.main(["train", "--settings", "{}", "--cell", '[[5, "3x3 conv", -1, "identity"]]', *args]) == 2
+    assert "error:" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

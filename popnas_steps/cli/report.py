@@ -105,8 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         from popnas_steps.macro import NetworkSpec
 
         config = config_from_args(args)
-        table = tables.read("reindex", args.reindex)
-        reindex = dict(zip(table["operator"], table["reindex"], strict=True))
+        from popnas_steps.features import reindex_values
+
+        reindex = reindex_values(tables.read("reindex", args.reindex))
         time_ablation(
             tables.read("trained", *args.trained),
             reindex,

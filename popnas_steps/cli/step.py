@@ -35,14 +35,14 @@ def reindex(config: dict, thrust: Path, b1: Path, out: Path) -> None:
 
 
 def fit(config: dict, trained: list[Path], reindex_file: Path, out: Path) -> None:
+    from popnas_steps.features import reindex_values
     from popnas_steps.macro import NetworkSpec
     from popnas_steps.predictors import fit_predictors
 
     table = tables.read("trained", *trained)
-    reindex_table = tables.read("reindex", reindex_file)
     predictors = fit_predictors(
         table,
-        dict(zip(reindex_table["operator"], reindex_table["reindex"], strict=True)),
+        reindex_values(tables.read("reindex", reindex_file)),
         config["search"]["operators"],
         NetworkSpec(**config["network"]),
         config["search"]["max_blocks"],

@@ -29,9 +29,16 @@ from popnas_steps.config import ConfigError, add_config_arguments, config_from_a
 from popnas_steps.datasets import DatasetError
 from popnas_steps.devices import claim_gpu, training_deadline
 from popnas_steps.space import Cell, CellError, check_operators
-from popnas_steps.train_cell import _read, record_crash, train_cell
+from popnas_steps.train_cell import record_crash, train_cell
 
 CHILD_FLAG = "--in-this-process"
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as error:
+        raise CellError(f"cannot read cell file '{path}': {error.strerror}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

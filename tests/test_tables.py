@@ -1,0 +1,45 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from popnas_steps import tables
+
+
+def trained(statuses, accuracies, times) -> pd.DataFrame:
+    n = len(statuses)
+    return pd.DataFrame({
+        "cell_id": [f"c{i}" for i in range(n)], "cell": ["[]"] * n, "b": 1, "origin": "b1", "status": statuses,
+        "accuracy": accuracies, "time": times, "params": 10, "predicted_accuracy": np.nan,
+        "predicted_time": np.nan, "reason": None,
+    })  # fmt: skip
+
+
+def test_a_table_round_trips_with_its_columns_first(tmp_path):
+    table = trained(["ok", "failed"], [0.5, np.nan], [1.0, np.nan]).assign(extra=1)
+    table = table[["extra", *reversed(tables.COLUMNS["trained"])]]  # any order in memory
+    tables.write("trained", table, tmp_path / "b1" / "trained.csv")
+    back = tables.read("trained", tmp_path / "b1" / "trained.csv")
+    assert list(back.columns) == [*tables.COLUMNS["trained"], "extra"]
+    assert not (tmp_path / "b1" / "trained.csv.partial").exists()
+    both = tables.read("trained", tmp_path / "b1" / "trained.csv", tmp_path / "b1" / "trained.csv")
+    assert len(both) == 4
+
+
+def test_parquet_by_suffix(tmp_path):
+    table = pd.DataFrame({"cell_id": ["a"], "cell": ["[]"], "predicted_accuracy": [0.5], "predicted_time": [1.0]})
+    tables.write("candidates", table, tmp_path / "candidates.parquet")
+    assert tables.read("candidates", tmp_path / "candidates.parquet").equals(table)
+
+
+def test_a_table_without_its_columns_is_an_error_naming_the_file_and_columns(tmp_path):
+    (tmp_path / "selected.csv").write_text("cell_id,cell\na,[]\n")
+    with pytest.raises(tables.TableError, match=r"selected.csv: not a selected table, it lacks the columns "
+                       r"\['origin', 'predicted_accuracy', 'predicted_time'\]"):  # fmt: skip
+        tables.read("selected", tmp_path / "selected.csv")
+
+
+def test_ok_rows_and_best():
+    table = trained(["ok", "failed", "ok", "ok"], [0.7, np.nan, 0.9, 0.9], [1.0, np.nan, 3.0, 2.0])
+    assert tables.ok_rows(table)["cell_id"].tolist() == ["c0", "c2", "c3"]
+    assert tables.best(table, 2)["cell_id"].tolist() == ["c3", "c2"]  # a tie goes to the faster
+    assert tables.empty("pareto").columns.tolist() == tables.COLUMNS["pareto"]
