@@ -10,10 +10,15 @@ import json
 import pandas as pd
 
 from popnas_steps import tables
+from popnas_steps.results import implausible
 
 
 def trained_table(results: list[dict], selected: pd.DataFrame, b: int) -> pd.DataFrame:
-    """One row per selected cell, in selection order, with its measured result."""
+    """One row per selected cell, in selection order, with its measured result.
+
+    An `ok` result with implausible measurements (a NaN accuracy, a negative time) is a
+    failed row with the reason, so that no predictor learns from it.
+    """
     by_id = {result["cell_id"]: result for result in results}
     missing = sorted(set(selected["cell_id"]) - set(by_id))
     if missing:
@@ -21,6 +26,9 @@ def trained_table(results: list[dict], selected: pd.DataFrame, b: int) -> pd.Dat
     rows = []
     for row in selected.to_dict("records"):
         result = by_id[row["cell_id"]]
+        reason = implausible(result)
+        if reason is not None:
+            result = {"cell": result["cell"], "status": "failed", "reason": reason}
         rows.append(
             {
                 "cell_id": row["cell_id"],

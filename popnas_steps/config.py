@@ -1,16 +1,25 @@
 """Loading and validating a popnas configuration against config/schema.yaml.
 
 Validation fills in every default and rejects unknown keys, wrong types and out-of-range
-values with a message that names the key, before any work is spent.
+values with a message that names the key, before any work is spent. It also reads strings
+that spell an integer, number, boolean or null where the schema expects one (nested
+`--config` values), rewrites the operator set in canonical form, and checks the names and
+paths the rules put into file names and shell commands. Validating a validated config
+returns it unchanged.
 """
 
 from __future__ import annotations
 
 import copy
+import os
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
 import yaml
+
+from popnas_steps.operators import OperatorError, parse_operator
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "config" / "schema.yaml"
 
@@ -41,8 +50,16 @@ def _with_defaults(validator_class):
 _Validator = _with_defaults(jsonschema.Draft7Validator)
 
 
+def _key(path) -> str:
+    """A key as the user writes it: `search.max_blocks`, `compare.runs[1]`."""
+    key = ""
+    for part in path:
+        key += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return key.lstrip(".")
+
+
 def _describe(error: jsonschema.ValidationError) -> str:
-    key = ".".join(str(part) for part in error.absolute_path)
+    key = _key(error.absolute_path)
     if error.validator == "additionalProperties":
         known = sorted(error.schema.get("properties", {}))
         unknown = sorted(set(error.instance) - set(known))
@@ -51,16 +68,136 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"config key '{key or '<root>'}': {error.message}"
 
 
+# Clean literals only: int() and float() would also take " 2", "1_000", "inf" and "nan".
+_INTEGER = re.compile(r"[-+]?[0-9]+")
+_NUMBER = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+_BOOLEANS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_NULLS = ("null", "Null", "NULL", "~")
+
+
+def cast_strings(value: object, schema: dict) -> object:
+    """`value` with each string that cleanly spells the integer, number, boolean or null its
+    schema expects replaced by that value, in nested mappings and arrays too.
+
+    Snakemake reads nested `--config` values (`search={max_blocks: 2}`) with YAML's
+    BaseLoader, which leaves every scalar a string. Anything else is left as it is, so the
+    schema still rejects it naming the key. Only `properties`, `items` and `type` are
+    followed: the schema uses no combinators (anyOf, ...).
+    """
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        return {key: cast_strings(item, properties.get(key, {})) for key, item in value.items()}
+    if isinstance(value, list):
+        items = schema.get("items", {})
+        return [cast_strings(item, items if isinstance(items, dict) else {}) for item in value]
+    if isinstance(value, str):
+        return _literal(value, schema.get("type", []))
+    return value
+
+
+def _literal(text: str, types: str | list[str]) -> object:
+    types = [types] if isinstance(types, str) else types
+    if "string" in types:  # the string is already valid; guessing could change its meaning
+        return text
+    if "integer" in types and _INTEGER.fullmatch(text):
+        return int(text)
+    if "number" in types and _NUMBER.fullmatch(text):
+        return int(text) if _INTEGER.fullmatch(text) else float(text)
+    if "boolean" in types and text in _BOOLEANS:
+        return _BOOLEANS[text]
+    if "null" in types and text in _NULLS:
+        return None
+    return text
+
+
 def validate(config: dict | None, schema: dict | None = None) -> dict:
-    """Return a validated copy of `config` with defaults filled in; raise ConfigError."""
+    """Return a validated copy of `config` with defaults filled in and the operator set in
+    canonical form; raise ConfigError naming each bad key."""
     config = copy.deepcopy(config or {})
     if not isinstance(config, dict):
         raise ConfigError(f"a config is a mapping of keys to values; got {type(config).__name__}")
-    validator = _Validator(schema or load_schema())
-    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    schema = schema or load_schema()
+    config = cast_strings(config, schema)
+    errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
         raise ConfigError("; ".join(_describe(error) for error in errors))
+    problems = [*_run_problems(config), *_operator_problems(config), *_compare_problems(config)]
+    if problems:
+        raise ConfigError("; ".join(problems))
+    if "operators" in config.get("search", {}):
+        config["search"]["operators"] = [parse_operator(text).name for text in config["search"]["operators"]]
     return config
+
+
+# Checked here rather than by a schema `pattern`: Python's `$` also matches before a final
+# newline, so a pattern would let "name\n" through.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def _run_problems(config: dict) -> Iterator[str]:
+    # The run's outputs go to results/<run>/: "..", "." or a path would put them elsewhere.
+    run = config.get("run")
+    if isinstance(run, str) and not _PLAIN_NAME.fullmatch(run):
+        yield (
+            f"config key 'run': {run!r} is not a plain folder name; a run's name is letters, digits, "
+            "'_', '.' and '-', starting with a letter, digit or '_' (its outputs go to results/<run>/)"
+        )
+
+
+def _operator_problems(config: dict) -> Iterator[str]:
+    # Two spellings of one operator pass the schema's uniqueItems but would search duplicated cells.
+    first_of: dict[str, int] = {}
+    for index, text in enumerate(config.get("search", {}).get("operators", [])):
+        try:
+            name = parse_operator(text).name
+        except OperatorError as error:
+            yield f"config key 'search.operators[{index}]': {error}"
+            continue
+        if name in first_of:
+            first = first_of[name]
+            yield (
+                f"config key 'search.operators': entries {first} and {index} are both the operator "
+                f"{name!r} (written {config['search']['operators'][first]!r} and {text!r}); list each operator once"
+            )
+        else:
+            first_of[name] = index
+
+
+def _compare_problems(config: dict) -> Iterator[str]:
+    compare = config.get("compare", {})
+    if "out" in compare:
+        out = compare["out"]
+        yield from _path_problems("compare.out", out)
+        if out and not compare.get("out_outside_workdir", False) and _leaves_workdir(out):
+            yield (
+                f"config key 'compare.out': {out!r} is outside the working directory (an absolute path or one "
+                "that leads out with '..'); give a folder inside it, e.g. results/compare, or set "
+                "compare.out_outside_workdir: true to write there"
+            )
+    for index, run in enumerate(compare.get("runs", [])):
+        yield from _path_problems(f"compare.runs[{index}]", run)
+
+
+def _path_problems(key: str, path: str) -> Iterator[str]:
+    # Spaces, quotes, `;`, `$(...)` and backticks are legal in file names and the rules quote
+    # them; these are not: an empty path turns "<path>/summary.csv" into "/summary.csv", a
+    # newline breaks the rule's one-line command ($(dirname) drops a final one), no file
+    # name can hold a NUL, and Snakemake reads braces as wildcards.
+    if path == "":
+        yield f"config key '{key}': the path is empty"
+    if "\n" in path or "\r" in path:
+        yield f"config key '{key}': {path!r} contains a line break; a path must be one line"
+    if "\0" in path:
+        yield f"config key '{key}': {path!r} contains a NUL character, which no file path can hold"
+    if "{" in path or "}" in path:
+        yield f"config key '{key}': {path!r} contains '{{' or '}}', which Snakemake reads as a wildcard"
+
+
+def _leaves_workdir(path: str) -> bool:
+    # Lexical, as the rules use the path: a symlink inside the working directory may still
+    # lead out, but then the user made it so.
+    normal = os.path.normpath(path)
+    return os.path.isabs(normal) or normal == os.pardir or normal.startswith(os.pardir + os.sep)
 
 
 def load_config(*paths: str | Path) -> dict:

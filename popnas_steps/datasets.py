@@ -6,12 +6,24 @@
 
 Pixels are stored as they come (uint8 where the source is integer-valued, which keeps
 CIFAR-sized data small) with `pixel_max` in the metadata; `load_prepared` scales to [0, 1].
+
+Image folders (source `folder`) hold one subfolder per class. Entries whose name starts
+with '.' (`.thumbs/`, `.DS_Store`, macOS `._x.png` resource forks) are skipped. All images
+of a folder get the same channel count, whatever their files hold: 3 (RGB) if any image has
+colour, else 1 (grayscale). Alpha is always dropped, and a grayscale image in a colour
+folder has its one channel repeated. So an RGBA PNG can sit next to RGB JPEGs, and the
+result does not depend on which file happens to be read first.
+
+Npz files are read with allow_pickle=False: a data file may come from anywhere, and
+unpickling it would run whatever code it holds. Object arrays are therefore refused.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +31,19 @@ import numpy as np
 
 KERAS_SOURCES = ("cifar10", "cifar100", "mnist", "fashion_mnist")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+# First bytes of the files np.load can open without pickle: a zip archive (.npz, also an
+# empty one) and a single .npy array.
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
+_NPY_MAGIC = b"\x93NUMPY"
+# Files people pass as dataset.path by mistake, to say what the file is instead.
+_OTHER_MAGICS = {
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"BM": "a BMP image",
+}
+
+log = logging.getLogger("popnas.datasets")
 
 
 class DatasetError(ValueError):
@@ -87,55 +112,179 @@ def load_keras(name: str) -> RawData:
 def load_npz(path: str | None) -> RawData:
     """Arrays x_train, y_train (+ optional x_test, y_test), or x, y, from a .npz file."""
     file = _existing(path, "npz")
-    with np.load(file, allow_pickle=False) as arrays:
+    with _open_npz(file) as arrays:
         keys = set(arrays.files)
         if {"x_train", "y_train"} <= keys:
             has_test = {"x_test", "y_test"} <= keys
             return RawData(
-                arrays["x_train"],
-                arrays["y_train"],
-                arrays["x_test"] if has_test else None,
-                arrays["y_test"] if has_test else None,
+                _npz_array(arrays, file, "x_train"),
+                _npz_labels(arrays, file, "y_train"),
+                _npz_array(arrays, file, "x_test") if has_test else None,
+                _npz_labels(arrays, file, "y_test") if has_test else None,
             )
         if {"x", "y"} <= keys:
-            return RawData(arrays["x"], arrays["y"], None, None)
+            return RawData(_npz_array(arrays, file, "x"), _npz_labels(arrays, file, "y"), None, None)
     raise DatasetError(
         f"npz file '{file}' must hold arrays x_train and y_train (optionally x_test, y_test) "
         f"or x and y; it holds {sorted(keys)}"
     )
 
 
-def load_folder(path: str | None, image_size: list[int] | None = None) -> RawData:
-    """An image folder with one subfolder per class (EuroSAT's layout)."""
-    import tensorflow as tf
+def _open_npz(file: Path) -> np.lib.npyio.NpzFile:
+    """The opened archive, or a DatasetError saying what `file` is instead of an .npz archive."""
+    if file.is_dir():
+        raise DatasetError(
+            f"dataset.path '{file}' is a folder, but source 'npz' reads one .npz file "
+            "(source 'folder' reads a folder of images)"
+        )
+    try:
+        with open(file, "rb") as handle:
+            head = handle.read(8)
+    except OSError as error:
+        raise DatasetError(f"dataset.path '{file}' cannot be read ({error.strerror})") from None
+    if head.startswith(_NPY_MAGIC):
+        raise DatasetError(
+            f"dataset.path '{file}' is a single .npy array, not an .npz archive; "
+            "write one with numpy.savez(path, x=images, y=labels)"
+        )
+    if not head.startswith(_ZIP_MAGICS):
+        # np.load would take any other file for a pickle and complain about allow_pickle.
+        what = next((name for magic, name in _OTHER_MAGICS.items() if head.startswith(magic)), "not a zip archive")
+        raise DatasetError(
+            f"dataset.path '{file}' is not an .npz archive ({what}); "
+            "write one with numpy.savez(path, x=images, y=labels)"
+        )
+    try:
+        return np.load(file, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise DatasetError(f"npz file '{file}' is damaged ({type(error).__name__}: {error})") from None
 
+
+def _npz_array(arrays: np.lib.npyio.NpzFile, file: Path, key: str) -> np.ndarray:
+    """One array of the archive; members are only read here, so a damaged one fails here."""
+    try:
+        return arrays[key]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        # numpy says "Object arrays cannot be loaded when allow_pickle=False"; say why and what to do.
+        if isinstance(error, ValueError) and "allow_pickle" in str(error):
+            raise DatasetError(
+                f"npz file '{file}': array '{key}' has dtype object, which is not loaded since unpickling "
+                "can run arbitrary code; save it as a numeric array"
+            ) from None
+        problem = f"{type(error).__name__}: {error}"
+        raise DatasetError(f"npz file '{file}': array '{key}' cannot be read ({problem})") from None
+
+
+def _npz_labels(arrays: np.lib.npyio.NpzFile, file: Path, key: str) -> np.ndarray:
+    """Class labels: integers (or whole-valued floats, or booleans), or strings naming the classes."""
+    y = _npz_array(arrays, file, key)
+    if y.dtype.kind in "biuUS":
+        return y
+    if y.dtype.kind == "f":
+        bad = y[~np.isfinite(y) | (np.mod(y, 1) != 0)]
+        if not bad.size:
+            return y
+        problem = f"dtype {y.dtype} with non-integer values such as {bad.flat[0]}"
+    else:
+        problem = f"dtype {y.dtype}"
+    raise DatasetError(
+        f"npz file '{file}': labels '{key}' must be integer class indices (or class-name strings); got {problem}"
+    )
+
+
+def load_folder(path: str | None, image_size: list[int] | None = None) -> RawData:
+    """An image folder with one subfolder per class (EuroSAT's layout); see the module docstring."""
     root = _existing(path, "folder")
     if not root.is_dir():
         raise DatasetError(f"dataset.path '{root}' is not a folder")
-    class_dirs = sorted(d for d in root.iterdir() if d.is_dir())
+    classes = _class_files(root)
+    images, labels, first = [], [], None
+    for label, files in enumerate(classes.values()):
+        for file in files:
+            image = _decode(file)
+            if image_size is not None:
+                image = _resized(image, image_size)
+            elif first is None:
+                first = file
+            elif image.shape[:2] != images[0].shape[:2]:
+                raise DatasetError(
+                    f"image '{file}' has shape {_size(image)} but '{first}' has {_size(images[0])}; "
+                    "set dataset.image_size to resize them"
+                )
+            images.append(image)
+            labels.append(label)
+    images = _same_channels(images, root)
+    return RawData(np.stack(images), np.array(labels), None, None, tuple(classes))
+
+
+def _visible(folder: Path) -> list[Path]:
+    """Entries of `folder` in name order, without hidden ones (thumbnails, .DS_Store, ._ forks)."""
+    return sorted(entry for entry in folder.iterdir() if not entry.name.startswith("."))
+
+
+def _class_files(root: Path) -> dict[str, list[Path]]:
+    """Image files of each class subfolder, in name order; a DatasetError if there are none."""
+    hidden = sorted(entry.name for entry in root.iterdir() if entry.is_dir() and entry.name.startswith("."))
+    if hidden:
+        log.info("image folder '%s': skipping hidden folders %s", root, ", ".join(hidden))
+    class_dirs = [entry for entry in _visible(root) if entry.is_dir()]
     if not class_dirs:
         raise DatasetError(f"image folder '{root}' has no class subfolders")
-    images, labels, channels = [], [], None
-    for label, class_dir in enumerate(class_dirs):
-        files = sorted(f for f in class_dir.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+    classes = {}
+    for class_dir in class_dirs:
+        files = [f for f in _visible(class_dir) if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()]
         if not files:
             raise DatasetError(f"class folder '{class_dir}' holds no images ({', '.join(IMAGE_SUFFIXES)})")
-        for file in files:
-            try:
-                image = tf.io.decode_image(tf.io.read_file(str(file)), channels=channels or 0, expand_animations=False)
-            except tf.errors.OpError as error:
-                raise DatasetError(f"cannot decode image '{file}': {error.message}") from None
-            channels = channels or int(image.shape[-1])
-            if image_size is not None:
-                image = tf.cast(tf.image.resize(image, image_size), tf.uint8)
-            elif images and image.shape != images[0].shape:
-                raise DatasetError(
-                    f"image '{file}' has shape {tuple(image.shape)} but '{class_dirs[0].name}' images have "
-                    f"{tuple(images[0].shape)}; set dataset.image_size to resize them"
-                )
-            images.append(image.numpy())
-            labels.append(label)
-    return RawData(np.stack(images), np.array(labels), None, None, tuple(d.name for d in class_dirs))
+        classes[class_dir.name] = files
+    counts = ", ".join(f"{name} ({len(files)})" for name, files in classes.items())
+    log.info("image folder '%s': %d classes, images per class: %s", root, len(classes), counts)
+    return classes
+
+
+def _decode(file: Path) -> np.ndarray:
+    """The image in `file` as uint8 (H, W, C) with the channels the file holds (1 to 4)."""
+    import tensorflow as tf
+
+    try:
+        return tf.io.decode_image(tf.io.read_file(str(file)), channels=0, expand_animations=False).numpy()
+    except tf.errors.OpError as error:
+        raise DatasetError(f"cannot decode image '{file}': {error.message}") from None
+
+
+def _resized(image: np.ndarray, image_size: list[int]) -> np.ndarray:
+    import tensorflow as tf
+
+    return tf.cast(tf.image.resize(image, image_size), tf.uint8).numpy()
+
+
+def _size(image: np.ndarray) -> str:
+    return f"{image.shape[0]}x{image.shape[1]}"
+
+
+def _same_channels(images: list[np.ndarray], root: Path) -> list[np.ndarray]:
+    """The images with the folder's channel count: 3 if any has colour, else 1; alpha dropped."""
+    held = [image.shape[-1] for image in images]
+    channels = 3 if any(c >= 3 for c in held) else 1
+    alpha = sum(c in (2, 4) for c in held)
+    gray = sum(c < 3 for c in held) if channels == 3 else 0
+    if alpha or gray:
+        log.info(
+            "image folder '%s': read as %d channel(s); alpha dropped from %d image(s), %d grayscale image(s) "
+            "repeated to RGB",
+            root,
+            channels,
+            alpha,
+            gray,
+        )
+    return [_with_channels(image, channels) for image in images]
+
+
+def _with_channels(image: np.ndarray, channels: int) -> np.ndarray:
+    """`image` (1 to 4 channels: gray, gray+alpha, RGB, RGBA) as `channels` (1 or 3) channels."""
+    colour = image[..., :1] if image.shape[-1] < 3 else image[..., :3]
+    if colour.shape[-1] == channels:
+        return colour
+    return np.repeat(colour, channels, axis=-1)  # gray into a colour folder: R = G = B
 
 
 def load_source(dataset: dict) -> RawData:

@@ -38,7 +38,10 @@ def gpu_count() -> int:
 
 
 def slot_folder() -> Path:
-    return Path(os.environ.get("POPNAS_GPU_SLOTS", Path(tempfile.gettempdir()) / "popnas-gpu-slots"))
+    """$POPNAS_GPU_SLOTS, or a folder of this user's in the temporary folder: on a shared host,
+    another user's folder of the same name is not writable."""
+    default = Path(tempfile.gettempdir()) / f"popnas-gpu-slots-{os.getuid()}"
+    return Path(os.environ.get("POPNAS_GPU_SLOTS", default))
 
 
 def claim_gpu(count: int | None = None, folder: Path | None = None, poll_seconds: float = 1.0) -> int | None:
@@ -52,7 +55,19 @@ def claim_gpu(count: int | None = None, folder: Path | None = None, poll_seconds
     if count < 2:
         return None
     folder = folder or slot_folder()
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        index = _wait_for_slot(folder, count, poll_seconds)
+    except OSError as error:  # the machine's failure: the job fails, and a rerun trains the cell
+        raise OSError(
+            error.errno,
+            f"cannot use the GPU slot folder '{folder}' (set POPNAS_GPU_SLOTS to a folder of yours): {error.strerror}",
+        ) from None
+    os.environ["CUDA_VISIBLE_DEVICES"] = str(index)
+    return index
+
+
+def _wait_for_slot(folder: Path, count: int, poll_seconds: float) -> int:
     while True:  # more jobs than GPUs (a too large --resources gpu=N): wait for a slot
         for index in range(count):
             handle = open(folder / f"gpu{index}.lock", "a")  # noqa: SIM115 - held for the process lifetime
@@ -62,7 +77,6 @@ def claim_gpu(count: int | None = None, folder: Path | None = None, poll_seconds
                 handle.close()
                 continue
             _held.append(handle)
-            os.environ["CUDA_VISIBLE_DEVICES"] = str(index)
             return index
         time.sleep(poll_seconds)
 

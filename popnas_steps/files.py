@@ -2,15 +2,19 @@
 
 Each file is written under a temporary name in its folder and renamed into place: a
 rename within one file system is atomic, so a reader (or a rerun of the workflow) sees the
-old file, the new one, or none, never a truncated one.
+old file, the new one, or none, never a truncated one. And one process at a time writes
+an output (`output_lock`).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -44,3 +48,34 @@ def write_folder(path: str | Path, write: Callable[[Path], object]) -> None:
     if path.exists():
         shutil.rmtree(path)
     os.replace(partial, path)
+
+
+@contextmanager
+def output_lock(path: str | Path) -> Iterator[None]:
+    """Hold the lock of the output `path` (a file or folder) while computing and writing it.
+
+    A Snakemake killed with SIGKILL leaves its jobs running; the rerun starts the same job
+    again. The second waits here for the first, so that the two never write the output at
+    the same time, and the output is the rerun's. The lock is a hidden file beside the output
+    (`.<name>.lock`, holding the holder's process id), released by the kernel when its
+    holder ends, even on a crash.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            print(
+                f"waiting for process {holder}, which is writing '{path}' (a job left running by a killed "
+                "Snakemake?), to end",
+                file=sys.stderr,
+                flush=True,
+            )
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.truncate(0)
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield

@@ -11,18 +11,32 @@ cell output is the concatenation of its unused blocks reduced by a 1x1 conv to `
 (or the one unused block itself). Cells whose output nothing reads (e.g. every other cell
 when a cell uses only -2) are never built. Head: GAP -> optional dropout -> Dense softmax.
 The empty cell (initial thrust) is GAP -> Dense softmax on the image.
+
+Convolutions and pools use "same" padding, so a stride-2 operator turns an HxW map into
+ceil(H/2)xceil(W/2). `kernel_warnings` uses that to find kernels larger than the maps they
+meet (e.g. a 7x7 conv on the 2x2 maps after three reductions of an 8x8 image): they still
+build and train, but most of such a kernel only ever covers padding.
 """
 
 from __future__ import annotations
 
-import keras
-from keras import layers
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from popnas_steps.macro import NetworkSpec, built_cells
 from popnas_steps.operators import Operator, parse_operator
 from popnas_steps.space import Cell
 
-__all__ = ["NetworkSpec", "build_model", "built_cells"]
+# Keras is imported where layers are built: importing this module for kernel_warnings (a
+# config check, say) then costs no TensorFlow start-up.
+if TYPE_CHECKING:
+    import keras
+
+__all__ = ["NetworkSpec", "build_model", "built_cells", "kernel_warnings"]
+
+log = logging.getLogger("popnas.model")
 
 
 class _Builder:
@@ -34,6 +48,8 @@ class _Builder:
         self.outputs: dict[int, keras.KerasTensor] = {}
 
     def conv_bn_swish(self, x, filters, kernel, strides, name, separable=False):
+        from keras import layers
+
         conv_class = layers.SeparableConv2D if separable else layers.Conv2D
         init = (
             {"depthwise_initializer": "he_uniform", "pointwise_initializer": "he_uniform"}
@@ -45,6 +61,8 @@ class _Builder:
         return layers.Activation("swish", name=f"{name}_swish")(x)
 
     def operator(self, x, op: Operator, filters: int, strides: int, name: str):
+        from keras import layers
+
         depth = x.shape[-1]
         if op.kind in ("conv", "dconv"):
             return self.conv_bn_swish(x, filters, op.kernel, strides, name, separable=op.kind == "dconv")
@@ -64,6 +82,8 @@ class _Builder:
 
     def cell_output(self, index: int, image):
         """Output of cell `index`, building it (and what it reads) on first use."""
+        from keras import layers
+
         if index < 0:
             return image
         if index in self.outputs:
@@ -102,6 +122,11 @@ class _Builder:
 
 def build_model(cell: Cell, input_shape: tuple[int, int, int], num_classes: int, spec: NetworkSpec) -> keras.Model:
     """The network of `cell` for images of `input_shape` and `num_classes` classes."""
+    import keras
+    from keras import layers
+
+    for warning in kernel_warnings(cell, input_shape, spec):
+        log.warning(warning)
     image = keras.Input(shape=tuple(input_shape), name="image")
     if cell.blocks:
         x = _Builder(cell, spec).cell_output(spec.total_cells - 1, image)
@@ -114,3 +139,78 @@ def build_model(cell: Cell, input_shape: tuple[int, int, int], num_classes: int,
     outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="softmax")(x)
     name = f"popnas_{cell.cell_id}" if cell.blocks else "popnas_empty"
     return keras.Model(image, outputs, name=name)
+
+
+# --- kernels larger than their feature maps -----------------------------------------------
+
+
+def kernel_warnings(
+    cell_or_operators: Cell | Iterable[str], input_shape: Sequence[int], spec: NetworkSpec
+) -> list[str]:
+    """One warning per operator whose kernel is larger than a feature map it meets.
+
+    Given a Cell: the maps its operators meet in the network of `spec` built for images of
+    `input_shape` ((H, W, C) or (H, W)). Given operator strings (a search space, e.g.
+    ["3x3 conv", "99x99 conv", "identity"]): the maps an operator can meet in some cell,
+    i.e. every resolution from the input's down to the one after the last reduction.
+    """
+    if isinstance(cell_or_operators, Cell):
+        met, verb = _sizes_in_cell(cell_or_operators, input_shape, spec), "meets"
+    else:
+        every = set(_resolutions(input_shape, spec))
+        met, verb = {parse_operator(name).name: every for name in cell_or_operators}, "can meet"
+    height, width, reductions = input_shape[0], input_shape[1], spec.motifs - 1
+    context = f"{height}x{width} images, {reductions} reduction cell{'' if reductions == 1 else 's'}"
+    warnings = []
+    for name, sizes in met.items():
+        op = parse_operator(name)
+        smaller = sorted((size for size in sizes if _larger(op.kernel, size)), reverse=True)
+        if smaller:
+            warnings.append(
+                f"operator '{name}' has {_kernel_text(op)}, larger than the {_sizes_text(smaller)} feature maps "
+                f"it {verb} ({context}); most of the kernel only covers padding there"
+            )
+    return warnings
+
+
+def _resolutions(input_shape: Sequence[int], spec: NetworkSpec) -> list[tuple[int, int]]:
+    """(H, W) of the feature maps after 0, 1, ... reductions (a network of M motifs has M-1)."""
+    sizes = [(int(input_shape[0]), int(input_shape[1]))]
+    for _ in range(spec.motifs - 1):
+        height, width = sizes[-1]
+        sizes.append((math.ceil(height / 2), math.ceil(width / 2)))  # stride 2, "same" padding
+    return sizes
+
+
+def _sizes_in_cell(cell: Cell, input_shape: Sequence[int], spec: NetworkSpec) -> dict[str, set[tuple[int, int]]]:
+    """The (H, W) each operator of `cell` meets, over the cells the network really builds."""
+    resolutions = _resolutions(input_shape, spec)
+    met: dict[str, set[tuple[int, int]]] = {}
+    for index in built_cells(cell, spec):
+        # Lookbacks arrive at the resolution before this cell (-2 is matched to -1), block
+        # outputs at the resolution after it: they differ only in a reduction cell.
+        before = resolutions[spec.reductions_through(index - 1)]
+        after = resolutions[spec.reductions_through(index)]
+        for block in cell.blocks:
+            for inp, name in block.pairs:
+                sizes = met.setdefault(name, set())
+                sizes.add(before if inp < 0 else after)
+                if parse_operator(name).kind == "stacked_conv":
+                    sizes.add(after)  # its Nx1 half runs on the (possibly strided) 1xN output
+    return met
+
+
+def _larger(kernel: tuple[int, int], size: tuple[int, int]) -> bool:
+    return kernel[0] > size[0] or kernel[1] > size[1]
+
+
+def _kernel_text(op: Operator) -> str:
+    height, width = op.kernel
+    if op.kind == "stacked_conv":
+        return f"1x{width} and {height}x1 kernels"
+    return f"a {height}x{width} kernel"
+
+
+def _sizes_text(sizes: list[tuple[int, int]]) -> str:
+    names = [f"{height}x{width}" for height, width in sizes]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"

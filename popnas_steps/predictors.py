@@ -86,6 +86,12 @@ def fit_predictors(
     predictor (the PNAS baseline).
     """
     ok = tables.ok_rows(trained)
+    unusable = ~np.isfinite(ok["accuracy"].to_numpy(float)) | ~np.isfinite(ok["time"].to_numpy(float))
+    if unusable.any():  # collect marks such results failed: these rows come from elsewhere
+        raise ValueError(
+            f"cannot fit the predictors: the successful cells {list(ok['cell_id'][unusable])} have a "
+            "missing or non-finite accuracy or time"
+        )
     cells = [Cell.from_json(text) for text in ok["cell"]]
     time = None
     if with_time:

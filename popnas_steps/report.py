@@ -6,6 +6,7 @@ The figures and tables of rules/report.smk; their command line is popnas_steps.c
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,10 @@ from matplotlib.figure import Figure
 
 from popnas_steps import tables
 from popnas_steps.drawing import draw_cell_on
+from popnas_steps.results import read_result
 from popnas_steps.space import Cell
+
+log = logging.getLogger("popnas.report")
 
 # --- figures -------------------------------------------------------------------------------
 
@@ -181,7 +185,7 @@ def process_seconds(result_files: list[str | Path]) -> dict[str, float]:
     """Each cell's training job wall time, from its result.json (missing for a crash: 0)."""
     seconds = {}
     for path in result_files:
-        result = json.loads(Path(path).read_text())
+        result = read_result(path)
         seconds[result["cell_id"]] = result.get("timings", {}).get("process_seconds", 0.0)
     return seconds
 
@@ -190,16 +194,20 @@ def finished_job_seconds(cells_dir: Path, trained: pd.DataFrame) -> dict[str, fl
     """process_seconds of the cells of `trained` that have a result in `cells_dir` (a finished
     run given by hand, as in `compare`, rather than a rule's declared inputs)."""
     results = [cells_dir / cell_id / "result.json" for cell_id in trained["cell_id"]]
+    missing = [str(path) for path in results if not path.is_file()]
+    if missing:
+        log.warning("no result.json for %d cells (%s): their job time is unknown", len(missing), ", ".join(missing))
     return process_seconds([path for path in results if path.is_file()])
 
 
 def search_summary(trained: pd.DataFrame, job_seconds: dict[str, float] | None = None) -> pd.DataFrame:
     """Paper Table 4: networks trained, top-1 and mean top-5 accuracy, search time (summed t)
-    and, given each cell's job wall time, the summed wall of the training jobs."""
+    and, given each cell's job wall time, the summed wall of the training jobs (unknown, NaN,
+    where a cell's is missing: a sum over fewer cells would understate it)."""
     ok = tables.ok_rows(trained).sort_values("accuracy", ascending=False)
     wall = np.nan
-    if job_seconds is not None:
-        wall = float(np.sum([job_seconds[cell_id] for cell_id in trained["cell_id"] if cell_id in job_seconds]))
+    if job_seconds is not None and set(trained["cell_id"]) <= set(job_seconds):
+        wall = float(np.sum([job_seconds[cell_id] for cell_id in trained["cell_id"]]))
     row = {
         "networks": len(trained),
         "failed": len(trained) - len(tables.ok_rows(trained)),

@@ -53,11 +53,19 @@ class TableError(ValueError):
     """A table that is not what its step expects (a missing column)."""
 
 
+class DamagedTableError(TableError):
+    """A table file that exists but cannot be parsed (truncated, overwritten)."""
+
+    def __init__(self, path: str | Path, error: Exception):
+        super().__init__(f"table '{path}' cannot be read (truncated or damaged?): {error}")
+        self.path = Path(path)
+
+
 def read(name: str, *paths: str | Path) -> pd.DataFrame:
     """The `name` tables at `paths` as one, checked to hold their columns (parquet by suffix)."""
     frames = []
     for path in paths:
-        frame = pd.read_parquet(path) if str(path).endswith(".parquet") else pd.read_csv(path)
+        frame = _read_file(path)
         missing = [column for column in COLUMNS[name] if column not in frame.columns]
         if missing:
             raise TableError(f"{path}: not a {name} table, it lacks the columns {missing}")
@@ -65,6 +73,30 @@ def read(name: str, *paths: str | Path) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=COLUMNS[name])
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def _read_file(path: str | Path) -> pd.DataFrame:
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"table '{path}' does not exist")
+    try:
+        return pd.read_parquet(path) if str(path).endswith(".parquet") else pd.read_csv(path)
+    except (OSError, ValueError, UnicodeDecodeError) as error:  # Arrow's and pandas' parse errors are ValueErrors
+        raise DamagedTableError(path, error) from None
+
+
+def damage(path: str | Path) -> str | None:
+    """Why the table file at `path` cannot be read, or None when it can (parquet: its footer
+    only, which a truncated file lacks)."""
+    try:
+        if str(path).endswith(".parquet"):
+            import pyarrow.parquet
+
+            pyarrow.parquet.read_metadata(path)
+        else:
+            pd.read_csv(path)
+    except (OSError, ValueError, UnicodeDecodeError) as error:
+        return str(DamagedTableError(path, error))
+    return None
 
 
 def write(name: str, table: pd.DataFrame, path: str | Path) -> None:

@@ -2,16 +2,25 @@
 
 `train_cell` writes into its folder `result.json` (status ok | failed, reason, accuracy a,
 time t, params, per-epoch history, timings of each phase, seed, recipe), `history.csv` and
-`train.log`. A failed training (NaN loss, out of memory, any exception while building or
-training, or a SLURM job's time limit 2 minutes away) is a `failed` result with its reason,
-so a search records it and goes on. The command line, which also supervises the training
-process, is popnas_steps.cli.train_cell.
+`train.log`.
+
+What fails belongs either to the cell or to the machine:
+- the cell's failure (NaN loss, out of memory for this network, any other exception while
+  building or training it, a SLURM job's time limit 2 minutes away) is a `failed` result
+  with its reason, so a search records it and goes on;
+- the machine's failure (a module or library that does not load, such as TensorFlow or
+  CUDA; a file or folder that cannot be read or written; a GPU that does not initialise)
+  is raised, and no result is written: the job fails, and a rerun after the repair trains
+  the cell again. `environment_failure` draws the line.
+
+The command line, which also supervises the training process, is popnas_steps.cli.train_cell.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import time
 import traceback
@@ -21,6 +30,19 @@ from popnas_steps import PROCESS_START, PROCESS_START_UNIX
 from popnas_steps.devices import placement
 from popnas_steps.files import write_json
 from popnas_steps.space import Cell
+
+# Words of CUDA, cuDNN and TensorFlow messages that say the GPU stack itself does not work
+# (a missing library, a driver that does not initialise), whatever the network.
+_GPU_STACK_MARKERS = ("CUDA_ERROR", "cuInit", "CUDA driver", "libcuda", "libcudnn", "DNN library is not found")
+
+
+def environment_failure(error: BaseException) -> bool:
+    """Whether `error` is the machine's fault, not the cell's: nothing to record for the cell."""
+    if isinstance(error, MemoryError):  # this network's size: the cell's
+        return False
+    if isinstance(error, ImportError | OSError):  # a module, a library, a file or a folder
+        return True
+    return any(marker in str(error) for marker in _GPU_STACK_MARKERS)
 
 
 def _failure_reason(error: BaseException) -> str:
@@ -86,6 +108,9 @@ def train_cell(
         result["status"] = "ok"
         log.info("done: accuracy %.4f, time %.2f s, %d params", result["accuracy"], result["time"], result["params"])
     except Exception as error:  # a failed training is a result, not a crash of the search
+        if environment_failure(error):
+            log.error("the machine cannot train (not the cell's fault): %s", error)
+            raise
         result["reason"] = _failure_reason(error)
         log.error("training failed: %s\n%s", result["reason"], traceback.format_exc())
     finally:
@@ -123,13 +148,16 @@ def write_result(out: Path, result: dict) -> None:
     write_json(out / "result.json", result)
 
 
-def record_crash(cell: Cell, out_dir: str | Path, status: int) -> dict:
-    """A failed result for a training process that died without writing one (e.g. killed
-    by the kernel's out-of-memory killer or a segmentation fault)."""
+def record_crash(cell: Cell, out_dir: str | Path, signum: int) -> dict:
+    """A failed result for a training process killed by signal `signum` before it wrote one
+    (the kernel's out-of-memory killer, a segmentation fault)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    how = f"signal {status - 128}" if status > 128 else f"status {status}"
-    result = _failed(cell, f"the training process died ({how}) without writing a result")
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        name = "unknown"
+    result = _failed(cell, f"the training process was killed by signal {signum} ({name}) without writing a result")
     write_result(out, result)
     return result
 

@@ -9,6 +9,9 @@ from types import SimpleNamespace
 import pandas as pd
 from snakemake.settings.types import DeploymentMethod
 
+from snakemake.logging import logger
+
+from popnas_steps.results import stale_artefacts
 from popnas_steps.space import Cell, cell_id, one_block_cells
 
 # The interpreter of every step, passed to each rule as `params.python`. Without
@@ -28,6 +31,25 @@ OPERATORS = config["search"]["operators"]
 
 EMPTY_CELL_ID = cell_id(Cell())
 B1_CELLS = {cell.cell_id: cell.to_json() for cell in one_block_cells(OPERATORS)}
+
+
+# A damaged or missing result, and a damaged table, are made again with everything made from
+# them, as `--forcerun FILE` would: Snakemake alone would take a damaged file for a finished
+# one, and would not rebuild a missing file that only finished files were made from. Checked
+# by the Snakemake that plans the run (a SLURM job runs only its own rule).
+STALE, _reasons = (
+    stale_artefacts(RUN, STEPS) if workflow.is_main_process else (set(), [])
+)
+for _reason in _reasons:
+    logger.warning(f"popnas: {_reason}")
+
+
+def force_stale():
+    """Force the jobs of STALE's files (called by the input functions of collect, which every
+    search plan holds: the files are forced where the plan needs them, and not added to it).
+    """
+    if STALE and workflow.dag is not None:
+        workflow.dag.forcefiles.update(STALE)
 
 
 wildcard_constraints:
@@ -77,6 +99,7 @@ def cell_spec(wildcards):
 
 
 def step_selection(wildcards):
+    force_stale()
     b = int(wildcards.b)
     if b >= 2:
         return checkpoints.select.get(b=wildcards.b).output.selected
@@ -91,8 +114,7 @@ def step_results(wildcards):
     elif b == 1:
         ids = list(B1_CELLS)
     else:
-        selected = checkpoints.select.get(b=wildcards.b).output.selected
-        ids = pd.read_csv(selected)["cell_id"]
+        ids = pd.read_csv(step_selection(wildcards))["cell_id"]
     return [f"{RUN}/cells/{i}/result.json" for i in ids]
 
 

@@ -1,8 +1,11 @@
+import re
 from pathlib import Path
 
 import pytest
 
 from popnas_steps.config import ConfigError, load_config, validate
+
+from .workflow import job_counts, snakemake
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,3 +71,207 @@ def test_missing_or_malformed_file(tmp_path):
     bad.write_text("- just\n- a list\n")
     with pytest.raises(ConfigError, match="mapping"):
         load_config(bad)
+
+
+def test_validating_twice_gives_the_same_config():
+    once = validate({"search": {"operators": [" 3x3  conv", "identity"], "max_blocks": "2"}, "run": "r1"})
+    assert validate(once) == once
+    default = validate({})
+    assert validate(default) == default
+
+
+# --- search.operators --------------------------------------------------------------------
+
+
+def test_operators_are_rewritten_in_canonical_form_in_their_order():
+    config = validate({"search": {"operators": ["identity", " 3x3   conv ", "1x3-3x1  conv", "2x2 maxpool"]}})
+    assert config["search"]["operators"] == ["identity", "3x3 conv", "1x3-3x1 conv", "2x2 maxpool"]
+
+
+def test_two_spellings_of_one_operator_are_rejected():
+    with pytest.raises(ConfigError) as caught:
+        validate({"search": {"operators": ["3x3 conv", "3x3  conv", "identity"]}})
+    assert str(caught.value) == (
+        "config key 'search.operators': entries 0 and 1 are both the operator '3x3 conv' "
+        "(written '3x3 conv' and '3x3  conv'); list each operator once"
+    )
+
+
+def test_an_unknown_operator_is_rejected_naming_its_entry():
+    with pytest.raises(
+        ConfigError, match=r"^config key 'search\.operators\[1\]': unknown operator '4x4 foo'; expected"
+    ):
+        validate({"search": {"operators": ["3x3 conv", "4x4 foo"]}})
+
+
+def test_identical_operators_still_fail_the_schema():
+    with pytest.raises(ConfigError, match=r"config key 'search\.operators': .* has non-unique elements"):
+        validate({"search": {"operators": ["identity", "identity"]}})
+
+
+# --- run -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("run", ["..", ".", ".hidden", "-x", "a/b", "/abs", "", "name\n", "a b"])
+def test_a_run_name_must_be_a_plain_folder_name(run):
+    message = (
+        f"config key 'run': {run!r} is not a plain folder name; a run's name is letters, digits, '_', '.' and '-', "
+        "starting with a letter, digit or '_' (its outputs go to results/<run>/)"
+    )
+    with pytest.raises(ConfigError) as caught:
+        validate({"run": run})
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("run", ["default", "cifar10", "_tmp", "9", "v1.2-b_3", "a..b"])
+def test_plain_run_names_are_accepted(run):
+    assert validate({"run": run})["run"] == run
+
+
+# --- strings of nested --config values -----------------------------------------------------
+
+
+def test_nested_override_strings_are_cast_to_the_schema_types():
+    # What Snakemake's YAML BaseLoader makes of
+    # --config 'search={max_blocks: 2, time_constraint: 1e3}' 'training={horizontal_flip: false, ...}'
+    config = validate(
+        {
+            "search": {"max_blocks": "2", "time_constraint": "1e3"},
+            "training": {"horizontal_flip": "false", "jit_compile": "True", "learning_rate": "0.5", "alpha": "-0"},
+            "dataset": {"image_size": ["32", "+16"]},
+            "predictors": {"time": {"folds": "3"}},
+            "compare": {"out_outside_workdir": "true"},
+        }
+    )
+    assert config["search"]["max_blocks"] == 2 and type(config["search"]["max_blocks"]) is int
+    assert config["search"]["time_constraint"] == 1000.0
+    assert config["training"]["horizontal_flip"] is False and config["training"]["jit_compile"] is True
+    assert config["training"]["learning_rate"] == 0.5 and config["training"]["alpha"] == 0
+    assert config["dataset"]["image_size"] == [32, 16]
+    assert config["predictors"]["time"]["folds"] == 3
+    assert config["compare"]["out_outside_workdir"] is True
+
+
+def test_null_strings_become_null_where_a_key_may_be_null_and_no_string():
+    assert validate({"search": {"time_constraint": "null"}})["search"]["time_constraint"] is None
+    assert validate({"dataset": {"source": "npz", "path": "null"}})["dataset"]["path"] == "null"
+
+
+def test_strings_of_string_keys_are_kept():
+    config = validate({"run": "2024", "dataset": {"path": "1e3"}, "compare": {"runs": ["true"], "out": "12"}})
+    assert (config["run"], config["dataset"]["path"], config["compare"]["runs"], config["compare"]["out"]) == (
+        "2024",
+        "1e3",
+        ["true"],
+        "12",
+    )
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"search": {"max_blocks": "two"}}, "config key 'search.max_blocks': 'two' is not of type 'integer'"),
+        ({"search": {"max_blocks": "2.0"}}, "config key 'search.max_blocks': '2.0' is not of type 'integer'"),
+        ({"search": {"max_blocks": " 2"}}, "config key 'search.max_blocks': ' 2' is not of type 'integer'"),
+        ({"search": {"max_blocks": "1_000"}}, "config key 'search.max_blocks': '1_000' is not of type 'integer'"),
+        ({"search": {"max_blocks": "0"}}, "config key 'search.max_blocks': 0 is less than the minimum of 1"),
+        ({"training": {"learning_rate": "nan"}}, "config key 'training.learning_rate': 'nan' is not of type 'number'"),
+        ({"training": {"horizontal_flip": "yes"}}, "config key 'training.horizontal_flip': 'yes' is not of type"),
+        ({"dataset": {"image_size": ["32", "x"]}}, "config key 'dataset.image_size[1]': 'x' is not of type 'integer'"),
+    ],
+)
+def test_strings_that_are_no_clean_literal_are_still_rejected_naming_the_key(config, message):
+    with pytest.raises(ConfigError, match="^" + re.escape(message)):
+        validate(config)
+
+
+def test_a_nested_override_merges_into_the_files_section_in_a_dry_run(tmp_path):
+    # Snakemake merges a nested --config value into the config file's section key by key
+    # (it does not replace the section), and leaves "2" a string for validate to cast.
+    run = snakemake(tmp_path, "-n", "--cores", "1", "--config", "search={max_blocks: 2}", check=True)
+    counts = job_counts(run.stdout)
+    # B=2: the steps b0 (thrust), b1, b2 and one expansion (config.yaml's B=3 has b3 and two);
+    # config.yaml's 4 operators are kept: the thrust and the 36 one-block cells.
+    assert (counts["collect"], counts["expand"], counts["train_cell"]) == (3, 1, 37)
+    assert "popnas/b2/selected.csv" in run.stdout and "popnas/b3/" not in run.stdout
+
+
+# --- compare.out and compare.runs ----------------------------------------------------------
+
+_OUTSIDE = (
+    "is outside the working directory (an absolute path or one that leads out with '..'); give a folder inside it, "
+    "e.g. results/compare, or set compare.out_outside_workdir: true to write there"
+)
+
+
+@pytest.mark.parametrize("out", ["../x", "/tmp/x", "a/../../x", "..", "./../x"])
+def test_compare_out_must_stay_in_the_working_directory(out):
+    with pytest.raises(ConfigError) as caught:
+        validate({"compare": {"out": out}})
+    assert str(caught.value) == f"config key 'compare.out': {out!r} {_OUTSIDE}"
+
+
+@pytest.mark.parametrize("out", ["../x", "/tmp/x"])
+def test_compare_out_outside_the_working_directory_when_asked(out):
+    assert validate({"compare": {"out": out, "out_outside_workdir": True}})["compare"]["out"] == out
+
+
+@pytest.mark.parametrize("out", ["results/compare", "a/../b", ".", "./cmp", "~/cmp"])
+def test_compare_out_inside_the_working_directory_is_kept_as_written(out):
+    config = validate({"compare": {"out": out}})
+    assert config["compare"] == {"out": out, "runs": [], "out_outside_workdir": False}
+
+
+@pytest.mark.parametrize(
+    "compare, message",
+    [
+        ({"out": ""}, "config key 'compare.out': the path is empty"),
+        ({"out": "a\nb"}, "config key 'compare.out': 'a\\nb' contains a line break; a path must be one line"),
+        ({"out": "a\rb"}, "config key 'compare.out': 'a\\rb' contains a line break; a path must be one line"),
+        (
+            {"out": "a\0b"},
+            "config key 'compare.out': 'a\\x00b' contains a NUL character, which no file path can hold",
+        ),
+        (
+            {"out": "a{x}b"},
+            "config key 'compare.out': 'a{x}b' contains '{' or '}', which Snakemake reads as a wildcard",
+        ),
+        ({"runs": ["results/a/popnas", ""]}, "config key 'compare.runs[1]': the path is empty"),
+        (
+            {"runs": ["results/a/popnas", "a\nb"]},
+            "config key 'compare.runs[1]': 'a\\nb' contains a line break; a path must be one line",
+        ),
+        (
+            {"runs": ["a\0b"]},
+            "config key 'compare.runs[0]': 'a\\x00b' contains a NUL character, which no file path can hold",
+        ),
+        (
+            {"runs": ["r/{b}"]},
+            "config key 'compare.runs[0]': 'r/{b}' contains '{' or '}', which Snakemake reads as a wildcard",
+        ),
+    ],
+)
+def test_bad_compare_paths_are_rejected_naming_the_key(compare, message):
+    with pytest.raises(ConfigError) as caught:
+        validate({"compare": compare})
+    assert str(caught.value) == message
+
+
+def test_every_bad_compare_path_is_reported():
+    with pytest.raises(ConfigError) as caught:
+        validate({"compare": {"out": "../x", "runs": ["", "ok", "a\nb"]}})
+    assert [part.split(":")[0] for part in str(caught.value).split("; config key")] == [
+        "config key 'compare.out'",
+        " 'compare.runs[0]'",
+        " 'compare.runs[2]'",
+    ]
+
+
+def test_odd_but_legal_compare_paths_are_accepted_unchanged():
+    # The rule quotes every path, so shell syntax in a path is only a file name.
+    compare = {
+        "out": "out dir/$(touch pwned) `id` 'single' \"double\"; echo x",
+        "runs": ["results/my run/popnas", "r;$(rm -rf ~)`id`'\"/pnas", "/elsewhere/results/a/pnas", "../b/popnas"],
+        "out_outside_workdir": False,
+    }
+    assert validate({"compare": compare})["compare"] == compare

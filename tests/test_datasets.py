@@ -1,10 +1,12 @@
 import json
+import logging
+import re
 
 import numpy as np
 import pytest
 
 from popnas_steps.cli import datasets as cli_datasets
-from popnas_steps.datasets import DatasetError, load_prepared, prepare
+from popnas_steps.datasets import DatasetError, load_folder, load_prepared, prepare
 
 from .conftest import tiny_config
 
@@ -60,12 +62,81 @@ def test_image_folder(tmp_path):
     assert meta["input_shape"] == [12, 12, 3] and sum(meta["sizes"].values()) == 30
     assert meta["pixel_max"] == 255.0
     (tmp_path / "imgs" / "sea" / "odd.png").write_bytes(tf.io.encode_png(np.zeros((5, 5, 3), np.uint8)).numpy())
-    with pytest.raises(DatasetError, match="odd.png' has shape"):
+    with pytest.raises(DatasetError, match=r"odd.png' has shape 5x5 but '.*forest/0.png' has 12x12"):
         prepare(dataset_slice(source="folder", path=str(tmp_path / "imgs")), 0, tmp_path / "out2")
     resized = prepare(
         dataset_slice(source="folder", path=str(tmp_path / "imgs"), image_size=[8, 8]), 0, tmp_path / "out3"
     )
     assert resized["input_shape"] == [8, 8, 3]
+
+
+def write_image(path, pixels):
+    """A PNG (lossless) or JPEG file of uint8 `pixels` (H, W, C), by the file's suffix."""
+    import tensorflow as tf
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    encode = tf.io.encode_jpeg if path.suffix == ".jpg" else tf.io.encode_png
+    path.write_bytes(encode(pixels).numpy())
+    return pixels
+
+
+def image_folder(root, classes=("a", "b"), per_class=10, channels=3, suffix=".png"):
+    rng = np.random.default_rng(4)
+    for name in classes:
+        for i in range(per_class):
+            write_image(root / name / f"{i}{suffix}", rng.integers(0, 256, (6, 6, channels), dtype=np.uint8))
+    return root
+
+
+def test_hidden_entries_are_skipped_and_classes_are_logged(tmp_path, caplog):
+    root = image_folder(tmp_path / "imgs")
+    image_folder(root, classes=(".thumbs",), per_class=3)  # would be a third class
+    (root / "a" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (root / "a" / "._0.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")  # would fail to decode
+    with caplog.at_level(logging.INFO, logger="popnas.datasets"):
+        meta = prepare(dataset_slice(source="folder", path=str(root)), 0, tmp_path / "out")
+    assert meta["class_names"] == ["a", "b"] and sum(meta["sizes"].values()) == 20
+    messages = [r.getMessage() for r in caplog.records if r.name == "popnas.datasets"]
+    assert f"image folder '{root}': 2 classes, images per class: a (10), b (10)" in messages
+    assert f"image folder '{root}': skipping hidden folders .thumbs" in messages
+
+
+def test_rgba_png_next_to_rgb_jpegs_is_read_as_rgb(tmp_path):
+    root = image_folder(tmp_path / "imgs", suffix=".jpg")
+    rgba = np.random.default_rng(5).integers(0, 256, (6, 6, 4), dtype=np.uint8)
+    write_image(root / "a" / "-first.png", rgba)  # read first: it used to set 4 channels for all
+    raw = load_folder(str(root))
+    assert raw.x_train.shape == (21, 6, 6, 3)
+    np.testing.assert_array_equal(raw.x_train[0], rgba[..., :3])  # alpha dropped, colour kept
+    meta = prepare(dataset_slice(source="folder", path=str(root)), 0, tmp_path / "out")
+    assert meta["input_shape"] == [6, 6, 3]
+
+
+def test_grayscale_image_in_a_colour_folder_is_repeated_to_rgb(tmp_path):
+    root = tmp_path / "imgs"
+    gray = write_image(root / "a" / "-gray.png", np.arange(36, dtype=np.uint8).reshape(6, 6, 1))
+    rgb = write_image(root / "a" / "rgb.png", np.arange(108, dtype=np.uint8).reshape(6, 6, 3))
+    write_image(root / "b" / "gray_alpha.png", np.zeros((6, 6, 2), np.uint8))
+    raw = load_folder(str(root))
+    # the gray image is read first: it used to make the whole folder (RGB images too) grayscale
+    assert raw.x_train.shape == (3, 6, 6, 3)
+    np.testing.assert_array_equal(raw.x_train[0], np.repeat(gray, 3, axis=-1))
+    np.testing.assert_array_equal(raw.x_train[1], rgb)
+
+
+def test_a_folder_without_colour_is_read_as_one_channel(tmp_path):
+    root = image_folder(tmp_path / "imgs", channels=1, suffix=".jpg")
+    gray_alpha = write_image(root / "b" / "alpha.png", np.full((6, 6, 2), 7, np.uint8))
+    raw = load_folder(str(root))
+    assert raw.x_train.shape == (21, 6, 6, 1)
+    np.testing.assert_array_equal(raw.x_train[-1], gray_alpha[..., :1])
+
+
+def test_an_undecodable_image_is_named(tmp_path):
+    root = image_folder(tmp_path / "imgs")
+    (root / "b" / "broken.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(DatasetError, match=re.escape(f"cannot decode image '{root / 'b' / 'broken.jpg'}'")):
+        load_folder(str(root))
 
 
 def test_keras_source_goes_through_keras_datasets(tmp_path, monkeypatch):
@@ -114,6 +185,85 @@ def write_npz(tmp_path, **arrays):
 def test_bad_data_is_a_clear_error(tmp_path, arrays, message):
     with pytest.raises(DatasetError, match=message):
         prepare(write_npz(tmp_path, **arrays), 0, tmp_path / "out")
+
+
+def bad_npz_path(tmp_path, kind):
+    """A dataset.path that is not an .npz archive, of the given kind."""
+    path = tmp_path / {"folder": "folder.npz", "png": "image.png", "npy": "array.npy", "damaged": "damaged.npz"}[kind]
+    if kind == "folder":
+        image_folder(path)
+    elif kind == "png":
+        write_image(path, np.zeros((4, 4, 3), np.uint8))
+    elif kind == "npy":
+        np.save(path, np.zeros((20, 4, 4)))
+    else:
+        path.write_bytes(b"PK\x03\x04 cut short")
+    return path
+
+
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("folder", "dataset.path '{path}' is a folder, but source 'npz' reads one .npz file"),
+        ("png", "dataset.path '{path}' is not an .npz archive (a PNG image); write one with numpy.savez"),
+        ("npy", "dataset.path '{path}' is a single .npy array, not an .npz archive"),
+        ("damaged", "npz file '{path}' is damaged (BadZipFile"),
+    ],
+    ids=["folder", "png", "npy", "damaged"],
+)
+def test_a_path_that_is_no_npz_archive_is_named(tmp_path, kind, message):
+    path = bad_npz_path(tmp_path, kind)
+    with pytest.raises(DatasetError, match=re.escape(message.format(path=path))):
+        prepare(dataset_slice(source="npz", path=str(path)), 0, tmp_path / "out")
+
+
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        (
+            {"x": np.zeros((20, 4, 4)), "y": np.array([0, 1] * 10, dtype=object)},
+            "npz file '{path}': array 'y' has dtype object, which is not loaded since unpickling can run",
+        ),
+        (
+            {"x": np.array([None] * 20, dtype=object), "y": np.arange(20) % 2},
+            "npz file '{path}': array 'x' has dtype object",
+        ),
+        (
+            {"x_train": np.zeros((20, 4, 4)), "y_train": np.arange(20) * 0.5},
+            "npz file '{path}': labels 'y_train' must be integer class indices (or class-name strings); "
+            "got dtype float64 with non-integer values such as 0.5",
+        ),
+        (
+            {"x": np.zeros((20, 4, 4)), "y": (np.arange(20) % 2).astype(complex)},
+            "npz file '{path}': labels 'y' must be integer class indices (or class-name strings); got dtype complex128",
+        ),
+    ],
+    ids=["object-labels", "object-images", "fractional-labels", "complex-labels"],
+)
+def test_bad_npz_arrays_are_named(tmp_path, arrays, message):
+    dataset = write_npz(tmp_path, **arrays)
+    with pytest.raises(DatasetError, match=re.escape(message.format(path=dataset["path"]))):
+        prepare(dataset, 0, tmp_path / "out")
+
+
+def test_object_arrays_are_never_unpickled(tmp_path, monkeypatch):
+    calls = []
+    real_load = np.load
+    monkeypatch.setattr(np, "load", lambda *args, **kwargs: calls.append(kwargs) or real_load(*args, **kwargs))
+    dataset = write_npz(tmp_path, x=np.zeros((20, 4, 4)), y=np.array([0, 1] * 10, dtype=object))
+    with pytest.raises(DatasetError, match="dtype object"):
+        prepare(dataset, 0, tmp_path / "out")
+    assert calls and all(kwargs.get("allow_pickle") is False for kwargs in calls)
+
+
+@pytest.mark.parametrize(
+    "y, names",
+    [(np.array(["cat", "dog"] * 10), ["cat", "dog"]), (np.arange(20) % 2 * 1.0, ["0.0", "1.0"])],
+    ids=["strings", "whole-floats"],
+)
+def test_string_and_whole_float_labels_still_work(tmp_path, y, names):
+    meta = prepare(write_npz(tmp_path, x=np.zeros((20, 4, 4)), y=y), 0, tmp_path / "out")
+    assert meta["class_names"] == names
 
 
 def test_missing_path_and_unprepared_folder(tmp_path):

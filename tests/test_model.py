@@ -1,7 +1,9 @@
+import logging
+
 import numpy as np
 import pytest
 
-from popnas_steps.model import NetworkSpec, build_model, built_cells
+from popnas_steps.model import NetworkSpec, build_model, built_cells, kernel_warnings
 from popnas_steps.operators import PAPER_OPERATORS
 from popnas_steps.space import Cell
 
@@ -78,3 +80,53 @@ def test_dropout_is_optional():
     spec = NetworkSpec(motifs=1, normal_cells=1, filters=4, dropout=0.3)
     model = build_model(cell((-1, "identity", -1, "identity")), (8, 8, 3), 2, spec)
     assert model.get_layer("dropout").rate == 0.3
+
+
+def test_kernel_warnings_for_the_operators_of_a_search():
+    # 8x8 images and one reduction: operators can meet 8x8 and 4x4 maps
+    warnings = kernel_warnings(["3x3 conv", "99x99 conv", "identity", "1x5-5x1 conv", "5x5 dconv"], (8, 8, 3), SPEC)
+    assert warnings == [
+        "operator '99x99 conv' has a 99x99 kernel, larger than the 8x8 and 4x4 feature maps it can meet "
+        "(8x8 images, 1 reduction cell); most of the kernel only covers padding there",
+        "operator '1x5-5x1 conv' has 1x5 and 5x1 kernels, larger than the 4x4 feature maps it can meet "
+        "(8x8 images, 1 reduction cell); most of the kernel only covers padding there",
+        "operator '5x5 dconv' has a 5x5 kernel, larger than the 4x4 feature maps it can meet "
+        "(8x8 images, 1 reduction cell); most of the kernel only covers padding there",
+    ]
+    assert kernel_warnings(PAPER_OPERATORS, (32, 32, 3), NetworkSpec(motifs=3, normal_cells=2)) == []
+
+
+@pytest.mark.parametrize(
+    "input_shape, spec, operators, sizes",
+    [
+        ((5, 5, 1), NetworkSpec(motifs=3, normal_cells=1), ["3x3 conv"], "2x2"),  # 5 -> 3 -> 2: ceil, "same"
+        ((8, 2), SPEC, ["3x3 maxpool"], "8x2 and 4x1"),  # height and width apart; (H, W) is enough
+        ((4, 4, 3), NetworkSpec(motifs=1, normal_cells=2), ["3x3 conv", "5x5 conv"], "4x4"),  # no reduction
+    ],
+)
+def test_kernel_warnings_follow_the_reductions(input_shape, spec, operators, sizes):
+    warnings = kernel_warnings(operators, input_shape, spec)
+    assert len(warnings) == 1 and f"larger than the {sizes} feature maps" in warnings[0]
+
+
+def test_kernel_warnings_for_a_cell_count_its_operators_once():
+    c = cell((-1, "5x5 conv", -2, "identity"), (0, "5x5 conv", -1, "3x3 conv"))
+    assert kernel_warnings(c, (8, 8, 3), SPEC) == [
+        "operator '5x5 conv' has a 5x5 kernel, larger than the 4x4 feature maps it meets "
+        "(8x8 images, 1 reduction cell); most of the kernel only covers padding there"
+    ]
+    assert kernel_warnings(c, (16, 16, 3), SPEC) == []
+    assert kernel_warnings(Cell(), (1, 1, 3), SPEC) == []
+
+
+def test_build_model_logs_kernel_warnings(caplog):
+    with caplog.at_level(logging.WARNING, logger="popnas.model"):
+        build_model(cell((-1, "3x3 conv", -1, "identity")), (8, 8, 3), 2, SPEC)
+        assert not caplog.records
+        build_model(cell((-1, "7x7 dconv", -1, "identity")), (8, 8, 3), 2, SPEC)
+    assert [(r.name, r.levelname) for r in caplog.records] == [("popnas.model", "WARNING")]
+    assert (
+        caplog.records[0]
+        .getMessage()
+        .startswith("operator '7x7 dconv' has a 7x7 kernel, larger than the 4x4 feature maps it meets")
+    )

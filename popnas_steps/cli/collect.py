@@ -10,12 +10,12 @@ predicted_accuracy, predicted_time (empty where no prediction was made), reason.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
 from popnas_steps import tables
 from popnas_steps.collect import trained_table
+from popnas_steps.files import output_lock
+from popnas_steps.results import ResultError, read_result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,8 +25,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="trained.csv to write")
     parser.add_argument("results", nargs="*", help="result.json files of the step's cells")
     args = parser.parse_args(argv)
-    results = [json.loads(Path(path).read_text()) for path in args.results]
-    tables.write("trained", trained_table(results, tables.read("selected", args.selected), args.b), args.out)
+    try:
+        results = [read_result(path) for path in args.results]
+    except ResultError as error:  # the workflow sets damaged results aside before it runs this
+        print(f"error: {error}; move it aside and rerun to train that cell again", file=sys.stderr)
+        return 2
+    with output_lock(args.out):
+        tables.write("trained", trained_table(results, tables.read("selected", args.selected), args.b), args.out)
     return 0
 
 

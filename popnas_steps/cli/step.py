@@ -25,6 +25,7 @@ import pandas as pd
 
 from popnas_steps import search, tables
 from popnas_steps.config import ConfigError, config_from_args
+from popnas_steps.files import output_lock
 
 
 def reindex(config: dict, thrust: Path, b1: Path, out: Path) -> None:
@@ -123,7 +124,17 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with output_lock(args.out):
+        try:
+            run(args, config)
+        except tables.DamagedTableError as error:  # the workflow makes a damaged table again when it starts
+            print(f"error: {error}; run the workflow again, which makes it again", file=sys.stderr)
+            return 1
+    print(json.dumps({"step": args.command, "out": str(args.out)}))
+    return 0
+
+
+def run(args: argparse.Namespace, config: dict) -> None:
     if args.command == "reindex":
         reindex(config, args.thrust, args.b1, args.out)
     elif args.command == "fit":
@@ -136,8 +147,6 @@ def main(argv: list[str] | None = None) -> int:
         explore(config, args.b, args.candidates, args.pareto, args.out)
     else:
         select(args.pareto, args.exploration, args.out)
-    print(json.dumps({"step": args.command, "out": str(args.out)}))
-    return 0
 
 
 if __name__ == "__main__":

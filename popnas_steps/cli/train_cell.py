@@ -5,15 +5,20 @@
 
 Writes into --out: `result.json` (status ok | failed, reason, accuracy a, time t, params,
 per-epoch history, timings of each phase, seed, recipe), `history.csv` and `train.log`.
-A failed training (NaN loss, out of memory, any exception while building or training, or
-a SLURM job's time limit 2 minutes away) is a `failed` result with its reason and exit
-status 0, so a search records it and goes on.
-A bad config, cell or data folder is an error (exit status 2) before any work is spent.
+Exit status:
+- 0: a result is written. A failed training (NaN loss, out of memory, any exception while
+  building or training, a SLURM job's time limit 2 minutes away) is a `failed` result
+  with its reason, so a search records it and goes on;
+- 2: a bad config, cell or data folder, found before any work is spent;
+- 1 (or the training's own status): the machine failed, not the cell (TensorFlow or CUDA
+  does not load, a folder cannot be written: popnas_steps.train_cell.environment_failure).
+  No result is written, so a rerun after the repair trains the cell again.
 
 The training runs in a child process that this one supervises: a child killed by a
-signal (the kernel's out-of-memory killer, a segmentation fault) or dead without a result
-is recorded here as the cell's failed result. A job stopped from outside (Snakemake's
-Ctrl-C, SIGTERM) stops its child too, so no orphan writes a result later.
+signal (the kernel's out-of-memory killer, a segmentation fault) is recorded here as the
+cell's failed result. A job stopped from outside (Snakemake's Ctrl-C, SIGTERM) stops its
+child too, so no orphan writes a result later; a job left running by a killed Snakemake
+holds the cell's output lock, so the rerun's job waits for it (files.output_lock).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from pathlib import Path
 from popnas_steps.config import ConfigError, add_config_arguments, config_from_args
 from popnas_steps.datasets import DatasetError
 from popnas_steps.devices import claim_gpu, training_deadline
+from popnas_steps.files import output_lock
 from popnas_steps.space import Cell, CellError, check_operators
 from popnas_steps.train_cell import record_crash, train_cell
 
@@ -66,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if not args.in_this_process:
-        return supervise(argv, cell, Path(args.out))
+        with output_lock(Path(args.out) / "result.json"):
+            return supervise(argv, cell, Path(args.out))
     claim_gpu()  # before TensorFlow is imported: one GPU per job on a multi-GPU host
     result = train_cell(config, cell, args.data, args.out, training_deadline())
     summary = {k: result.get(k) for k in ("cell_id", "status", "reason", "accuracy", "time", "params")}
@@ -98,7 +105,15 @@ def supervise(argv: list[str], cell: Cell, out: Path) -> int:
         return 0
     if status == 2:  # bad input, found by the child: not the cell's failure
         return 2
-    print(json.dumps(record_crash(cell, out, 128 - status if status < 0 else status)))
+    if status >= 0:  # an exception the training did not record: the machine's failure
+        (out / "result.json").unlink(missing_ok=True)
+        print(
+            f"error: the training process could not train on this machine (exit status {status}; its "
+            "traceback is above). No result is written: once the cause is fixed, a rerun trains this cell",
+            file=sys.stderr,
+        )
+        return status
+    print(json.dumps(record_crash(cell, out, -status)))  # killed by a signal: the cell's failure
     return 0
 
 

@@ -1,0 +1,108 @@
+"""A cell's result.json where it enters a step: read, checked, and repaired when damaged.
+
+A result is the one expensive artefact of a search, and every table derives from it. So it
+is checked where it is read:
+
+- *damaged* (unreadable, not JSON, not a result, or its cell does not hash to its id): it
+  cannot be trusted at all. The workflow trains the cell again, and so does it for a
+  result that a collected step lacks (`stale_artefacts`);
+- *implausible* (an `ok` result whose accuracy or time is not a finite number in range):
+  `collect` records the cell as failed with that reason, so the search leaves it out.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from popnas_steps import tables
+from popnas_steps.space import CellError, cell_from_list
+
+
+class ResultError(ValueError):
+    """A result.json that cannot be trusted: unreadable, not JSON, or not this cell's."""
+
+
+def read_result(path: str | Path) -> dict:
+    """The result at `path`, checked to be one whole result of the cell its folder names."""
+    path = Path(path)
+    try:
+        result = json.loads(path.read_text())
+    except OSError as error:
+        raise ResultError(f"cannot read result '{path}': {error.strerror}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ResultError(f"result '{path}' is not valid JSON (truncated or overwritten?): {error}") from None
+    if not isinstance(result, dict) or not {"cell_id", "cell", "status"} <= set(result):
+        raise ResultError(f"result '{path}' is not a training result (it lacks cell_id, cell or status)")
+    try:
+        cell = cell_from_list(result["cell"])
+    except CellError as error:
+        raise ResultError(f"result '{path}' holds no valid cell: {error}") from None
+    if cell.cell_id != result["cell_id"]:
+        raise ResultError(f"result '{path}': its cell hashes to {cell.cell_id}, not to its cell_id {result['cell_id']}")
+    if path.parent.name != cell.cell_id:
+        raise ResultError(f"result '{path}' is the result of cell {cell.cell_id}, not of the cell its folder names")
+    if result["status"] not in ("ok", "failed"):
+        raise ResultError(f"result '{path}': status {result['status']!r} is neither 'ok' nor 'failed'")
+    return result
+
+
+def implausible(result: dict) -> str | None:
+    """Why an `ok` result's measurements cannot be used, or None when they can."""
+    if result["status"] != "ok":
+        return None
+    accuracy, time, params = result.get("accuracy"), result.get("time"), result.get("params")
+    if not _is_number(accuracy) or not 0.0 <= accuracy <= 1.0:
+        return f"invalid result: accuracy {accuracy!r} is not a number in [0, 1]"
+    if not _is_number(time) or time < 0.0:
+        return f"invalid result: time {time!r} is not a non-negative number of seconds"
+    if not isinstance(params, int) or isinstance(params, bool) or params < 0:
+        return f"invalid result: params {params!r} is not a non-negative integer"
+    return None
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def stale_artefacts(run_dir: str | Path, steps_dir: str | Path) -> tuple[set[str], list[str]]:
+    """The files of a run that must be made again, each with why.
+
+    For each step with a selection: a damaged result is made again (its cell retrained); a
+    missing result of a step already collected makes its `trained.csv` be made again, which
+    trains the cell first. A damaged table of a step is made again. Snakemake alone would do
+    neither: it does not rebuild a missing file that only finished files were made from,
+    and a damaged file looks finished. The Snakefile passes these files to Snakemake as
+    `--forcerun` does, so everything made from them is made again too.
+    """
+    run_dir, steps_dir = Path(run_dir), Path(steps_dir)
+    forced: set[str] = set()
+    reasons: list[str] = []
+    for step in sorted(steps_dir.glob("b*/")):
+        for table in sorted(step.glob("*.csv")) + sorted(step.glob("*.parquet")):
+            why = tables.damage(table)
+            if why is not None:
+                forced.add(str(table))
+                reasons.append(f"{why}: it will be made again")
+        selection = step / "selected.csv"
+        if str(selection) in forced or not selection.is_file():
+            continue
+        trained = step / "trained.csv"
+        missing = []
+        for cell_id in pd.read_csv(selection)["cell_id"]:
+            path = run_dir / "cells" / cell_id / "result.json"
+            if not path.is_file():
+                missing.append(cell_id)
+                continue
+            try:
+                read_result(path)
+            except ResultError as error:
+                forced.add(str(path))
+                reasons.append(f"{error}: the cell will be trained again")
+        if missing and trained.is_file():
+            forced.add(str(trained))
+            reasons.append(f"'{trained}' lacks the results of {', '.join(missing)}: they will be trained and collected")
+    return forced, reasons
