@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from popnas_steps import tables
 from popnas_steps.drawing import draw_cell_on
-from popnas_steps.results import read_result
+from popnas_steps.results import read_results
 from popnas_steps.space import Cell
 
 log = logging.getLogger("popnas.report")
@@ -183,11 +183,8 @@ def _save(fig: Figure, out: str | Path) -> None:
 
 def process_seconds(result_files: list[str | Path]) -> dict[str, float]:
     """Each cell's training job wall time, from its result.json (missing for a crash: 0)."""
-    seconds = {}
-    for path in result_files:
-        result = read_result(path)
-        seconds[result["cell_id"]] = result.get("timings", {}).get("process_seconds", 0.0)
-    return seconds
+    results = read_results(result_files)
+    return {result["cell_id"]: result.get("timings", {}).get("process_seconds", 0.0) for result in results}
 
 
 def finished_job_seconds(cells_dir: Path, trained: pd.DataFrame) -> dict[str, float]:

@@ -16,10 +16,8 @@ import json
 import math
 from pathlib import Path
 
-import pandas as pd
-
 from popnas_steps import tables
-from popnas_steps.space import CellError, cell_from_list
+from popnas_steps.space import Cell, CellError, cell_from_list, cell_ids
 
 
 class ResultError(ValueError):
@@ -28,7 +26,40 @@ class ResultError(ValueError):
 
 def read_result(path: str | Path) -> dict:
     """The result at `path`, checked to be one whole result of the cell its folder names."""
-    path = Path(path)
+    return read_results([path])[0]
+
+
+def read_results(paths: list[str | Path]) -> list[dict]:
+    """The results at `paths`, checked as read_result says; ResultError names the first bad one."""
+    checked = check_results(paths)
+    for _, error in checked:
+        if error is not None:
+            raise error
+    return [result for result, _ in checked]
+
+
+def check_results(paths: list[str | Path]) -> list[tuple[dict | None, ResultError | None]]:
+    """(result, None) for each good result at `paths`, (None, why) for each damaged one.
+
+    The cells' ids are computed together (space.cell_ids): one at a time, hashing is most of
+    the cost of checking a thousand results.
+    """
+    checked = []
+    for path in map(Path, paths):
+        try:
+            checked.append(_parsed(path))
+        except ResultError as error:
+            checked.append((None, error))
+    parsed = [(i, result, cell) for i, (result, cell) in enumerate(checked) if result is not None]
+    ids = cell_ids([cell for _, _, cell in parsed])
+    for (i, result, _), computed in zip(parsed, ids, strict=True):
+        checked[i] = (result, _mismatch(Path(paths[i]), result, computed))
+        if checked[i][1] is not None:
+            checked[i] = (None, checked[i][1])
+    return checked
+
+
+def _parsed(path: Path) -> tuple[dict, Cell]:
     try:
         result = json.loads(path.read_text())
     except OSError as error:
@@ -37,17 +68,20 @@ def read_result(path: str | Path) -> dict:
         raise ResultError(f"result '{path}' is not valid JSON (truncated or overwritten?): {error}") from None
     if not isinstance(result, dict) or not {"cell_id", "cell", "status"} <= set(result):
         raise ResultError(f"result '{path}' is not a training result (it lacks cell_id, cell or status)")
-    try:
-        cell = cell_from_list(result["cell"])
-    except CellError as error:
-        raise ResultError(f"result '{path}' holds no valid cell: {error}") from None
-    if cell.cell_id != result["cell_id"]:
-        raise ResultError(f"result '{path}': its cell hashes to {cell.cell_id}, not to its cell_id {result['cell_id']}")
-    if path.parent.name != cell.cell_id:
-        raise ResultError(f"result '{path}' is the result of cell {cell.cell_id}, not of the cell its folder names")
     if result["status"] not in ("ok", "failed"):
         raise ResultError(f"result '{path}': status {result['status']!r} is neither 'ok' nor 'failed'")
-    return result
+    try:
+        return result, cell_from_list(result["cell"])
+    except CellError as error:
+        raise ResultError(f"result '{path}' holds no valid cell: {error}") from None
+
+
+def _mismatch(path: Path, result: dict, computed: str) -> ResultError | None:
+    if computed != result["cell_id"]:
+        return ResultError(f"result '{path}': its cell hashes to {computed}, not to its cell_id {result['cell_id']}")
+    if path.parent.name != computed:
+        return ResultError(f"result '{path}' is the result of cell {computed}, not of the cell its folder names")
+    return None
 
 
 def implausible(result: dict) -> str | None:
@@ -90,16 +124,18 @@ def stale_artefacts(run_dir: str | Path, steps_dir: str | Path) -> tuple[set[str
         selection = step / "selected.csv"
         if str(selection) in forced or not selection.is_file():
             continue
+        try:
+            selected = tables.read("selected", selection)
+        except tables.TableError as error:  # e.g. cut within its header
+            forced.add(str(selection))
+            reasons.append(f"{error}: it will be made again")
+            continue
         trained = step / "trained.csv"
-        missing = []
-        for cell_id in pd.read_csv(selection)["cell_id"]:
-            path = run_dir / "cells" / cell_id / "result.json"
-            if not path.is_file():
-                missing.append(cell_id)
-                continue
-            try:
-                read_result(path)
-            except ResultError as error:
+        paths = [run_dir / "cells" / cell_id / "result.json" for cell_id in selected["cell_id"]]
+        present = [path for path in paths if path.is_file()]
+        missing = [path.parent.name for path in paths if not path.is_file()]
+        for path, (_, error) in zip(present, check_results(present), strict=True):
+            if error is not None:
                 forced.add(str(path))
                 reasons.append(f"{error}: the cell will be trained again")
         if missing and trained.is_file():

@@ -79,7 +79,9 @@ def _read_file(path: str | Path) -> pd.DataFrame:
     if not Path(path).is_file():
         raise FileNotFoundError(f"table '{path}' does not exist")
     try:
-        return pd.read_parquet(path) if str(path).endswith(".parquet") else pd.read_csv(path)
+        if str(path).endswith(".parquet"):
+            return pd.read_parquet(path)
+        return pd.read_csv(path, dtype={"cell_id": str})  # an id of 12 hex digits may be all digits
     except (OSError, ValueError, UnicodeDecodeError) as error:  # Arrow's and pandas' parse errors are ValueErrors
         raise DamagedTableError(path, error) from None
 

@@ -6,11 +6,13 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-import pandas as pd
 from snakemake.settings.types import DeploymentMethod
 
 from snakemake.logging import logger
 
+from popnas_steps import tables
+from popnas_steps.macro import NetworkSpec
+from popnas_steps.model import kernel_warnings
 from popnas_steps.results import stale_artefacts
 from popnas_steps.space import Cell, cell_id, one_block_cells
 
@@ -52,6 +54,17 @@ def force_stale():
         workflow.dag.forcefiles.update(STALE)
 
 
+# A kernel larger than the feature maps it meets mostly convolves padding: said once the
+# data is prepared (and in the train.log of each cell that uses it).
+if workflow.is_main_process and os.path.isfile(f"{RUN}/data/metadata.json"):
+    with open(f"{RUN}/data/metadata.json") as _handle:
+        _shape = json.load(_handle)["input_shape"]
+    for _warning in kernel_warnings(
+        OPERATORS, _shape, NetworkSpec(**config["network"])
+    ):
+        logger.warning(f"popnas: {_warning}")
+
+
 wildcard_constraints:
     cell_id="[0-9a-f]{12}",
     b="[0-9]+",
@@ -61,7 +74,9 @@ def config_slice(*keys):
     """The named config entries ("section" or "section.key") as canonical JSON.
 
     Each rule passes only what it reads, so a config change reruns only the rules whose
-    slice changed (the profile's rerun trigger on params).
+    slice changed (the profile's rerun trigger on params, which records a function's value).
+    A function, not the text: Snakemake would read `{name}` in a value, such as a dataset
+    path, as a wildcard.
     """
     sliced = {}
     for key in keys:
@@ -70,7 +85,8 @@ def config_slice(*keys):
             sliced.setdefault(section, {})[name] = config[section][name]
         else:
             sliced[section] = config[section]
-    return json.dumps(sliced, sort_keys=True)
+    text = json.dumps(sliced, sort_keys=True)
+    return lambda wildcards: text
 
 
 _selected_cache = {}
@@ -91,7 +107,7 @@ def cell_spec(wildcards):
     for path in sorted(glob.glob(f"{STEPS}/b*/selected.csv")):
         key = (path, os.path.getmtime(path))
         if key not in _selected_cache:
-            table = pd.read_csv(path)
+            table = tables.read("selected", path)
             _selected_cache[key] = dict(zip(table["cell_id"], table["cell"]))
         if wildcards.cell_id in _selected_cache[key]:
             return _selected_cache[key][wildcards.cell_id]
@@ -114,7 +130,7 @@ def step_results(wildcards):
     elif b == 1:
         ids = list(B1_CELLS)
     else:
-        ids = pd.read_csv(step_selection(wildcards))["cell_id"]
+        ids = tables.read("selected", step_selection(wildcards))["cell_id"]
     return [f"{RUN}/cells/{i}/result.json" for i in ids]
 
 
@@ -132,7 +148,7 @@ def trained_before(wildcards):
 
 def final_selection():
     """The final selection's table (its checkpoint must have run)."""
-    return pd.read_csv(checkpoints.select_final.get().output.selected)
+    return tables.read("final_selected", checkpoints.select_final.get().output.selected)
 
 
 def final_cell(wildcards):

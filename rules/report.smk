@@ -185,7 +185,9 @@ rule compare:
         "../environment.yml"
     params:
         python=PYTHON,
+        out=lambda wildcards, output: os.path.dirname(output.summary),
         runs=config["compare"]["runs"],
     shell:
-        "{params.python:q} -m popnas_steps.cli.report compare "
-        '--out-dir "$(dirname {output.summary:q})" {params.runs:q} > {log:q} 2>&1'
+        # `=` and `--`: a folder whose name starts with '-' is not read as an option
+        "{params.python:q} -m popnas_steps.cli.report compare --out-dir={params.out:q} "
+        "-- {params.runs:q} > {log:q} 2>&1"

@@ -47,14 +47,20 @@ def sample_cells(rng: np.random.Generator, operators: list[str], per_step: int, 
     return steps
 
 
-def synthetic_training(selected, b: int, operators: list[str], cells_dir=None):
-    """The trained.csv rows training would give, made up; also each result.json if cells_dir."""
+def synthetic_training(selected, b: int, operators: list[str], cells_dir=None, altered=None):
+    """The trained.csv rows training would give, made up; also each result.json if cells_dir.
+
+    `altered` maps a cell id to result fields that replace the made-up ones (a NaN accuracy),
+    or to None for a cell left out of the step, as if it had never been selected.
+    """
     import json
     from pathlib import Path
 
     from popnas_steps.collect import trained_table
     from popnas_steps.space import Cell
 
+    altered = altered or {}
+    selected = selected[[altered.get(cell_id, {}) is not None for cell_id in selected["cell_id"]]]
     cells = [Cell.from_json(text) for text in selected["cell"]]
     sizes = {len(c) for c in cells}
     encoded = space.encode(cells, operators) if sizes != {0} else np.zeros((len(cells), 0, 4), dtype=np.int16)
@@ -63,6 +69,7 @@ def synthetic_training(selected, b: int, operators: list[str], cells_dir=None):
         {"cell_id": c.cell_id, "cell": c.to_list(), "status": "ok", "accuracy": float(a), "time": float(t), "params": 1}
         for c, a, t in zip(cells, accuracy, seconds, strict=True)
     ]
+    results = [result | altered.get(result["cell_id"], {}) for result in results]
     if cells_dir is not None:
         for result in results:
             folder = Path(cells_dir) / result["cell_id"]
@@ -71,9 +78,10 @@ def synthetic_training(selected, b: int, operators: list[str], cells_dir=None):
     return trained_table(results, selected, b)
 
 
-def run_synthetic_search(steps, config: dict, cells_dir=None):
+def run_synthetic_search(steps, config: dict, cells_dir=None, altered=None):
     """Algorithm 1 through the workflow's step entry points, training replaced by the
-    synthetic evaluator; writes every artefact of every step into `steps`."""
+    synthetic evaluator (its results `altered` as synthetic_training says); writes every
+    artefact of every step into `steps`."""
     from pathlib import Path
 
     import pandas as pd
@@ -88,7 +96,7 @@ def run_synthetic_search(steps, config: dict, cells_dir=None):
         (steps / f"b{b}").mkdir(parents=True)
         selected = selection_table(cells, origin)
         selected.to_csv(steps / f"b{b}" / "selected.csv", index=False)
-        trained = synthetic_training(selected, b, operators, cells_dir)
+        trained = synthetic_training(selected, b, operators, cells_dir, altered)
         trained.to_csv(steps / f"b{b}" / "trained.csv", index=False)
     step.reindex(config, steps / "b0" / "trained.csv", steps / "b1" / "trained.csv", steps / "b1" / "reindex.csv")
     for b in range(2, config["search"]["max_blocks"] + 1):
@@ -100,6 +108,6 @@ def run_synthetic_search(steps, config: dict, cells_dir=None):
         step.pareto(config, here / "candidates.parquet", here / "pareto.csv")
         step.explore(config, b, here / "candidates.parquet", here / "pareto.csv", here / "exploration.csv")
         step.select(here / "pareto.csv", here / "exploration.csv", here / "selected.csv")
-        trained = synthetic_training(pd.read_csv(here / "selected.csv"), b, operators, cells_dir)
+        trained = synthetic_training(pd.read_csv(here / "selected.csv"), b, operators, cells_dir, altered)
         trained.to_csv(here / "trained.csv", index=False)
     return steps

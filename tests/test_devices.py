@@ -1,7 +1,11 @@
 import os
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
+
+import pytest
 
 from popnas_steps import devices
 
@@ -74,3 +78,27 @@ def test_training_deadline_keeps_a_margin_before_the_job_ends(monkeypatch):
 def test_no_slurm_end_time_outside_a_slurm_job(monkeypatch):
     monkeypatch.delenv("SLURM_JOB_ID", raising=False)
     assert devices.slurm_end_time() is None
+
+
+def test_a_slot_folder_that_cannot_be_made_is_an_error_naming_it_and_the_variable(tmp_path, monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    (tmp_path / "file").write_text("not a folder")
+    folder = tmp_path / "file" / "slots"  # under a regular file: not even root can make it
+    try:
+        with pytest.raises(OSError, match=f"cannot use the GPU slot folder '{folder}' \\(set POPNAS_GPU_SLOTS"):
+            devices.claim_gpu(count=2, folder=folder)
+        assert "CUDA_VISIBLE_DEVICES" not in os.environ  # no device chosen
+        monkeypatch.setenv("POPNAS_GPU_SLOTS", str(folder))
+        with pytest.raises(OSError, match="POPNAS_GPU_SLOTS"):
+            devices.claim_gpu(count=2)
+    finally:
+        devices.release_gpus()
+
+
+def test_the_default_slot_folder_is_this_users(monkeypatch):
+    monkeypatch.delenv("POPNAS_GPU_SLOTS", raising=False)
+    folder = devices.slot_folder()
+    assert folder.name == f"popnas-gpu-slots-{os.getuid()}"
+    assert folder.parent == Path(tempfile.gettempdir())
+    monkeypatch.setenv("POPNAS_GPU_SLOTS", "/somewhere/else")
+    assert devices.slot_folder() == Path("/somewhere/else")

@@ -79,3 +79,17 @@ def test_predictor_quality_per_step():
 
 def test_reindex_cells_are_the_symmetric_ones():
     assert symmetric_cell("3x3 conv").to_list() == [[-1, "3x3 conv", -1, "3x3 conv"]]
+
+
+@pytest.mark.parametrize("column", ["accuracy", "time"])
+@pytest.mark.parametrize("value", [np.nan, np.inf, None])
+def test_a_successful_row_without_a_finite_measurement_is_refused_before_fitting(column, value):
+    from popnas_steps.space import one_block_cells
+
+    trained = trained_table(one_block_cells(OPS)[:5], 1)
+    trained[column] = trained[column].astype(object)
+    trained.loc[2, column] = value
+    trained.loc[3, "status"], trained.loc[3, column] = "failed", np.nan  # a failed row may lack it
+    settings, bad = validate({})["predictors"], trained["cell_id"][2]
+    with pytest.raises(ValueError, match=rf"successful cells \['{bad}'\] have a missing or non-finite"):
+        P.fit_predictors(trained, {op: 1.0 for op in OPS}, OPS, SPEC, max_blocks=3, settings=settings, seed=0)

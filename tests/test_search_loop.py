@@ -20,14 +20,16 @@ pytestmark = pytest.mark.slow
 OPERATORS = ["3x3 conv", "5x5 conv", "identity", "2x2 maxpool", "3x3 dconv", "1x3-3x1 conv"]
 
 
-def run_search(folder: Path, strategy: str, beam: int = 32, exploration: int = 4, max_blocks: int = 3) -> Path:
+def run_search(
+    folder: Path, strategy: str, beam: int = 32, exploration: int = 4, max_blocks: int = 3, altered=None
+) -> Path:
     config = validate({
         "seed": 3,
         "search": {"strategy": strategy, "max_blocks": max_blocks, "beam": beam, "exploration": exploration,
                    "operators": OPERATORS},
         "predictors": {"time": {"search_iterations": 2}, "accuracy": {"epochs": 5}},
     })  # fmt: skip
-    return run_synthetic_search(folder / strategy, config)
+    return run_synthetic_search(folder / strategy, config, altered=altered)
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +74,18 @@ def test_pnas_baseline_trains_the_top_k_by_accuracy(tmp_path):
     best = candidates.sort_values("predicted_accuracy", ascending=False).head(16)
     assert set(selected["cell_id"]) == set(best["cell_id"])
     assert not (steps / "b2" / "predictors" / "time").exists()
+
+
+def test_a_nan_accuracy_leaves_its_cell_out_as_if_never_trained(tmp_path):
+    from popnas_steps.space import one_block_cells
+
+    cell = next(c for c in one_block_cells(OPERATORS) if len(set(c.blocks[0].operators)) == 2)  # not a reindex cell
+    poisoned = run_search(tmp_path / "nan", "popnas", beam=8, altered={cell.cell_id: {"accuracy": float("nan")}})
+    without = run_search(tmp_path / "without", "popnas", beam=8, altered={cell.cell_id: None})
+    row = pd.read_csv(poisoned / "b1" / "trained.csv").set_index("cell_id").loc[cell.cell_id]
+    assert row["status"] == "failed" and row["reason"] == "invalid result: accuracy nan is not a number in [0, 1]"
+    for b in (2, 3):
+        assert pd.read_csv(poisoned / f"b{b}" / "selected.csv")["cell_id"].tolist() == (
+            pd.read_csv(without / f"b{b}" / "selected.csv")["cell_id"].tolist()
+        )
+        assert np.isfinite(pd.read_parquet(poisoned / f"b{b}" / "candidates.parquet")["predicted_accuracy"]).all()

@@ -47,3 +47,44 @@ def test_a_step_whose_cells_all_failed_has_nothing_to_expand(tmp_path):
     collect.trained_table([failed], select_cells.selection_table(cells, "b1"), b=1).to_csv(tmp_path / "t.csv")
     with pytest.raises(ValueError, match="t.csv' has no successfully trained cell to expand"):
         step.expand(validate({}), tmp_path / "predictors", tmp_path / "t.csv", tmp_path / "c.parquet")
+
+
+def ok_result(cell: Cell, accuracy: float, time: float, params: int) -> dict:
+    return {"cell_id": cell.cell_id, "cell": cell.to_list(), "status": "ok", "accuracy": accuracy, "time": time,
+            "params": params}  # fmt: skip
+
+
+def test_implausible_results_are_collected_as_failed_rows():
+    texts = ["[]", '[[-1, "identity", -1, "identity"]]', '[[-2, "3x3 conv", -1, "identity"]]']
+    cells = [Cell.from_json(text) for text in texts]
+    measured = [(float("nan"), 2.0, 20), (0.5, -3.0, 30), (0.7, 4.0, 40)]  # NaN accuracy, negative time, plausible
+    results = [ok_result(cell, *values) for cell, values in zip(cells, measured, strict=True)]
+    table = collect.trained_table(results, select_cells.selection_table(cells, "b1"), b=1)
+    assert table["status"].tolist() == ["failed", "failed", "ok"]
+    assert table[["accuracy", "time", "params"]].iloc[:2].isna().all().all()
+    assert table["reason"][0] == "invalid result: accuracy nan is not a number in [0, 1]"
+    assert table["reason"][1] == "invalid result: time -3.0 is not a non-negative number of seconds"
+    assert table["cell"][1] == cells[1].to_json() and table["origin"].tolist() == ["b1"] * 3
+    assert table.iloc[2][["accuracy", "time", "params"]].tolist() == [0.7, 4.0, 40] and pd.isna(table["reason"][2])
+    assert len(tables.ok_rows(table)) == 1
+
+
+def test_collect_refuses_a_truncated_result_and_leaves_the_table_alone(tmp_path, capsys):
+    from popnas_steps.cli import collect as cli_collect
+
+    cell = Cell.from_json('[[-1, "identity", -1, "identity"]]')
+    tables.write("selected", select_cells.selection_table([cell], "b1"), tmp_path / "selected.csv")
+    result = tmp_path / "cells" / cell.cell_id / "result.json"
+    result.parent.mkdir(parents=True)
+    result.write_text(json.dumps({"cell_id": cell.cell_id, "cell": cell.to_list(), "status": "ok"})[:30])
+    args = ["--b", "1", "--selected", str(tmp_path / "selected.csv"), str(result)]
+    assert cli_collect.main([*args, "--out", str(tmp_path / "new.csv")]) == 2
+    assert f"result '{result}' is not valid JSON" in capsys.readouterr().err
+    assert not (tmp_path / "new.csv").exists()
+    (tmp_path / "old.csv").write_text("earlier\n")
+    assert cli_collect.main([*args, "--out", str(tmp_path / "old.csv")]) == 2
+    assert str(result) in capsys.readouterr().err
+    assert (tmp_path / "old.csv").read_text() == "earlier\n"
+    result.write_text(json.dumps({"cell_id": cell.cell_id, "cell": cell.to_list(), "status": "failed", "reason": "x"}))
+    assert cli_collect.main([*args, "--out", str(tmp_path / "old.csv")]) == 0
+    assert tables.read("trained", tmp_path / "old.csv")["reason"].tolist() == ["x"]

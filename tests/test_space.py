@@ -219,3 +219,11 @@ def test_canonical_form_does_not_depend_on_the_operator_order():
     forward, _ = space.canonicalize(space.encode([c], ["3x3 conv", "identity"]), ["3x3 conv", "identity"])
     backward, _ = space.canonicalize(space.encode([c], ["identity", "3x3 conv"]), ["identity", "3x3 conv"])
     assert space.decode(forward, ["3x3 conv", "identity"]) == space.decode(backward, ["identity", "3x3 conv"])
+
+
+def test_cell_ids_of_many_cells_at_once_are_their_cell_ids():
+    operators = ["3x3 conv", "identity", "2x2 maxpool", "1x3-3x1 conv"]
+    level = space.one_block_cells(operators)
+    cells = [space.Cell()] + level + space.decode(space.expand(space.encode(level[:3], operators), 4)[::7], operators)
+    assert space.cell_ids(cells) == [cell.cell_id for cell in cells]
+    assert space.cell_ids([]) == []

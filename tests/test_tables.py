@@ -43,3 +43,48 @@ def test_ok_rows_and_best():
     assert tables.ok_rows(table)["cell_id"].tolist() == ["c0", "c2", "c3"]
     assert tables.best(table, 2)["cell_id"].tolist() == ["c3", "c2"]  # a tie goes to the faster
     assert tables.empty("pareto").columns.tolist() == tables.COLUMNS["pareto"]
+
+
+def candidates_table() -> pd.DataFrame:
+    return pd.DataFrame({"cell_id": ["a"], "cell": ["[]"], "predicted_accuracy": [0.5], "predicted_time": [1.0]})
+
+
+def test_good_tables_have_no_damage(tmp_path):
+    tables.write("trained", trained(["ok"], [0.5], [1.0]), tmp_path / "trained.csv")
+    tables.write("candidates", candidates_table(), tmp_path / "candidates.parquet")
+    assert tables.damage(tmp_path / "trained.csv") is None
+    assert tables.damage(tmp_path / "candidates.parquet") is None
+    assert tables.damage(str(tmp_path / "candidates.parquet")) is None
+
+
+def test_a_truncated_parquet_is_damaged_and_unreadable(tmp_path):
+    path = tmp_path / "candidates.parquet"
+    tables.write("candidates", candidates_table(), path)
+    path.write_bytes(path.read_bytes()[:-20])  # lost its footer
+    assert tables.damage(path).startswith(f"table '{path}' cannot be read (truncated or damaged?): ")
+    with pytest.raises(tables.DamagedTableError, match=f"table '{path}' cannot be read") as raised:
+        tables.read("candidates", path)
+    assert raised.value.path == path and isinstance(raised.value, tables.TableError)
+
+
+def test_a_garbage_csv_is_damaged_and_unreadable(tmp_path):
+    path = tmp_path / "trained.csv"
+    path.write_bytes(b"\xff\xfe\x00\x81garbage\n\x00\xff\xc3")
+    assert tables.damage(path).startswith(f"table '{path}' cannot be read (truncated or damaged?): ")
+    with pytest.raises(tables.DamagedTableError, match=f"table '{path}' cannot be read") as raised:
+        tables.read("trained", path)
+    assert raised.value.path == path
+
+
+def test_an_empty_csv_is_damaged(tmp_path):
+    (tmp_path / "selected.csv").write_text("")
+    assert "selected.csv' cannot be read" in tables.damage(tmp_path / "selected.csv")
+    with pytest.raises(tables.DamagedTableError):
+        tables.read("selected", tmp_path / "selected.csv")
+
+
+def test_a_missing_table_is_not_found_rather_than_damaged(tmp_path):
+    with pytest.raises(FileNotFoundError, match="none.csv' does not exist"):
+        tables.read("trained", tmp_path / "none.csv")
+    with pytest.raises(FileNotFoundError):
+        tables.read("candidates", tmp_path / "none.parquet")

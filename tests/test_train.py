@@ -133,12 +133,20 @@ def test_tabulated_schedule_matches_keras_cosine_decay_restarts():
     assert make_optimizer(recipe, 10).weight_decay * ours[0] == pytest.approx(recipe.weight_decay)
 
 
+SUPERVISED_CELL = '[[-1, "3x3 conv", -1, "identity"]]'
+
+
+def supervised_command(tiny_data, out, epochs: int) -> list[str]:
+    """`python -m popnas_steps.cli.train_cell`, the supervisor of a training child."""
+    settings = json.dumps(tiny_config(training={"epochs": epochs}))
+    return [sys.executable, "-m", "popnas_steps.cli.train_cell", "--settings", settings, "--data", str(tiny_data),
+            "--cell", SUPERVISED_CELL, "--out", str(out)]  # fmt: skip
+
+
 def start_supervised_training(tiny_data, out):
     """`python -m popnas_steps.cli.train_cell` (the supervisor) and the pid of its training child."""
-    cell = '[[-1, "3x3 conv", -1, "identity"]]'
-    settings = json.dumps(tiny_config(training={"epochs": 500}))
-    command = [sys.executable, "-m", "popnas_steps.cli.train_cell", "--settings", settings, "--data", str(tiny_data),
-               "--cell", cell, "--out", str(out)]  # fmt: skip
+    cell = SUPERVISED_CELL
+    command = supervised_command(tiny_data, out, epochs=500)
     supervisor = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     children = Path(f"/proc/{supervisor.pid}/task/{supervisor.pid}/children")
     deadline = time.monotonic() + 60
@@ -154,7 +162,7 @@ def test_a_training_process_killed_by_a_signal_is_recorded_as_failed(tmp_path, t
     os.kill(child, signal.SIGKILL)  # as the kernel's out-of-memory killer would
     assert supervisor.wait(timeout=60) == 0  # the job succeeds: the cell failed, not the search
     result = json.loads((tmp_path / "c" / "result.json").read_text())
-    assert result["status"] == "failed" and "signal 9" in result["reason"]
+    assert result["status"] == "failed" and "killed by signal 9 (SIGKILL)" in result["reason"]
     assert result["placement"]["host"] and result["cell_id"] == cell.cell_id
     assert not (tmp_path / "c" / "result.json.partial").exists()
 
@@ -183,3 +191,110 @@ def test_a_failure_is_described_without_importing_tensorflow_again(monkeypatch):
         "ImportError: libcudart.so.12: cannot open"
     )
     assert entry._failure_reason(MemoryError()) == "out of memory: MemoryError"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ImportError("libcudart.so.12: cannot open shared object file"),
+        ModuleNotFoundError("No module named 'tensorflow'"),
+        PermissionError(13, "Permission denied"),
+        OSError(28, "No space left on device"),
+        RuntimeError("CUDA_ERROR_NO_DEVICE: no CUDA-capable device is detected"),
+        RuntimeError("DNN library is not found."),
+        RuntimeError("failed call to cuInit: UNKNOWN ERROR (303)"),
+    ],
+    ids=repr,
+)
+def test_a_failure_of_the_gpu_stack_or_the_file_system_is_the_machines(error):
+    assert entry.environment_failure(error)
+
+
+def test_a_failure_of_the_network_is_the_cells():
+    import tensorflow as tf
+
+    assert not entry.environment_failure(ValueError("Negative dimension size caused by subtracting 3 from 1"))
+    assert not entry.environment_failure(MemoryError())
+    assert not entry.environment_failure(tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor"))
+    assert not entry.environment_failure(FloatingPointError("NaN loss in epoch 1"))
+
+
+@pytest.mark.parametrize(
+    "error, machine",
+    [(PermissionError(13, "Permission denied"), True), (RuntimeError("CUDA_ERROR_NO_DEVICE"), True),
+     (ValueError("Negative dimension"), False)],
+    ids=["permission", "cuda", "negative dimension"],
+)  # fmt: skip
+def test_a_machine_failure_is_raised_without_a_result(tiny_data, tmp_path, monkeypatch, error, machine):
+    import popnas_steps.model
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(popnas_steps.model, "build_model", fail)
+    if machine:
+        with pytest.raises(type(error)):
+            entry.train_cell(tiny_config(), Cell.from_json("[]"), tiny_data, tmp_path / "cell")
+        assert not (tmp_path / "cell" / "result.json").exists()
+        assert "the machine cannot train (not the cell's fault)" in (tmp_path / "cell" / "train.log").read_text()
+    else:
+        result = entry.train_cell(tiny_config(), Cell.from_json("[]"), tiny_data, tmp_path / "cell")
+        assert result["status"] == "failed" and result["reason"] == "ValueError: Negative dimension"
+        assert json.loads((tmp_path / "cell" / "result.json").read_text())["status"] == "failed"
+
+
+def without(env: dict, *names: str) -> dict:
+    return {key: value for key, value in env.items() if key not in names}
+
+
+def with_fake_tensorflow(tmp_path, source: str) -> dict:
+    """This process's environment with a `tensorflow` package of `source` first on the path."""
+    (tmp_path / "fake" / "tensorflow").mkdir(parents=True)
+    (tmp_path / "fake" / "tensorflow" / "__init__.py").write_text(source + "\n")
+    paths = [str(tmp_path / "fake"), os.environ.get("PYTHONPATH", "")]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
+
+
+def test_a_training_that_cannot_load_its_libraries_fails_the_job_and_a_rerun_trains_the_cell(tiny_data, tmp_path):
+    env = with_fake_tensorflow(tmp_path, 'raise ImportError("libcudart.so.12: cannot open shared object file")')
+    out = tmp_path / "cell"
+    command = supervised_command(tiny_data, out, epochs=1)
+    broken = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    said = broken.stdout + broken.stderr
+    assert broken.returncode not in (0, 2), said
+    assert "libcudart.so.12" in said
+    assert "could not train on this machine" in said and "a rerun trains this cell" in said
+    assert not (out / "result.json").exists()
+    repaired = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert repaired.returncode == 0, repaired.stderr
+    result = json.loads((out / "result.json").read_text())
+    assert result["status"] == "ok" and result["cell_id"] == Cell.from_json(SUPERVISED_CELL).cell_id
+
+
+def test_a_gpu_slot_folder_that_cannot_be_made_fails_the_job_naming_the_variable(tiny_data, tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "nvidia-smi").write_text('#!/bin/sh\nprintf "GPU 0: A (UUID: x)\\nGPU 1: B (UUID: y)\\n"\n')
+    (bin_dir / "nvidia-smi").chmod(0o755)
+    (tmp_path / "file").write_text("not a folder")
+    env = without(os.environ, "CUDA_VISIBLE_DEVICES")
+    env |= {"PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", "POPNAS_GPU_SLOTS": str(tmp_path / "file" / "slots")}
+    out = tmp_path / "cell"
+    job = subprocess.run(
+        supervised_command(tiny_data, out, epochs=1), env=env, capture_output=True, text=True, timeout=300
+    )
+    said = job.stdout + job.stderr
+    assert job.returncode not in (0, 2), said
+    assert "POPNAS_GPU_SLOTS" in said and str(tmp_path / "file" / "slots") in said
+    assert "could not train on this machine" in said
+    assert not (out / "result.json").exists()
+
+
+def test_a_training_process_that_ends_without_a_result_fails_the_job(tiny_data, tmp_path):
+    env = with_fake_tensorflow(tmp_path, "import sys\nsys.exit(0)  # a library that ends the process")
+    out = tmp_path / "cell"
+    job = subprocess.run(
+        supervised_command(tiny_data, out, epochs=1), env=env, capture_output=True, text=True, timeout=300
+    )
+    assert not (out / "result.json").exists()
+    assert job.returncode != 0, "the job says it succeeded but wrote no result"

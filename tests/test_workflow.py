@@ -4,6 +4,7 @@ killed mid-step and resumed, then rerun step by step; dry runs of the paper conf
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 
 import pandas as pd
@@ -214,3 +215,41 @@ def test_html_report_shows_the_figures_in_a_real_browser(tiny_run, tmp_path):
         "top_cells.png",
     }
     assert all(width > 300 and height > 200 for width, height in figures.values())
+
+
+@pytest.mark.slow
+def test_damaged_or_missing_artefacts_are_made_again_and_a_broken_machine_records_nothing(tiny_run, tmp_path):
+    workdir = tmp_path / "run"
+    shutil.copytree(tiny_run[0], workdir, symlinks=True)
+    run, steps = workdir / "results" / "tiny", workdir / "results" / "tiny" / "popnas"
+    b1_cell, damaged_cell = pd.read_csv(steps / "b1" / "trained.csv")["cell_id"][[3, 5]]
+    (run / "cells" / b1_cell / "result.json").unlink()
+    damaged = run / "cells" / damaged_cell / "result.json"
+    damaged.write_text(damaged.read_text()[:150])
+    candidates = steps / "b2" / "candidates.parquet"
+    candidates.write_bytes(candidates.read_bytes()[:1000])
+    dry = snakemake(workdir, "search", "-n", *TINY_ARGS, check=True)
+    log = dry.stdout + dry.stderr
+    assert f"'results/tiny/popnas/b1/trained.csv' lacks the results of {b1_cell}" in log
+    assert f"result 'results/tiny/cells/{damaged_cell}/result.json' is not valid JSON" in log
+    assert "table 'results/tiny/popnas/b2/candidates.parquet' cannot be read" in log
+    counts = job_counts(dry.stdout)
+    assert counts["train_cell"] == 2 and counts["collect"] >= 2 and counts["expand"] == 2
+
+    # a machine whose TensorFlow does not load: the training job fails and records nothing
+    broken = tmp_path / "broken" / "tensorflow"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise ImportError('libcudart.so.12: cannot open shared object file (test)')\n")
+    failed = snakemake(workdir, "search", *TINY_ARGS, env={**bare_env(), "PYTHONPATH": str(broken.parent)})
+    assert failed.returncode != 0
+    assert not (run / "cells" / b1_cell / "result.json").exists()
+    assert "could not train on this machine" in (run / "cells" / b1_cell / "job.log").read_text()
+    assert (steps / "b1" / "trained.csv").is_file()  # a finished table is never lost on the way
+
+    # the machine repaired: one run trains the missing and damaged cells and remakes what follows
+    snakemake(workdir, "search", *TINY_ARGS, check=True)
+    for cell_id in (b1_cell, damaged_cell):
+        assert json.loads((run / "cells" / cell_id / "result.json").read_text())["cell_id"] == cell_id
+    assert b1_cell in set(pd.read_csv(steps / "b1" / "trained.csv")["cell_id"])
+    assert len(pd.read_parquet(candidates)) > 0
+    assert "Nothing to be done" in snakemake(workdir, "search", "-n", *TINY_ARGS, check=True).stdout

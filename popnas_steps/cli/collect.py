@@ -15,7 +15,7 @@ import sys
 from popnas_steps import tables
 from popnas_steps.collect import trained_table
 from popnas_steps.files import output_lock
-from popnas_steps.results import ResultError, read_result
+from popnas_steps.results import ResultError, read_results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("results", nargs="*", help="result.json files of the step's cells")
     args = parser.parse_args(argv)
     try:
-        results = [read_result(path) for path in args.results]
+        results = read_results(args.results)
     except ResultError as error:  # the workflow sets damaged results aside before it runs this
         print(f"error: {error}; move it aside and rerun to train that cell again", file=sys.stderr)
         return 2

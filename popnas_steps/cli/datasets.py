@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 
 from popnas_steps.datasets import DatasetError, prepare
@@ -26,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     add_config_arguments(prep)
     prep.add_argument("--out", required=True, help="output folder, e.g. results/<run>/data")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")  # classes found
     try:
         config = config_from_args(args)
         metadata = prepare(config["dataset"], config["seed"], args.out)

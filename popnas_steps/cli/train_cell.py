@@ -112,7 +112,7 @@ def supervise(argv: list[str], cell: Cell, out: Path) -> int:
             "traceback is above). No result is written: once the cause is fixed, a rerun trains this cell",
             file=sys.stderr,
         )
-        return status
+        return status or 1  # ended without a result: never a success
     print(json.dumps(record_crash(cell, out, -status)))  # killed by a signal: the cell's failure
     return 0
 

@@ -1,0 +1,111 @@
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+
+from popnas_steps.files import output_lock
+
+# Takes the lock of argv[1], says so, and holds it until a line comes on stdin.
+HOLD = """
+import sys
+from popnas_steps.files import output_lock
+with output_lock(sys.argv[1]):
+    print("held", flush=True)
+    sys.stdin.readline()
+print("released", flush=True)
+"""
+
+
+def holder(path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def line_within(stream, seconds: float = 30) -> str:
+    ready, _, _ = select.select([stream], [], [], seconds)
+    assert ready, f"nothing within {seconds} s"
+    return stream.readline()
+
+
+def release(process: subprocess.Popen) -> None:
+    process.stdin.write("\n")
+    process.stdin.flush()
+
+
+def test_a_second_writer_waits_for_the_first_and_names_it(tmp_path):
+    out = tmp_path / "b1" / "trained.csv"
+    first = holder(out)
+    assert line_within(first.stdout) == "held\n"
+    second = holder(out)
+    try:
+        waiting = line_within(second.stderr)
+        assert waiting.startswith(f"waiting for process {first.pid}, which is writing '{out}'")
+        time.sleep(1)
+        assert second.poll() is None and not select.select([second.stdout], [], [], 0)[0]  # still waiting
+        release(first)
+        assert line_within(second.stdout) == "held\n"  # the first let go: the second goes on
+        assert first.wait(timeout=30) == 0
+        release(second)
+        assert second.wait(timeout=30) == 0
+    finally:
+        for process in (first, second):
+            process.kill()
+            process.wait()
+
+
+def test_the_lock_is_a_hidden_file_beside_the_output_holding_the_holders_pid(tmp_path):
+    out = tmp_path / "steps" / "b1" / "trained.csv"
+    with output_lock(out):
+        lock = tmp_path / "steps" / "b1" / ".trained.csv.lock"
+        assert lock.is_file() and lock.read_text() == f"{os.getpid()}\n"
+        assert not out.exists()  # the lock creates the folder, not the output
+    with output_lock(str(out)):  # released: taken again at once
+        pass
+    assert sorted(p.name for p in out.parent.iterdir()) == [".trained.csv.lock"]
+
+
+def test_a_folder_output_is_locked_beside_the_folder(tmp_path):
+    out = tmp_path / "predictors"
+    first = holder(out)
+    assert line_within(first.stdout) == "held\n"
+    assert (tmp_path / ".predictors.lock").read_text() == f"{first.pid}\n"
+    assert not out.exists()
+    second = holder(out)
+    try:
+        assert f"waiting for process {first.pid}" in line_within(second.stderr)
+        release(first)
+        assert line_within(second.stdout) == "held\n"
+        assert (tmp_path / ".predictors.lock").read_text() == f"{second.pid}\n"
+    finally:
+        for process in (first, second):
+            process.kill()
+            process.wait()
+
+
+def test_a_killed_holder_releases_the_lock(tmp_path):
+    out = tmp_path / "cells" / "abc" / "result.json"
+    first = holder(out)
+    assert line_within(first.stdout) == "held\n"
+    second = holder(out)
+    try:
+        assert f"waiting for process {first.pid}" in line_within(second.stderr)
+        os.kill(first.pid, signal.SIGKILL)  # a job killed with no chance to clean up
+        assert line_within(second.stdout) == "held\n"
+    finally:
+        for process in (first, second):
+            process.kill()
+            process.wait()
+
+
+def test_writers_of_different_outputs_do_not_wait(tmp_path):
+    first, second = holder(tmp_path / "a.csv"), holder(tmp_path / "b.csv")
+    try:
+        assert line_within(first.stdout) == line_within(second.stdout) == "held\n"
+    finally:
+        for process in (first, second):
+            process.kill()
+            process.wait()

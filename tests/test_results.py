@@ -1,0 +1,245 @@
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from popnas_steps import select_cells, tables
+from popnas_steps.results import ResultError, implausible, read_result, stale_artefacts
+from popnas_steps.space import Cell
+
+CELL = Cell.from_json('[[-1, "3x3 conv", -2, "identity"]]')
+OTHER = Cell.from_json('[[-1, "identity", -1, "identity"]]')
+
+
+def good_result(of: Cell = CELL, **changes) -> dict:
+    return {"cell_id": of.cell_id, "cell": of.to_list(), "status": "ok", "accuracy": 0.5, "time": 1.0,
+            "params": 10, **changes}  # fmt: skip
+
+
+def write_result(cells_dir: Path, result, folder: str | None = None) -> Path:
+    path = cells_dir / (folder or result["cell_id"]) / "result.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result))
+    return path
+
+
+# --- read_result --------------------------------------------------------------------------
+
+
+def test_a_good_result_is_read(tmp_path):
+    path = write_result(tmp_path, good_result())
+    assert read_result(path) == good_result()
+    failed = {"cell_id": OTHER.cell_id, "cell": OTHER.to_list(), "status": "failed", "reason": "NaN loss"}
+    assert read_result(write_result(tmp_path, failed))["status"] == "failed"
+
+
+def test_a_missing_result_is_an_error_naming_the_file(tmp_path):
+    path = tmp_path / CELL.cell_id / "result.json"
+    with pytest.raises(ResultError, match=f"cannot read result '{path}'"):
+        read_result(path)
+
+
+def test_a_truncated_result_is_an_error_naming_the_file(tmp_path):
+    path = write_result(tmp_path, good_result())
+    path.write_text(path.read_text()[:25])
+    with pytest.raises(ResultError, match=f"result '{path}' is not valid JSON"):
+        read_result(path)
+
+
+def test_binary_garbage_is_an_error_naming_the_file(tmp_path):
+    path = write_result(tmp_path, good_result())
+    path.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ResultError, match=f"result '{path}' is not valid JSON"):
+        read_result(path)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [[1, 2, 3], "ok", None, {"cell_id": CELL.cell_id, "status": "ok"}, {"cell": [], "status": "ok"}],
+    ids=["list", "string", "null", "no cell", "no cell_id"],
+)
+def test_json_that_is_not_a_result_is_an_error_naming_the_file(tmp_path, content):
+    path = tmp_path / CELL.cell_id / "result.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(content))
+    with pytest.raises(ResultError, match=f"result '{path}' is not a training result"):
+        read_result(path)
+
+
+def test_a_result_without_a_status_is_an_error(tmp_path):
+    result = good_result()
+    del result["status"]
+    path = write_result(tmp_path, result)
+    with pytest.raises(ResultError, match=f"result '{path}' is not a training result"):
+        read_result(path)
+
+
+def test_a_cell_that_does_not_hash_to_its_id_is_an_error(tmp_path):
+    path = write_result(tmp_path, good_result(cell=OTHER.to_list()), folder=CELL.cell_id)
+    with pytest.raises(ResultError, match=f"result '{path}': its cell hashes to {OTHER.cell_id}, not to its cell_id"):
+        read_result(path)
+
+
+def test_an_invalid_cell_is_an_error_naming_the_file(tmp_path):
+    path = write_result(tmp_path, good_result(cell=[[5, "3x3 conv", -1, "identity"]]))
+    with pytest.raises(ResultError, match=f"result '{path}' holds no valid cell"):
+        read_result(path)
+
+
+def test_a_result_in_the_folder_of_another_cell_is_an_error(tmp_path):
+    path = write_result(tmp_path, good_result(), folder=OTHER.cell_id)
+    with pytest.raises(ResultError, match=f"result '{path}' is the result of cell {CELL.cell_id}, not of the cell"):
+        read_result(path)
+
+
+@pytest.mark.parametrize("status", ["running", "OK", None, 1])
+def test_a_result_with_a_bad_status_is_an_error(tmp_path, status):
+    path = write_result(tmp_path, good_result(status=status))
+    with pytest.raises(ResultError, match=f"result '{path}': status {status!r} is neither"):
+        read_result(path)
+
+
+# --- implausible -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "changes, named",
+    [
+        ({"accuracy": math.nan}, "accuracy nan"),
+        ({"accuracy": math.inf}, "accuracy inf"),
+        ({"accuracy": None}, "accuracy None"),
+        ({"accuracy": -0.1}, "accuracy -0.1"),
+        ({"accuracy": 1.5}, "accuracy 1.5"),
+        ({"accuracy": True}, "accuracy True"),
+        ({"accuracy": "0.5"}, "accuracy '0.5'"),
+        ({"time": -1.0}, "time -1.0"),
+        ({"time": math.nan}, "time nan"),
+        ({"time": None}, "time None"),
+        ({"params": 10.0}, "params 10.0"),
+        ({"params": -1}, "params -1"),
+        ({"params": True}, "params True"),
+    ],
+)
+def test_implausible_measurements_are_named(changes, named):
+    reason = implausible(good_result(**changes))
+    assert reason is not None and reason.startswith("invalid result: ") and named in reason
+
+
+def test_plausible_and_failed_results_have_no_reason():
+    assert implausible(good_result()) is None
+    assert implausible(good_result(accuracy=0, time=0, params=0)) is None
+    assert implausible(good_result(accuracy=1, time=3)) is None
+    assert implausible({"cell_id": "x", "cell": [], "status": "failed", "reason": "NaN loss"}) is None
+    assert implausible(good_result(status="failed", accuracy=math.nan)) is None
+
+
+# --- stale_artefacts ---------------------------------------------------------------------
+
+THIRD = Cell.from_json('[[-2, "2x2 maxpool", -1, "identity"]]')
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch):
+    """A run laid out as the workflow leaves it, with relative paths from the cwd, as the
+    Snakefile passes them: b0 collected, b1 selected but not collected, b2 scored."""
+    monkeypatch.chdir(tmp_path)
+    run, steps = "results/r", "results/r/popnas"
+    for cell in (CELL, OTHER, THIRD):
+        write_result(Path(run) / "cells", good_result(cell))
+    b0, b1, b2 = (Path(steps) / f"b{b}" for b in range(3))
+    for folder in (b0, b1, b2):
+        folder.mkdir(parents=True)
+    b0_selected = select_cells.selection_table([CELL, OTHER], "b1")
+    tables.write("selected", b0_selected, b0 / "selected.csv")
+    results = [good_result(CELL), good_result(OTHER)]
+    from popnas_steps.collect import trained_table
+
+    tables.write("trained", trained_table(results, b0_selected, 0), b0 / "trained.csv")
+    tables.write("selected", select_cells.selection_table([THIRD], "exploration"), b1 / "selected.csv")
+    candidates = pd.DataFrame({"cell_id": ["a"], "cell": ["[]"], "predicted_accuracy": [0.5], "predicted_time": [1.0]})
+    tables.write("candidates", candidates, b2 / "candidates.parquet")
+    return run, steps
+
+
+def test_nothing_is_stale_in_a_good_run(run):
+    assert stale_artefacts(*run) == (set(), [])
+
+
+def test_a_damaged_result_is_made_again(run):
+    path = f"{run[0]}/cells/{OTHER.cell_id}/result.json"
+    Path(path).write_text('{"cell_id": "')
+    forced, reasons = stale_artefacts(*run)
+    assert forced == {path}
+    assert len(reasons) == 1 and path in reasons[0] and "the cell will be trained again" in reasons[0]
+
+
+def test_a_damaged_result_of_a_step_not_yet_collected_is_made_again(run):
+    path = f"{run[0]}/cells/{THIRD.cell_id}/result.json"
+    Path(path).write_text("[]")
+    assert stale_artefacts(*run)[0] == {path}
+
+
+def test_a_missing_result_of_a_collected_step_makes_its_trained_table_again(run):
+    Path(f"{run[0]}/cells/{CELL.cell_id}/result.json").unlink()
+    forced, reasons = stale_artefacts(*run)
+    assert forced == {f"{run[1]}/b0/trained.csv"}
+    assert len(reasons) == 1 and CELL.cell_id in reasons[0] and f"{run[1]}/b0/trained.csv" in reasons[0]
+
+
+def test_a_missing_result_of_a_step_not_yet_collected_forces_nothing(run):
+    Path(f"{run[0]}/cells/{THIRD.cell_id}/result.json").unlink()
+    assert stale_artefacts(*run) == (set(), [])
+
+
+def test_a_truncated_parquet_table_is_made_again(run):
+    path = Path(f"{run[1]}/b2/candidates.parquet")
+    path.write_bytes(path.read_bytes()[:40])
+    forced, reasons = stale_artefacts(*run)
+    assert forced == {str(path)}
+    assert len(reasons) == 1 and str(path) in reasons[0] and "it will be made again" in reasons[0]
+
+
+def test_a_csv_table_truncated_inside_a_cell_is_made_again(run):
+    path = Path(f"{run[1]}/b0/trained.csv")
+    text = path.read_text()
+    path.write_text(text[: text.rindex('"identity""') + 3])  # cut inside the last row's quoted cell
+    forced, reasons = stale_artefacts(*run)
+    assert forced == {f"{run[1]}/b0/trained.csv"}
+    assert len(reasons) == 1 and "trained.csv' cannot be read" in reasons[0]
+
+
+def test_a_selection_truncated_within_its_header_is_made_again(run):
+    Path(f"{run[1]}/b1/selected.csv").write_text("cell_i")
+    assert stale_artefacts(*run)[0] == {f"{run[1]}/b1/selected.csv"}
+
+
+def test_a_damaged_csv_table_is_made_again(run):
+    path = Path(f"{run[1]}/b0/trained.csv")
+    path.write_bytes(b"\xff\xfe\x00\x81garbage\n\x00\xff")
+    forced, _ = stale_artefacts(*run)
+    assert forced == {f"{run[1]}/b0/trained.csv"}
+
+
+def test_a_damaged_selection_is_made_again_without_reading_its_results(run):
+    path = Path(f"{run[1]}/b1/selected.csv")
+    path.write_bytes(b"\xff\xfe\x00\x81garbage\n\x00\xff")
+    Path(f"{run[0]}/cells/{THIRD.cell_id}/result.json").write_text("{")
+    assert stale_artefacts(*run)[0] == {f"{run[1]}/b1/selected.csv"}
+
+
+def test_no_steps_yet_is_nothing_stale(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert stale_artefacts("results/r", "results/r/popnas") == (set(), [])
+
+
+def test_a_selection_whose_ids_are_all_digits_is_checked(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cell = Cell.from_json('[[-2, "3x3 dconv", -2, "3x3 dconv"]]')
+    assert cell.cell_id.isdigit()  # a CSV reader takes such a column for integers
+    write_result(Path("results/r/cells"), good_result(cell))
+    tables.write("selected", select_cells.selection_table([cell], "b1"), "results/r/popnas/b1/selected.csv")
+    assert stale_artefacts("results/r", "results/r/popnas") == (set(), [])
+    Path(f"results/r/cells/{cell.cell_id}/result.json").write_text("{")
+    assert stale_artefacts("results/r", "results/r/popnas")[0] == {f"results/r/cells/{cell.cell_id}/result.json"}
