@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 from popnas_steps.files import output_lock
 
@@ -31,6 +32,20 @@ def line_within(stream, seconds: float = 30) -> str:
     return stream.readline()
 
 
+@contextmanager
+def first_and_waiting_second(out):
+    """Two holders of `out`'s lock: the first holds it, the second has said it waits."""
+    first = holder(out)
+    assert line_within(first.stdout) == "held\n"
+    second = holder(out)
+    try:
+        yield first, second, line_within(second.stderr)
+    finally:
+        for process in (first, second):
+            process.kill()
+            process.wait()
+
+
 def release(process: subprocess.Popen) -> None:
     process.stdin.write("\n")
     process.stdin.flush()
@@ -38,11 +53,7 @@ def release(process: subprocess.Popen) -> None:
 
 def test_a_second_writer_waits_for_the_first_and_names_it(tmp_path):
     out = tmp_path / "b1" / "trained.csv"
-    first = holder(out)
-    assert line_within(first.stdout) == "held\n"
-    second = holder(out)
-    try:
-        waiting = line_within(second.stderr)
+    with first_and_waiting_second(out) as (first, second, waiting):
         assert waiting.startswith(f"waiting for process {first.pid}, which is writing '{out}'")
         time.sleep(1)
         assert second.poll() is None and not select.select([second.stdout], [], [], 0)[0]  # still waiting
@@ -51,10 +62,6 @@ def test_a_second_writer_waits_for_the_first_and_names_it(tmp_path):
         assert first.wait(timeout=30) == 0
         release(second)
         assert second.wait(timeout=30) == 0
-    finally:
-        for process in (first, second):
-            process.kill()
-            process.wait()
 
 
 def test_the_lock_is_a_hidden_file_beside_the_output_holding_the_holders_pid(tmp_path):
@@ -70,35 +77,21 @@ def test_the_lock_is_a_hidden_file_beside_the_output_holding_the_holders_pid(tmp
 
 def test_a_folder_output_is_locked_beside_the_folder(tmp_path):
     out = tmp_path / "predictors"
-    first = holder(out)
-    assert line_within(first.stdout) == "held\n"
-    assert (tmp_path / ".predictors.lock").read_text() == f"{first.pid}\n"
-    assert not out.exists()
-    second = holder(out)
-    try:
-        assert f"waiting for process {first.pid}" in line_within(second.stderr)
+    with first_and_waiting_second(out) as (first, second, waiting):
+        assert (tmp_path / ".predictors.lock").read_text() == f"{first.pid}\n"
+        assert not out.exists()
+        assert f"waiting for process {first.pid}" in waiting
         release(first)
         assert line_within(second.stdout) == "held\n"
         assert (tmp_path / ".predictors.lock").read_text() == f"{second.pid}\n"
-    finally:
-        for process in (first, second):
-            process.kill()
-            process.wait()
 
 
 def test_a_killed_holder_releases_the_lock(tmp_path):
     out = tmp_path / "cells" / "abc" / "result.json"
-    first = holder(out)
-    assert line_within(first.stdout) == "held\n"
-    second = holder(out)
-    try:
-        assert f"waiting for process {first.pid}" in line_within(second.stderr)
+    with first_and_waiting_second(out) as (first, second, waiting):
+        assert f"waiting for process {first.pid}" in waiting
         os.kill(first.pid, signal.SIGKILL)  # a job killed with no chance to clean up
         assert line_within(second.stdout) == "held\n"
-    finally:
-        for process in (first, second):
-            process.kill()
-            process.wait()
 
 
 def test_writers_of_different_outputs_do_not_wait(tmp_path):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -84,23 +85,25 @@ def main(argv: list[str] | None = None) -> int:
 def supervise(argv: list[str], cell: Cell, out: Path) -> int:
     """Train in a child process; record its death without a result as the cell's failure."""
     (out / "result.json").unlink(missing_ok=True)  # only the child's own result counts
-    stopped: list[int] = []
     children: list[subprocess.Popen] = []
 
-    def stop(signum, frame):  # a stopped job stops its training: no orphan writes a result later
-        stopped.append(signum)
+    def stop(signum, frame):
+        # A stopped job (Ctrl-C, scancel) stops its training and leaves no result, even one the
+        # training wrote a moment before: Snakemake has given the job up and cleaned its
+        # outputs, so a result written now would pass for a finished training on the rerun.
         for child in children:
-            child.terminate()  # the wait below returns when it has ended
+            child.terminate()
+            try:
+                os.waitpid(child.pid, 0)
+            except ChildProcessError:  # reaped already by the wait below
+                pass
+        (out / "result.json").unlink(missing_ok=True)
+        os._exit(128 + signum)
 
     for signum in (signal.SIGTERM, signal.SIGINT):  # before the child exists: no window without them
         signal.signal(signum, stop)
     children.append(subprocess.Popen([sys.executable, "-m", "popnas_steps.cli.train_cell", *argv, CHILD_FLAG]))
-    if stopped:
-        children[0].terminate()
     status = children[0].wait()
-    if stopped:
-        (out / "result.json").unlink(missing_ok=True)
-        return 128 + stopped[0]
     if status == 0 and (out / "result.json").is_file():
         return 0
     if status == 2:  # bad input, found by the child: not the cell's failure
