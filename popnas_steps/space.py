@@ -342,12 +342,17 @@ def encode(cells: list[Cell], operators: tuple[str, ...] | list[str]) -> np.ndar
 
 def by_size(cells: list[Cell], operators: tuple[str, ...] | list[str], compute) -> tuple[np.ndarray, ...]:
     """Apply `compute` (encoded (n, b, 4) -> tuple of arrays with n rows) to each group of
-    same-size cells, and return its arrays with the rows back in the cells' order."""
+    same-size cells, and return its arrays with the rows back in the cells' order.
+
+    Each group is passed in canonical form, the form `expand` candidates are scored in: the
+    predictors see one form of each cell, whatever form its JSON was stored in (b=1 cells
+    are selected in enumeration order, and some are the mirror of their canonical form).
+    """
     sizes = np.array([len(cell) for cell in cells])
     outputs: list[np.ndarray] = []
     for size in np.unique(sizes):
         chosen = np.flatnonzero(sizes == size)
-        parts = compute(encode([cells[i] for i in chosen], operators))
+        parts = compute(canonicalize(encode([cells[i] for i in chosen], operators), operators)[0])
         if not outputs:
             outputs = [np.zeros((len(cells), *np.shape(part)[1:]), dtype=np.asarray(part).dtype) for part in parts]
         for output, part in zip(outputs, parts, strict=True):

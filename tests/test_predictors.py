@@ -93,3 +93,24 @@ def test_a_successful_row_without_a_finite_measurement_is_refused_before_fitting
     settings, bad = validate({})["predictors"], trained["cell_id"][2]
     with pytest.raises(ValueError, match=rf"successful cells \['{bad}'\] have a missing or non-finite"):
         P.fit_predictors(trained, {op: 1.0 for op in OPS}, OPS, SPEC, max_blocks=3, settings=settings, seed=0)
+
+
+def test_equivalent_forms_of_a_cell_get_identical_predictions(fitted):
+    predictors, _ = fitted
+    mirrored = Cell.from_json('[[-2, "identity", -2, "3x3 conv"]]')  # canonical: 3x3 conv first or second
+    forms = [
+        [mirrored, Cell.from_json('[[-2, "3x3 conv", -2, "identity"]]')],
+        [
+            Cell.from_json('[[-1, "3x3 conv", -2, "identity"], [-2, "2x2 maxpool", -1, "1x1 conv"]]'),
+            Cell.from_json('[[-1, "1x1 conv", -2, "2x2 maxpool"], [-2, "identity", -1, "3x3 conv"]]'),
+            Cell.from_json('[[-2, "identity", -1, "3x3 conv"], [-1, "1x1 conv", -2, "2x2 maxpool"]]'),
+        ],
+        [
+            Cell.from_json('[[-1, "3x3 conv", -2, "identity"], [0, "2x2 maxpool", -1, "1x1 conv"]]'),
+            Cell.from_json('[[-2, "identity", -1, "3x3 conv"], [-1, "1x1 conv", 0, "2x2 maxpool"]]'),
+        ],
+    ]
+    for equivalent in forms:
+        assert len({cell.cell_id for cell in equivalent}) == 1 and len({c.to_json() for c in equivalent}) > 1
+        accuracy, time = P.predict_cells(predictors, equivalent)
+        assert np.ptp(accuracy) == 0 and np.ptp(time) == 0
