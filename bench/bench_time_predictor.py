@@ -1,0 +1,95 @@
+"""Benchmark: the predictors replayed on finished runs, the way a search uses them.
+
+    python -m bench.bench_time_predictor --config config/tiny.yaml --steps results/tiny/popnas
+        [--steps ...] [--out bench/results/time_predictor.json]
+
+For each run (a strategy folder, `results/<run>/<strategy>`, with its config files) and
+each step b >= 2: every time model of `predictors.time.model` is fitted on the successful
+cells of the steps before b and predicts the cells trained at step b: MAPE (%), Spearman
+and the error (%) of the step's summed time (report.time_ablation). The accuracy ensemble
+is fitted the same way and scored by Spearman. Nothing is trained: the measured results
+come from the run's `b<b>/trained.csv`. Writes the tables, per run, to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from popnas_steps import tables
+from popnas_steps.config import load_config
+from popnas_steps.features import reindex_values
+from popnas_steps.macro import NetworkSpec
+from popnas_steps.report import time_ablation
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def accuracy_spearman(trained: pd.DataFrame, config: dict) -> dict[str, float]:
+    """Spearman of the accuracy ensemble fitted on steps < b, on the cells of step b."""
+    from scipy.stats import spearmanr
+
+    from popnas_steps.accuracy_predictor import AccuracyEnsemble, AccuracySettings
+    from popnas_steps.predictors import _tensors_of
+    from popnas_steps.space import Cell
+
+    ok = tables.ok_rows(trained).reset_index(drop=True)
+    operators, max_blocks = config["search"]["operators"], config["search"]["max_blocks"]
+    inputs, ops = _tensors_of([Cell.from_json(t) for t in ok["cell"]], operators, max_blocks)
+    scores = {}
+    for b in sorted(ok.loc[ok["b"] >= 2, "b"].unique()):
+        train, test = (ok["b"] < b).to_numpy(), (ok["b"] == b).to_numpy()
+        settings = AccuracySettings(**config["predictors"]["accuracy"])
+        ensemble = AccuracyEnsemble(max_blocks, len(operators), settings, config["seed"])
+        ensemble.fit(inputs[train], ops[train], ok.loc[train, "accuracy"].to_numpy(float))
+        predicted = ensemble.predict(inputs[test], ops[test])
+        measured = ok.loc[test, "accuracy"].to_numpy(float)
+        scores[f"b{b}"] = float(spearmanr(measured, predicted).statistic) if test.sum() > 2 else float("nan")
+    return scores
+
+
+def replay(steps: Path, config: dict) -> dict:
+    files = sorted(steps.glob("b*/trained.csv"), key=lambda path: int(path.parent.name[1:]))
+    trained = tables.read("trained", *files)
+    reindex = reindex_values(tables.read("reindex", steps / "b1" / "reindex.csv"))
+    started = time.perf_counter()
+    ablation = time_ablation(
+        trained, reindex, config["search"]["operators"], NetworkSpec(**config["network"]), config["predictors"],
+        config["seed"],
+    )  # fmt: skip
+    return {
+        "steps": str(steps),
+        "cells_per_step": {
+            f"b{b}": int(n) for b, n in tables.ok_rows(trained)["b"].value_counts().sort_index().items()
+        },
+        "time_models": ablation.round(3).replace({np.nan: None}).to_dict("records"),
+        "accuracy_spearman": accuracy_spearman(trained, config),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", nargs="+", required=True, help="the config files the runs were made with")
+    parser.add_argument("--steps", nargs="+", required=True, type=Path, help="results/<run>/<strategy> folders")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "time_predictor.json")
+    args = parser.parse_args()
+    config = load_config(*args.config)
+    runs = [replay(steps, config) for steps in args.steps]
+    machine = {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()}
+    args.out.write_text(json.dumps({"machine": machine, "config": args.config, "runs": runs}, indent=2) + "\n")
+    for run in runs:
+        print(run["steps"], run["cells_per_step"])
+        print(pd.DataFrame(run["time_models"]).to_string(index=False))
+        print("accuracy Spearman:", run["accuracy_spearman"])
+
+
+if __name__ == "__main__":
+    main()
