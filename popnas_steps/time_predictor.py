@@ -1,4 +1,5 @@
-"""Time predictors (paper 3.3.2): CatBoost by default; NNLS, Ridge and XGBoost for Table 1.
+"""Time predictors (paper 3.3.2): CatBoost by default; NNLS, Ridge and XGBoost for Table 1;
+`nnls_catboost` (ours: NNLS times a CatBoost correction, which extrapolates to a new step).
 
 Every kind fits on the nine time features with a seeded random search over its
 hyperparameters, scored by 5-fold cross-validation (mean validation MAPE), and is refit
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-KINDS = ("catboost", "nnls", "ridge", "xgboost")
+KINDS = ("catboost", "nnls", "ridge", "xgboost", "nnls_catboost")
 LINEAR_KINDS = ("nnls", "ridge")
 LINEAR_FILE = "linear.json"
 LINEAR_FORMAT = 1  # version of the LINEAR_FILE layout, bumped on any change to its keys
@@ -49,7 +50,7 @@ def mape(true: np.ndarray, predicted: np.ndarray) -> float:
 
 def _sample(kind: str, rng: np.random.Generator) -> dict:
     """One random configuration of the paper's search space (or ours for Ridge/XGBoost)."""
-    if kind == "catboost":
+    if kind in ("catboost", "nnls_catboost"):
         return {
             "learning_rate": float(rng.uniform(0.02, 0.2)),
             "depth": int(rng.integers(3, 8)),  # randint(3, 7) inclusive
@@ -106,6 +107,43 @@ class LinearTimeModel:
         return cls(np.asarray(data["coefficients"], dtype=float), float(data["intercept"]))
 
 
+class LinearTimesTrees:
+    """`nnls_catboost`: NNLS on the features, times CatBoost's correction exp(log(t / NNLS)).
+
+    Trees cannot predict beyond the times they were fitted on, and every cell of a new step
+    is larger than the cells fitted. The linear part, monotone in the work, carries a new
+    step's larger times; the trees learn a bounded, multiplicative correction, which stays in
+    range when the cells grow.
+    """
+
+    def __init__(self, trees, linear: LinearTimeModel | None = None, floor: float = 0.0, exact: bool = False):
+        self.trees, self.linear, self.floor = trees, linear, floor
+        self.exact = exact  # the linear part fits every time: nothing for the trees to correct
+
+    def _base(self, features: np.ndarray) -> np.ndarray:
+        return np.maximum(self.linear.predict(features), self.floor)
+
+    def fit(self, features, times, eval_set=None, early_stopping_rounds=None) -> LinearTimesTrees:
+        from sklearn.linear_model import LinearRegression
+
+        self.linear = LinearTimeModel.from_estimator(LinearRegression(positive=True).fit(features, times))
+        self.floor = 0.05 * float(np.min(times))  # a positive base where the linear part is near zero
+        if eval_set is not None:
+            eval_set = (eval_set[0], np.log(eval_set[1] / self._base(eval_set[0])))
+        target = np.log(times / self._base(features))
+        self.exact = bool(np.ptp(target) < 1e-9)  # CatBoost refuses a constant target
+        if not self.exact:
+            self.trees.fit(features, target, eval_set=eval_set, early_stopping_rounds=early_stopping_rounds)
+        return self
+
+    def get_best_iteration(self) -> int:
+        return 0 if self.exact else self.trees.get_best_iteration()
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        correction = 0.0 if self.exact else self.trees.predict(features)
+        return self._base(features) * np.exp(correction)
+
+
 @dataclass
 class TimePredictor:
     kind: str
@@ -119,6 +157,10 @@ class TimePredictor:
     # --- the model of each kind ---------------------------------------------------------
 
     def _new_model(self, params: dict, iterations: int | None = None):
+        if self.kind == "nnls_catboost":
+            return LinearTimesTrees(
+                TimePredictor("catboost", self.settings, self.seed, self.threads)._new_model(params, iterations)
+            )
         if self.kind == "catboost":
             from catboost import CatBoostRegressor
 
@@ -152,7 +194,7 @@ class TimePredictor:
 
     def _fit_fold(self, params, x_train, y_train, x_val, y_val) -> tuple[object, int | None]:
         model = self._new_model(params)
-        if self.kind == "catboost":
+        if self.kind in ("catboost", "nnls_catboost"):
             model.fit(x_train, y_train, eval_set=(x_val, y_val), early_stopping_rounds=self.settings.early_stopping)
             return model, model.get_best_iteration() + 1
         if self.kind == "xgboost":
@@ -172,7 +214,7 @@ class TimePredictor:
             raise ValueError(f"the time predictor needs at least 2 trained cells; got {len(times)}")
         splits = list(KFold(folds, shuffle=True, random_state=self.seed).split(features))
         rng = np.random.default_rng(self.seed)
-        trials = self.settings.search_iterations if self.kind in ("catboost", "xgboost", "ridge") else 1
+        trials = self.settings.search_iterations if self.kind != "nnls" else 1
         best = None
         for _ in range(trials):
             params = _sample(self.kind, rng)
@@ -212,6 +254,11 @@ class TimePredictor:
         }
         if self.kind == "catboost":
             self.model.save_model(str(folder / "model.cbm"))
+        elif self.kind == "nnls_catboost":
+            if not self.model.exact:
+                self.model.trees.save_model(str(folder / "model.cbm"))
+            linear = {**self.model.linear.to_json(), "floor": self.model.floor, "exact": self.model.exact}
+            (folder / LINEAR_FILE).write_text(json.dumps(linear, indent=2) + "\n")
         elif self.kind == "xgboost":
             self.model.save_model(str(folder / "model.json"))
         else:
@@ -244,6 +291,14 @@ def load_time_predictor(folder: str | Path, threads: int = 1) -> TimePredictor:
 
         predictor.model = XGBRegressor(n_jobs=threads)
         predictor.model.load_model(str(folder / "model.json"))
+    elif predictor.kind == "nnls_catboost":
+        from catboost import CatBoostRegressor
+
+        linear = json.loads((folder / LINEAR_FILE).read_text())
+        trees = CatBoostRegressor(thread_count=threads)
+        if not linear["exact"]:
+            trees.load_model(str(folder / "model.cbm"))
+        predictor.model = LinearTimesTrees(trees, LinearTimeModel.from_json(linear), linear["floor"], linear["exact"])
     elif predictor.kind in LINEAR_KINDS:
         predictor.model = _load_linear(folder, info)
     else:

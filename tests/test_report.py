@@ -84,7 +84,7 @@ def test_time_ablation_refits_every_kind(tmp_path):
     settings = validate({"predictors": {"time": {"search_iterations": 1, "folds": 2}}})["predictors"]
     reindex = {"3x3 conv": 1.0, "identity": 0.0, "2x2 maxpool": 0.3}
     table = report.time_ablation(trained, reindex, list(reindex), NetworkSpec(), settings, 0)
-    assert table["model"].tolist() == ["catboost", "nnls", "ridge", "xgboost"]
+    assert table["model"].tolist() == ["catboost", "nnls", "ridge", "xgboost", "nnls_catboost"]
     assert {"mape_b2", "spearman_b2", "sum_error_b2", "mape_b3", "spearman_b3", "sum_error_b3"} <= set(table.columns)
     assert (table["mape_b2"] > 0).all()
     assert np.isfinite(table[["sum_error_b2", "sum_error_b3"]].to_numpy()).all()

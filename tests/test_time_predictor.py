@@ -33,7 +33,9 @@ def data():
     return features, times, held_out[:80], held_out[80:]
 
 
-@pytest.mark.parametrize("kind, minimum", [("catboost", 0.9), ("xgboost", 0.9), ("ridge", 0.9), ("nnls", 0.9)])
+@pytest.mark.parametrize(
+    "kind, minimum", [("catboost", 0.9), ("xgboost", 0.9), ("ridge", 0.9), ("nnls", 0.9), ("nnls_catboost", 0.9)]
+)
 def test_each_kind_learns_a_nontrivial_target(data, kind, minimum, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     features, times, test, train = data
@@ -47,6 +49,19 @@ def test_each_kind_learns_a_nontrivial_target(data, kind, minimum, tmp_path, mon
     reloaded = load_time_predictor(tmp_path / "saved")
     assert np.allclose(reloaded.predict(features[test]), predicted)
     assert reloaded.hyperparameters == predictor.hyperparameters
+
+
+def test_nnls_catboost_extrapolates_to_a_new_step_where_catboost_cannot():
+    steps = sample_cells(np.random.default_rng(2), OPS, per_step=60, max_blocks=4)
+    features = [time_features(s, synthetic_reindex(12), SPEC) for s in steps]
+    times = [synthetic_time(s, 12) for s in steps]
+    seen, seen_times = np.concatenate(features[:3]), np.concatenate(times[:3])  # steps b = 1..3
+    errors = {}
+    for kind in ("catboost", "nnls_catboost"):
+        predictor = fit_time_predictor(seen, seen_times, TimeSettings(model=kind, search_iterations=3), 3, 2)
+        predicted = predictor.predict(features[3])  # step b = 4: every cell larger than any seen
+        errors[kind] = (mape(times[3], predicted), abs(predicted.sum() / times[3].sum() - 1) * 100)
+    assert errors["nnls_catboost"][0] < errors["catboost"][0] and errors["nnls_catboost"][1] < errors["catboost"][1]
 
 
 def test_catboost_search_uses_the_paper_ranges_and_is_seeded(data):
@@ -137,3 +152,13 @@ def test_linear_model_checks_its_inputs():
         model.predict(np.zeros((3, 9)))
     with pytest.raises(ValueError, match="unknown linear time model format 2"):
         LinearTimeModel.from_json({"format": 2, "coefficients": [1.0], "intercept": 0.0})
+
+
+def test_nnls_catboost_on_times_the_linear_part_fits_exactly(tmp_path):
+    features = np.random.default_rng(0).uniform(0, 3, size=(30, 9))
+    times = 2.0 + features @ np.arange(1.0, 10.0)  # nothing left for the trees to correct
+    predictor = fit_time_predictor(features, times, TimeSettings(model="nnls_catboost", search_iterations=1), 0, 1)
+    assert predictor.model.exact and np.allclose(predictor.predict(features), times)
+    predictor.save(tmp_path / "saved")
+    assert not (tmp_path / "saved" / "model.cbm").exists()
+    assert np.allclose(load_time_predictor(tmp_path / "saved").predict(features), times)
