@@ -4,7 +4,8 @@
         [--steps ...] [--out bench/results/time_predictor.json]
 
 For each run (a strategy folder, `results/<run>/<strategy>`, with its config files) and
-each step b >= 2: every time model of `predictors.time.model` is fitted on the successful
+each step b >= 2: every time model of `predictors.time.model`, its hyperparameters chosen by
+k-fold and by forward validation (`predictors.time.validation`), is fitted on the successful
 cells of the steps before b and predicts the cells trained at step b: MAPE (%), Spearman
 and the error (%) of the step's summed time (report.time_ablation). The accuracy ensemble
 is fitted the same way and scored by Spearman. Nothing is trained: the measured results
@@ -60,10 +61,14 @@ def replay(steps: Path, config: dict) -> dict:
     trained = tables.read("trained", *files)
     reindex = reindex_values(tables.read("reindex", steps / "b1" / "reindex.csv"))
     started = time.perf_counter()
-    ablation = time_ablation(
-        trained, reindex, config["search"]["operators"], NetworkSpec(**config["network"]), config["predictors"],
-        config["seed"],
-    )  # fmt: skip
+    ablations = []
+    for validation in ("kfold", "forward"):  # how each model's hyperparameters are chosen
+        settings = {**config["predictors"], "time": {**config["predictors"]["time"], "validation": validation}}
+        ablation = time_ablation(
+            trained, reindex, config["search"]["operators"], NetworkSpec(**config["network"]), settings, config["seed"]
+        )
+        ablations.append(ablation.assign(validation=validation))
+    ablation = pd.concat(ablations, ignore_index=True)
     return {
         "steps": str(steps),
         "cells_per_step": {

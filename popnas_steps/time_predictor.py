@@ -38,6 +38,7 @@ class TimeSettings:
     model: str = "catboost"
     search_iterations: int = 20
     folds: int = 5
+    validation: str = "kfold"
     max_iterations: int = 2500
     early_stopping: int = 50
 
@@ -46,6 +47,16 @@ def mape(true: np.ndarray, predicted: np.ndarray) -> float:
     """Mean absolute percentage error, in percent."""
     true, predicted = np.asarray(true, dtype=float), np.asarray(predicted, dtype=float)
     return float(np.mean(np.abs((predicted - true) / true)) * 100)
+
+
+def forward_split(features: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """One split: the cells of the steps before the last (by feature 0, the block count) to
+    fit, those of the last step to score, as a search fits on steps < b and predicts step b.
+    None where either side has fewer than 2 cells."""
+    blocks = np.asarray(features)[:, 0]
+    last = blocks.max() if len(blocks) else 0
+    train, validate = np.flatnonzero(blocks < last), np.flatnonzero(blocks == last)
+    return [(train, validate)] if len(train) >= 2 and len(validate) >= 2 else None
 
 
 def _sample(kind: str, rng: np.random.Generator) -> dict:
@@ -212,7 +223,9 @@ class TimePredictor:
         folds = min(self.settings.folds, len(times))
         if folds < 2:
             raise ValueError(f"the time predictor needs at least 2 trained cells; got {len(times)}")
-        splits = list(KFold(folds, shuffle=True, random_state=self.seed).split(features))
+        splits = forward_split(features) if self.settings.validation == "forward" else None
+        if splits is None:
+            splits = list(KFold(folds, shuffle=True, random_state=self.seed).split(features))
         rng = np.random.default_rng(self.seed)
         trials = self.settings.search_iterations if self.kind != "nnls" else 1
         best = None

@@ -162,3 +162,17 @@ def test_nnls_catboost_on_times_the_linear_part_fits_exactly(tmp_path):
     predictor.save(tmp_path / "saved")
     assert not (tmp_path / "saved" / "model.cbm").exists()
     assert np.allclose(load_time_predictor(tmp_path / "saved").predict(features), times)
+
+
+def test_forward_validation_scores_the_last_step_from_the_earlier_ones():
+    from popnas_steps.time_predictor import forward_split
+
+    steps = sample_cells(np.random.default_rng(4), OPS, per_step=20, max_blocks=3)
+    features = np.concatenate([time_features(s, synthetic_reindex(12), SPEC) for s in steps])
+    times = np.concatenate([synthetic_time(s, 12) for s in steps])
+    ((train, validate),) = forward_split(features)
+    assert set(features[train, 0]) == {1, 2} and set(features[validate, 0]) == {3}
+    settings = TimeSettings(model="nnls_catboost", search_iterations=2, validation="forward")
+    predictor = fit_time_predictor(features, times, settings, 0, 1)
+    assert len(predictor.cv_scores["mape_folds"]) == 1  # one split: steps 1-2 predict step 3
+    assert forward_split(features[features[:, 0] == 1]) is None  # one step only: k-fold instead
