@@ -53,9 +53,8 @@ def check_results(paths: list[str | Path]) -> list[tuple[dict | None, ResultErro
     parsed = [(i, result, cell) for i, (result, cell) in enumerate(checked) if result is not None]
     ids = cell_ids([cell for _, _, cell in parsed])
     for (i, result, _), computed in zip(parsed, ids, strict=True):
-        checked[i] = (result, _mismatch(Path(paths[i]), result, computed))
-        if checked[i][1] is not None:
-            checked[i] = (None, checked[i][1])
+        error = _mismatch(Path(paths[i]), result, computed)
+        checked[i] = (None, error) if error is not None else (result, None)
     return checked
 
 
@@ -116,17 +115,17 @@ def stale_artefacts(run_dir: str | Path, steps_dir: str | Path) -> tuple[set[str
     forced: set[str] = set()
     reasons: list[str] = []
     for step in sorted(steps_dir.glob("b*/")):
+        selection = step / "selected.csv"
         for table in sorted(step.glob("*.csv")) + sorted(step.glob("*.parquet")):
-            why = tables.damage(table)
+            why = tables.damage(table) if table != selection else None  # the selection is read below
             if why is not None:
                 forced.add(str(table))
                 reasons.append(f"{why}: it will be made again")
-        selection = step / "selected.csv"
-        if str(selection) in forced or not selection.is_file():
+        if not selection.is_file():
             continue
         try:
             selected = tables.read("selected", selection)
-        except tables.TableError as error:  # e.g. cut within its header
+        except tables.TableError as error:  # damaged, or cut within its header
             forced.add(str(selection))
             reasons.append(f"{error}: it will be made again")
             continue

@@ -269,19 +269,11 @@ def cell_id(cell: Cell) -> str:
 
 def cell_ids(cells: list[Cell]) -> list[str]:
     """`cell_id` of each cell, the cells of one size canonicalised together (vectorised)."""
+    if not cells:
+        return []
     operators = sorted({op for cell in cells for block in cell.blocks for op in block.operators})
-    ids = [""] * len(cells)
-    sizes = np.array([len(cell) for cell in cells])
-    for size in np.unique(sizes):
-        chosen = np.flatnonzero(sizes == size)
-        if size == 0:
-            computed = [cell_id(Cell())] * len(chosen)
-        else:
-            canonical, _ = canonicalize(encode([cells[i] for i in chosen], operators), operators)
-            computed = canonical_ids(canonical, operators)[0]
-        for i, value in zip(chosen, computed, strict=True):
-            ids[i] = value
-    return ids
+    (ids,) = by_size(cells, operators, lambda canonical: (np.asarray(canonical_ids(canonical, operators)[0]),))
+    return ids.tolist()
 
 
 def canonical_ids(canonical: np.ndarray, operators: tuple[str, ...] | list[str]) -> tuple[list[str], list[str]]:

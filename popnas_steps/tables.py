@@ -20,6 +20,8 @@ rows of successful trainings. The executable form of the README's "Outputs of a 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -78,10 +80,16 @@ def read(name: str, *paths: str | Path) -> pd.DataFrame:
 def _read_file(path: str | Path) -> pd.DataFrame:
     if not Path(path).is_file():
         raise FileNotFoundError(f"table '{path}' does not exist")
-    try:
+    with _damage_named(path):
         if str(path).endswith(".parquet"):
             return pd.read_parquet(path)
         return pd.read_csv(path, dtype={"cell_id": str})  # an id of 12 hex digits may be all digits
+
+
+@contextmanager
+def _damage_named(path: str | Path) -> Iterator[None]:
+    try:
+        yield
     except (OSError, ValueError, UnicodeDecodeError) as error:  # Arrow's and pandas' parse errors are ValueErrors
         raise DamagedTableError(path, error) from None
 
@@ -93,11 +101,12 @@ def damage(path: str | Path) -> str | None:
         if str(path).endswith(".parquet"):
             import pyarrow.parquet
 
-            pyarrow.parquet.read_metadata(path)
+            with _damage_named(path):
+                pyarrow.parquet.read_metadata(path)
         else:
-            pd.read_csv(path)
-    except (OSError, ValueError, UnicodeDecodeError) as error:
-        return str(DamagedTableError(path, error))
+            _read_file(path)
+    except DamagedTableError as error:
+        return str(error)
     return None
 
 

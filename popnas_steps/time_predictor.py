@@ -169,20 +169,9 @@ class TimePredictor:
 
     def _new_model(self, params: dict, iterations: int | None = None):
         if self.kind == "nnls_catboost":
-            return LinearTimesTrees(
-                TimePredictor("catboost", self.settings, self.seed, self.threads)._new_model(params, iterations)
-            )
+            return LinearTimesTrees(self._catboost(params, iterations))
         if self.kind == "catboost":
-            from catboost import CatBoostRegressor
-
-            return CatBoostRegressor(
-                iterations=iterations or self.settings.max_iterations,
-                random_seed=self.seed,
-                thread_count=self.threads,
-                allow_writing_files=False,  # no catboost_info/ in the working directory
-                verbose=False,
-                **params,
-            )
+            return self._catboost(params, iterations)
         if self.kind == "xgboost":
             from xgboost import XGBRegressor
 
@@ -202,6 +191,18 @@ class TimePredictor:
 
             return LinearRegression(positive=True)
         raise ValueError(f"unknown time predictor {self.kind!r}; choose one of {KINDS}")
+
+    def _catboost(self, params: dict, iterations: int | None):
+        from catboost import CatBoostRegressor
+
+        return CatBoostRegressor(
+            iterations=iterations or self.settings.max_iterations,
+            random_seed=self.seed,
+            thread_count=self.threads,
+            allow_writing_files=False,  # no catboost_info/ in the working directory
+            verbose=False,
+            **params,
+        )
 
     def _fit_fold(self, params, x_train, y_train, x_val, y_val) -> tuple[object, int | None]:
         model = self._new_model(params)

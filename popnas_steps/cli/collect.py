@@ -27,8 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         results = read_results(args.results)
-    except ResultError as error:  # the workflow sets damaged results aside before it runs this
-        print(f"error: {error}; move it aside and rerun to train that cell again", file=sys.stderr)
+    except ResultError as error:  # the workflow retrains a damaged result before it runs this
+        print(f"error: {error}; run the workflow again, which trains that cell again", file=sys.stderr)
         return 2
     with output_lock(args.out):
         tables.write("trained", trained_table(results, tables.read("selected", args.selected), args.b), args.out)
