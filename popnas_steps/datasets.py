@@ -24,7 +24,7 @@ import hashlib
 import json
 import logging
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -288,17 +288,41 @@ def _with_channels(image: np.ndarray, channels: int) -> np.ndarray:
 
 
 def load_source(dataset: dict) -> RawData:
-    """Read the source named by the `dataset` config slice."""
+    """Read the source named by the `dataset` config slice, resized to `dataset.image_size` if set."""
     source = dataset["source"]
+    image_size = dataset.get("image_size")
+    if source == "folder":  # its images may differ in size, so each is resized as it is read
+        return load_folder(dataset.get("path"), image_size)
     if source == "digits":
-        return load_digits()
-    if source in KERAS_SOURCES:
-        return load_keras(source)
-    if source == "npz":
-        return load_npz(dataset.get("path"))
-    if source == "folder":
-        return load_folder(dataset.get("path"), dataset.get("image_size"))
-    raise DatasetError(f"unknown dataset.source {source!r}")
+        raw = load_digits()
+    elif source in KERAS_SOURCES:
+        raw = load_keras(source)
+    elif source == "npz":
+        raw = load_npz(dataset.get("path"))
+    else:
+        raise DatasetError(f"unknown dataset.source {source!r}")
+    return raw if image_size is None else resized_source(raw, image_size)
+
+
+def resized_source(raw: RawData, image_size: list[int]) -> RawData:
+    """`raw` with every image resized (bilinear) to `image_size` = [height, width].
+
+    8-bit images stay 8-bit (rounded); others, such as digits' 0..16 levels, become float32 so
+    that the interpolated values are kept; `pixel_max` is unchanged either way.
+    """
+    import tensorflow as tf
+
+    def resize(x: np.ndarray | None) -> np.ndarray | None:
+        if x is None:
+            return None
+        x = np.asarray(x)
+        images = x[..., None] if x.ndim == 3 else x
+        if images.ndim != 4:
+            raise DatasetError(f"images must have shape (n, H, W) or (n, H, W, C) to be resized; got {x.shape}")
+        out = tf.image.resize(images.astype(np.float32), image_size).numpy()
+        return np.clip(np.round(out), 0, 255).astype(np.uint8) if x.dtype == np.uint8 and raw.pixel_max is None else out
+
+    return replace(raw, x_train=resize(raw.x_train), x_test=resize(raw.x_test))
 
 
 def _existing(path: str | None, source: str) -> Path:

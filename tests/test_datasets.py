@@ -30,6 +30,26 @@ def test_digits_split_is_stratified_seeded_and_reused(tmp_path):
     assert prepare(dataset_slice(source="digits"), 43, tmp_path / "c")["sha256"] != meta["sha256"]
 
 
+def test_digits_resized_to_image_size_keep_their_levels_and_split(tmp_path):
+    small = prepare(dataset_slice(source="digits"), 42, tmp_path / "small")
+    meta = prepare(dataset_slice(source="digits", image_size=[32, 24]), 42, tmp_path / "large")
+    assert meta["input_shape"] == [32, 24, 1] and meta["sizes"] == small["sizes"]
+    assert meta["pixel_max"] == 16.0 and meta["pixel_dtype"] == "float32"  # interpolated levels kept
+    large, original = load_prepared(tmp_path / "large"), load_prepared(tmp_path / "small")
+    assert large.train.x.shape[1:] == (32, 24, 1) and 0.0 <= large.train.x.min() <= large.train.x.max() <= 1.0
+    np.testing.assert_array_equal(large.test.y, original.test.y)  # the same samples, in the same order
+    # the upscaled image averages back to its original (bilinear keeps the mean brightness)
+    np.testing.assert_allclose(large.train.x.mean(axis=(1, 2, 3)), original.train.x.mean(axis=(1, 2, 3)), atol=0.02)
+
+
+def test_8bit_npz_resized_stays_8bit(tmp_path):
+    rng = np.random.default_rng(3)
+    path = tmp_path / "d.npz"
+    np.savez(path, x=rng.integers(0, 256, (40, 6, 6, 3), dtype=np.uint8), y=np.arange(40) % 2)
+    meta = prepare(dataset_slice(source="npz", path=str(path), image_size=[12, 12]), 0, tmp_path / "out")
+    assert meta["input_shape"] == [12, 12, 3] and meta["pixel_dtype"] == "uint8" and meta["pixel_max"] == 255.0
+
+
 def test_npz_with_its_own_test_split(tmp_path):
     rng = np.random.default_rng(1)
     path = tmp_path / "d.npz"
