@@ -2,6 +2,8 @@
 
     python -m bench.bench_overhead                         # runs the embedded default in bench_work/overhead
     python -m bench.bench_overhead --analyse-only --workdir DIR --run default   # a run already finished in DIR
+    python -m bench.bench_overhead --fit-models catboost nnls_catboost --workdir DIR --run default \
+        --config config/config.yaml      # the fit and expand steps of a finished run, per time model
 
 Per network (from each result.json): interpreter start-up, TensorFlow import, data loading,
 model building, one-off tracing (first batch), training (t), validation, writing. Per job
@@ -9,6 +11,11 @@ model building, one-off tracing (first batch), training (t), validation, writing
 Snakemake itself spends between jobs (wall time not covered by any job). Pipeline overhead
 = wall time - summed t, as a fraction of the wall time.
 Writes bench/results/overhead.json.
+
+With --fit-models, nothing is trained: the `fit` and `expand` step commands of every step
+b >= 2 of a finished run are replayed with each time model in turn, interleaved and
+repeated, and the median seconds and the ratio to the first model are written to
+bench/results/fit_overhead.json: what a change of `predictors.time.model` costs the search.
 """
 
 from __future__ import annotations
@@ -18,6 +25,10 @@ import json
 import os
 import platform
 import re
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -90,23 +101,64 @@ def analyse(workdir: Path, run: str, wall: float | None) -> dict:
     }
 
 
+def fit_seconds(config: dict, steps: Path, models: list[str], repeats: int) -> list[dict]:
+    """Median seconds of the `fit` and `expand` commands of each step b >= 2, per time model."""
+    timings: dict[tuple[int, str, str], list[float]] = {}
+    bs = sorted(int(p.name[1:]) for p in steps.glob("b*") if (p / "predictors").is_dir())
+    with tempfile.TemporaryDirectory() as scratch:
+        for _ in range(repeats):
+            for b in bs:
+                for model in models:  # interleaved, so drifts of a shared machine hit every model alike
+                    settings = json.dumps({**config, "predictors": {**config["predictors"],
+                                           "time": {**config["predictors"]["time"], "model": model}}})  # fmt: skip
+                    predictors, candidates = Path(scratch) / f"p{b}{model}", Path(scratch) / "c.parquet"
+                    commands = {
+                        "fit": ["fit", "--settings", settings, "--reindex", str(steps / "b1" / "reindex.csv"),
+                                "--out", str(predictors), *(str(steps / f"b{i}" / "trained.csv") for i in range(b))],
+                        "expand": ["expand", "--settings", settings, "--predictors", str(predictors),
+                                   "--parents", str(steps / f"b{b - 1}" / "trained.csv"), "--out", str(candidates)],
+                    }  # fmt: skip
+                    for name, arguments in commands.items():
+                        started = time.perf_counter()
+                        subprocess.run([sys.executable, "-m", "popnas_steps.cli.step", *arguments], check=True,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                        timings.setdefault((b, name, model), []).append(time.perf_counter() - started)
+    rows = []
+    for (b, name, model), seconds in sorted(timings.items()):
+        median, base = statistics.median(seconds), statistics.median(timings[(b, name, models[0])])
+        rows.append({"b": b, "command": name, "time_model": model, "median_seconds": round(median, 2),
+                     f"ratio_to_{models[0]}": round(median / base, 3)})  # fmt: skip
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workdir", default=str(ROOT / "bench_work" / "overhead"))
     parser.add_argument("--run", default="default")
     parser.add_argument("--analyse-only", action="store_true")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "overhead.json"))
+    parser.add_argument("--out", default=None, help="default: bench/results/overhead.json (fit_overhead.json)")
+    parser.add_argument("--fit-models", nargs="+", help="replay fit and expand with each")
+    parser.add_argument("--config", nargs="+", default=[str(ROOT / "config" / "config.yaml")], help="with --fit-models")
+    parser.add_argument("--strategy", default="popnas", help="with --fit-models: the steps folder")
+    parser.add_argument("--repeats", type=int, default=3, help="with --fit-models")
     args = parser.parse_args()
     workdir = Path(args.workdir)
+    machine = f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, CPU only"
+    if args.fit_models:
+        from popnas_steps.config import load_config
+
+        steps = workdir / "results" / args.run / args.strategy
+        result = {"machine": machine, "date": time.strftime("%Y-%m-%d"), "run": str(steps), "repeats": args.repeats,
+                  "steps": fit_seconds(load_config(*args.config), steps, args.fit_models, args.repeats)}  # fmt: skip
+        out = Path(args.out or ROOT / "bench" / "results" / "fit_overhead.json")
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps(result, indent=2))
+        return
     wall = None
     if not args.analyse_only:
         wall = run_workflow(workdir)
-    result = {
-        "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, CPU only",
-        "date": time.strftime("%Y-%m-%d"),
-        **analyse(workdir, args.run, wall),
-    }
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    result = {"machine": machine, "date": time.strftime("%Y-%m-%d"), **analyse(workdir, args.run, wall)}
+    Path(args.out or ROOT / "bench" / "results" / "overhead.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 

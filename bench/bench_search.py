@@ -1,12 +1,21 @@
 """Benchmark: POPNASv2 against the PNAS baseline, same data, seed and settings, side by side.
 
     python -m bench.bench_search [--config bench/search.yaml] [--workdir bench_work]
+    python -m bench.bench_search --config bench/digits32.yaml --time-models catboost nnls_catboost \
+        --share-b1 --out bench/results/search_digits32.json
 
-Runs the whole workflow twice (POPNASv2, then the PNAS overlay under another run name, so
-neither reuses the other's trainings), then reports for each: networks trained, summed
-training time, wall time, top-1 and mean top-5 validation accuracy, the test accuracy of
-the top-1 cell after final training, the front sizes and the predictor quality per step,
-and the ratios. Writes bench/results/search_efficiency.json.
+Runs the whole workflow for POPNASv2 (once per time model of --time-models, else with the
+config's) and for the PNAS overlay, each under its own run name so that none reuses
+another's trainings of steps b >= 2: `<run>` for the first POPNASv2, `<run>-<model>` for
+the others, `<run>-pnas`. Reports for each: networks trained, summed training time, wall
+time, top-1 and mean top-5 validation accuracy, the test accuracy of the top-1 cell after
+final training, the front sizes, the b=1 share of the summed time, the cost spread of the
+trained networks and the predictor quality per step, and the ratios to the first.
+
+--share-b1: the thrust and b=1 step are the same networks for every strategy (same seed,
+same cells), so the later runs start from a copy of the first run's data split and b <= 1
+results instead of training them again; their wall time counts the first run's b <= 1 wall
+(up to its `reindex` job) plus their own.
 """
 
 from __future__ import annotations
@@ -15,33 +24,49 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bench.bench_overhead import job_spans
 from bench.workflow import run_workflow
 from popnas_steps import tables
+from popnas_steps.config import load_config
 from popnas_steps.predictors import predictor_quality
 from popnas_steps.report import finished_job_seconds, search_summary
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def logged_wall(workdir: Path, run: str) -> float:
-    """Wall seconds of every Snakemake invocation that worked on `run` (a resumed run counts each part)."""
+def logged_wall(workdir: Path, run: str, until_rule: str | None = None) -> float:
+    """Wall seconds of every Snakemake invocation that worked on `run` (a resumed run counts each
+    part); with `until_rule`, only up to the end of that rule's job (the invocation that ran it)."""
     total = 0.0
     for log in sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log")):
-        if f"results/{run}/" in log.read_text():
-            spans = job_spans(log)
-            total += max(end for _, _, end in spans) - min(start for _, start, _ in spans) if spans else 0.0
+        if f"results/{run}/" in log.read_text() and (spans := job_spans(log)):
+            ends = [end for rule, _, end in spans if until_rule is None or rule == until_rule]
+            total += max(ends) - min(start for _, start, _ in spans) if ends else 0.0
     return total
+
+
+def share_b1(workdir: Path, source: str, target: str) -> None:
+    """Start run `target` from `source`'s data split and thrust and b=1 results (mtimes kept,
+    so Snakemake takes them as up to date)."""
+    src, dst = workdir / "results" / source, workdir / "results" / target
+    trained = tables.read("trained", src / "popnas" / "b0" / "trained.csv", src / "popnas" / "b1" / "trained.csv")
+    shutil.copytree(src / "data", dst / "data", dirs_exist_ok=True)
+    for cell_id in trained["cell_id"]:
+        shutil.copytree(src / "cells" / cell_id, dst / "cells" / cell_id, dirs_exist_ok=True)
 
 
 def figures(steps: Path, wall: float) -> dict:  # wall: from the Snakemake logs, 1 s resolution
     trained = tables.read("trained", *sorted(steps.glob("b*/trained.csv")))
     summary = search_summary(trained, finished_job_seconds(steps.parent / "cells", trained)).iloc[0]
+    ok = tables.ok_rows(trained)
+    t = ok["time"].to_numpy(float)
     final = pd.read_csv(steps / "report" / "final.csv").iloc[0]
     fronts = {}
     for pareto in sorted(steps.glob("b*/pareto.csv")):
@@ -60,6 +85,14 @@ def figures(steps: Path, wall: float) -> dict:  # wall: from the Snakemake logs,
         "top5_mean_val_accuracy": round(float(summary["top5_mean_accuracy"]), 4),
         "top1_test_accuracy_after_final_training": round(float(final["test_accuracy"]), 4),
         "fronts": fronts,
+        "b1_share_of_summed_training": round(float(ok.loc[ok["b"] <= 1, "time"].sum() / t.sum()), 3),
+        "summed_training_seconds_b_ge_2": round(float(ok.loc[ok["b"] >= 2, "time"].sum()), 1),
+        "training_seconds_spread": {
+            "min": round(float(t.min()), 2),
+            "median": round(float(np.median(t)), 2),
+            "max": round(float(t.max()), 2),
+            "max_over_min": round(float(t.max() / t.min()), 1),
+        },
         "predictor_quality": predictor_quality(trained).round(3).to_dict("records"),
     }
 
@@ -70,27 +103,61 @@ def main() -> None:
     parser.add_argument("--workdir", default=str(ROOT / "bench_work"))
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "search_efficiency.json"))
     parser.add_argument("--analyse-only", action="store_true", help="use the runs already in --workdir")
+    parser.add_argument("--time-models", nargs="+", help="one POPNASv2 run per time model (default: the config's)")
+    parser.add_argument("--share-b1", action="store_true", help="later runs start from the first run's b <= 1")
     args = parser.parse_args()
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     config = Path(args.config).resolve()
-    if not args.analyse_only:
-        run_workflow(workdir, [config], "bench-popnas")
-        run_workflow(workdir, [config, ROOT / "config" / "pnas.yaml"], "bench-pnas")
-    popnas_wall, pnas_wall = logged_wall(workdir, "bench-popnas"), logged_wall(workdir, "bench-pnas")
-    popnas = figures(workdir / "results" / "bench-popnas" / "popnas", popnas_wall)
-    pnas = figures(workdir / "results" / "bench-pnas" / "pnas", pnas_wall)
+    base = load_config(config)["run"]
+    runs = {}  # label -> (run name, config files, steps folder)
+    for i, model in enumerate(args.time_models or [None]):
+        overlay = []
+        if model:
+            overlay = [workdir / f"time-{model}.yaml"]
+            overlay[0].write_text(json.dumps({"predictors": {"time": {"model": model}}}) + "\n")
+        run = base if i == 0 else f"{base}-{model}"
+        runs[f"popnas-{model}" if model else "popnas"] = (run, [config, *overlay], "popnas")
+    runs["pnas"] = (f"{base}-pnas", [config, ROOT / "config" / "pnas.yaml"], "pnas")
+    for i, (run, configs, _) in enumerate(runs.values()):
+        if args.analyse_only:
+            break
+        if i > 0 and args.share_b1:
+            share_b1(workdir, base, run)
+        run_workflow(workdir, configs, run)
+    shared_wall = logged_wall(workdir, base, until_rule="reindex") if args.share_b1 else 0.0
+    results = {
+        label: figures(workdir / "results" / run / steps, logged_wall(workdir, run) + (shared_wall if i else 0.0))
+        for i, (label, (run, _, steps)) in enumerate(runs.items())
+    }
+    first = next(iter(results))
     result = {
         "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, CPU only",
         "date": time.strftime("%Y-%m-%d"),
         "config": str(config.relative_to(ROOT)),
-        "popnas": popnas,
-        "pnas": pnas,
-        "ratios_pnas_over_popnas": {
-            key: round(pnas[key] / popnas[key], 2)
-            for key in ("networks", "summed_training_seconds", "summed_job_seconds", "wall_seconds")
+        "shared_b1": args.share_b1,
+        **results,
+        **{
+            f"ratios_{label}_over_{first}": {
+                key: round(figures_[key] / results[first][key], 2)
+                for key in (
+                    "networks",
+                    "summed_training_seconds",
+                    "summed_training_seconds_b_ge_2",
+                    "summed_job_seconds",
+                    "wall_seconds",
+                )  # fmt: skip
+            }
+            for label, figures_ in results.items()
+            if label != first
         },
-        "top1_gap_points": round(100 * (popnas["top1_val_accuracy"] - pnas["top1_val_accuracy"]), 2),
+        **{
+            f"top1_gap_points_{first}_minus_{label}": round(
+                100 * (results[first]["top1_val_accuracy"] - figures_["top1_val_accuracy"]), 2
+            )
+            for label, figures_ in results.items()
+            if label != first
+        },
     }
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
