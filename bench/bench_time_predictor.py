@@ -8,7 +8,8 @@ each step b >= 2: every time model of `predictors.time.model`, its hyperparamete
 k-fold and by forward validation (`predictors.time.validation`), is fitted on the successful
 cells of the steps before b and predicts the cells trained at step b: MAPE (%), Spearman
 and the error (%) of the step's summed time (report.time_ablation). The accuracy ensemble
-is fitted the same way and scored by Spearman. Nothing is trained: the measured results
+is fitted the same way and scored by Spearman, on the canonical cells it sees now and on the
+cells as stored (what it saw before it canonicalised). Nothing is trained: the measured results
 come from the run's `b<b>/trained.csv`. Writes the tables, per run, to --out.
 """
 
@@ -33,8 +34,27 @@ from popnas_steps.report import time_ablation
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def accuracy_spearman(trained: pd.DataFrame, config: dict) -> dict[str, float]:
-    """Spearman of the accuracy ensemble fitted on steps < b, on the cells of step b."""
+def stored_tensors(cells: list, operators: list[str], max_blocks: int) -> tuple[np.ndarray, np.ndarray]:
+    """Accuracy-predictor tensors of the cells in the form their JSON was stored in: what the
+    predictors saw before they canonicalised (b=1 cells in enumeration order)."""
+    from popnas_steps.accuracy_predictor import cell_tensors
+    from popnas_steps.space import encode
+
+    sizes = np.array([len(cell) for cell in cells])
+    inputs, ops = None, None
+    for size in np.unique(sizes):
+        chosen = np.flatnonzero(sizes == size)
+        part_inputs, part_ops = cell_tensors(encode([cells[i] for i in chosen], operators), max_blocks)
+        if inputs is None:
+            inputs = np.zeros((len(cells), *part_inputs.shape[1:]), part_inputs.dtype)
+            ops = np.zeros((len(cells), *part_ops.shape[1:]), part_ops.dtype)
+        inputs[chosen], ops[chosen] = part_inputs, part_ops
+    return inputs, ops
+
+
+def accuracy_spearman(trained: pd.DataFrame, config: dict, canonical: bool = True) -> dict[str, float]:
+    """Spearman of the accuracy ensemble fitted on steps < b, on the cells of step b; with
+    canonical=False, on the cells as stored (the encoding before issue 14)."""
     from scipy.stats import spearmanr
 
     from popnas_steps.accuracy_predictor import AccuracyEnsemble, AccuracySettings
@@ -43,7 +63,8 @@ def accuracy_spearman(trained: pd.DataFrame, config: dict) -> dict[str, float]:
 
     ok = tables.ok_rows(trained).reset_index(drop=True)
     operators, max_blocks = config["search"]["operators"], config["search"]["max_blocks"]
-    inputs, ops = _tensors_of([Cell.from_json(t) for t in ok["cell"]], operators, max_blocks)
+    cells = [Cell.from_json(t) for t in ok["cell"]]
+    inputs, ops = (_tensors_of if canonical else stored_tensors)(cells, operators, max_blocks)
     scores = {}
     for b in sorted(ok.loc[ok["b"] >= 2, "b"].unique()):
         train, test = (ok["b"] < b).to_numpy(), (ok["b"] == b).to_numpy()
@@ -76,6 +97,7 @@ def replay(steps: Path, config: dict) -> dict:
         },
         "time_models": ablation.round(3).replace({np.nan: None}).to_dict("records"),
         "accuracy_spearman": accuracy_spearman(trained, config),
+        "accuracy_spearman_stored_form": accuracy_spearman(trained, config, canonical=False),
         "seconds": round(time.perf_counter() - started, 1),
     }
 
@@ -93,7 +115,7 @@ def main() -> None:
     for run in runs:
         print(run["steps"], run["cells_per_step"])
         print(pd.DataFrame(run["time_models"]).to_string(index=False))
-        print("accuracy Spearman:", run["accuracy_spearman"])
+        print("accuracy Spearman:", run["accuracy_spearman"], "as stored:", run["accuracy_spearman_stored_form"])
 
 
 if __name__ == "__main__":
