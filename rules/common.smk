@@ -11,6 +11,7 @@ from snakemake.settings.types import DeploymentMethod
 from snakemake.logging import logger
 
 from popnas_steps import tables
+from popnas_steps.config import Unrecorded, watch_settings, without_watch_keys
 from popnas_steps.macro import NetworkSpec
 from popnas_steps.model import kernel_warnings
 from popnas_steps.results import stale_artefacts
@@ -71,7 +72,8 @@ wildcard_constraints:
 
 
 def config_slice(*keys):
-    """The named config entries ("section" or "section.key") as canonical JSON.
+    """The named config entries ("section" or "section.key") as canonical JSON, less the
+    keys that change no result (config.WATCH_KEYS: training.tensorboard; see WATCH).
 
     Each rule passes only what it reads, so a config change reruns only the rules whose
     slice changed (the profile's rerun trigger on params, which records a function's value).
@@ -85,8 +87,14 @@ def config_slice(*keys):
             sliced.setdefault(section, {})[name] = config[section][name]
         else:
             sliced[section] = config[section]
-    text = json.dumps(sliced, sort_keys=True)
+    text = json.dumps(without_watch_keys(sliced), sort_keys=True)
     return lambda wildcards: text
+
+
+# The keys that say how a training is watched (training.tensorboard), for the trainings'
+# `--watch`: Unrecorded, so the params trigger does not see them, and left out of every
+# config_slice, so turning TensorBoard on or off for a run retrains nothing.
+WATCH = Unrecorded(json.dumps(watch_settings(config), sort_keys=True))
 
 
 _selected_cache = {}

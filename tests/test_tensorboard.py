@@ -1,0 +1,189 @@
+"""TensorBoard event files (training.tensorboard): each training's epochs and the switch
+that changes no result. Read back with TensorFlow alone (no
+`tensorboard` package needed)."""
+
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from popnas_steps import train_cell as entry
+from popnas_steps.config import ConfigError, Unrecorded, config_from_args, watch_settings, without_watch_keys
+from popnas_steps.datasets import load_prepared
+from popnas_steps.events import EpochSummaries
+from popnas_steps.macro import NetworkSpec
+from popnas_steps.model import build_model
+from popnas_steps.space import Cell
+from popnas_steps.train import Recipe, train_model
+
+from .conftest import tiny_config
+
+CELL = Cell.from_json('[[-1, "3x3 conv", -2, "2x2 maxpool"]]')
+TRAIN_TAGS = {"epoch_loss", "epoch_accuracy", "epoch_learning_rate", "epoch_seconds"}
+VALIDATION_TAGS = {"epoch_loss", "epoch_accuracy", "epoch_seconds"}
+
+
+def read_scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
+    """tag -> [(step, value)] of every event file in `folder` (not below), oldest file first."""
+    import tensorflow as tf
+    from tensorflow.core.util import event_pb2
+
+    scalars = defaultdict(list)
+    for path in sorted(folder.glob("events.out.tfevents.*")):
+        for record in tf.data.TFRecordDataset(str(path)):
+            event = event_pb2.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                assert value.metadata.plugin_data.plugin_name == "scalars", value.tag  # what TensorBoard draws
+                scalars[value.tag].append((event.step, float(tf.make_ndarray(value.tensor))))
+    return dict(scalars)
+
+
+def event_files(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("events.out.tfevents.*"))
+
+
+# --- one training with the switch on, one with it off --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def watched_and_unwatched(tmp_path_factory):
+    """The same cell trained with tensorboard on and off (deterministic ops: equal seeds give
+    equal networks), each in its own folder."""
+    from popnas_steps.datasets import prepare
+
+    folder = tmp_path_factory.mktemp("tensorboard")
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 30)
+    x = (rng.integers(0, 60, size=(90, 8, 8, 3)) + 80 * y[:, None, None, None]).astype(np.uint8)
+    np.savez(folder / "tiny.npz", x=x, y=y)
+    dataset = {"source": "npz", "path": str(folder / "tiny.npz")}
+    results = {}
+    for watched in (True, False):
+        config = tiny_config(dataset=dataset, training={"epochs": 3, "deterministic": True, "tensorboard": watched})
+        if watched:
+            prepare(config["dataset"], config["seed"], folder / "data")
+        out = folder / ("on" if watched else "off")
+        results[watched] = (entry.train_cell(config, CELL, folder / "data", out), out)
+    return results
+
+
+def test_a_training_writes_one_value_per_epoch_of_each_scalar(watched_and_unwatched):
+    result, out = watched_and_unwatched[True]
+    assert result["status"] == "ok", result["reason"]
+    train, validation = read_scalars(out / "tensorboard" / "train"), read_scalars(out / "tensorboard" / "validation")
+    assert set(train) == TRAIN_TAGS and set(validation) == VALIDATION_TAGS
+    history = result["history"]
+    for scalars, names in (
+        (train, {"epoch_loss": "loss", "epoch_accuracy": "accuracy", "epoch_seconds": "train_seconds"}),
+        (
+            validation,
+            {"epoch_loss": "val_loss", "epoch_accuracy": "val_accuracy", "epoch_seconds": "validation_seconds"},
+        ),
+    ):
+        for tag, key in names.items():
+            assert [step for step, _ in scalars[tag]] == [1, 2, 3], tag  # one value per epoch, counted from 1
+            assert [value for _, value in scalars[tag]] == pytest.approx([e[key] for e in history], rel=1e-6), tag
+
+
+def test_the_learning_rate_is_that_of_each_epochs_last_step(watched_and_unwatched):
+    result, out = watched_and_unwatched[True]
+    steps = result["steps_per_epoch"]
+    # first period 1 epoch, then 2 (t_mul 2): the epochs end at these fractions of their period
+    fractions = [(steps - 1) / steps, (steps - 1) / (2 * steps), (2 * steps - 1) / (2 * steps)]
+    expected = [0.01 * 0.5 * (1 + math.cos(math.pi * fraction)) for fraction in fractions]
+    rates = read_scalars(out / "tensorboard" / "train")["epoch_learning_rate"]
+    assert [value for _, value in rates] == pytest.approx(expected, rel=1e-5)
+
+
+def test_the_switch_off_writes_nothing_and_the_switch_changes_no_result(watched_and_unwatched):
+    (on, _), (off, off_out) = watched_and_unwatched[True], watched_and_unwatched[False]
+    assert off["status"] == "ok" and not (off_out / "tensorboard").exists() and not event_files(off_out)
+    assert on["accuracy"] == off["accuracy"] and on["params"] == off["params"]
+    measured = ("loss", "accuracy", "val_loss", "val_accuracy")
+    assert [[e[k] for k in measured] for e in on["history"]] == [[e[k] for k in measured] for e in off["history"]]
+    # the recorded recipe is the same: the switch is not part of what a result depends on
+    assert on["training"] == off["training"] and "tensorboard" not in on["training"]
+
+
+def test_the_writing_runs_at_epoch_ends_only_outside_t():
+    # t spans an epoch's first to last training batch: a batch hook would run inside it
+    base = keras.callbacks.Callback
+    for hook in ("on_train_batch_begin", "on_train_batch_end", "on_epoch_begin", "on_test_batch_end"):
+        assert getattr(EpochSummaries, hook) is getattr(base, hook), f"{hook} would run inside or near t"
+    assert EpochSummaries.on_epoch_end is not base.on_epoch_end
+
+
+def network(config, data):
+    keras.utils.set_random_seed(config["seed"])
+    return build_model(CELL, data.input_shape, data.num_classes, NetworkSpec(**config["network"]))
+
+
+def test_a_resumed_training_adds_its_epochs_and_a_fresh_one_replaces_them(tiny_data, tmp_path):
+    data, board = load_prepared(tiny_data), tmp_path / "tensorboard"
+
+    def train(epochs, checkpoint):
+        config = tiny_config(training={"epochs": epochs})
+        recipe = Recipe.from_config(config["training"])
+        train_model(network(config, data), data, recipe, config["seed"], None, checkpoint, "k", tensorboard=board)
+
+    train(2, tmp_path / "ckpt")
+    train(4, tmp_path / "ckpt")  # resumes after epoch 2 (test_checkpoints): adds epochs 3 and 4
+    steps = [step for step, _ in read_scalars(board / "train")["epoch_loss"]]
+    assert steps == [1, 2, 3, 4] and len(event_files(board / "train")) == 2
+    train(1, None)  # from the first epoch: the earlier training's events go
+    assert [step for step, _ in read_scalars(board / "validation")["epoch_accuracy"]] == [1]
+
+
+def test_a_folder_that_cannot_be_written_is_a_warning_not_a_failed_training(tiny_data, tmp_path):
+    (tmp_path / "cell").mkdir()
+    (tmp_path / "cell" / "tensorboard").write_text("a file where the folder would be\n")
+    config = tiny_config(training={"tensorboard": True})
+    result = entry.train_cell(config, CELL, tiny_data, tmp_path / "cell")
+    assert result["status"] == "ok", result["reason"]
+    assert "TensorBoard events in" in (tmp_path / "cell" / "train.log").read_text()
+
+
+def test_the_final_training_writes_its_events_beside_its_model(tiny_data, tmp_path):
+    from popnas_steps.final import train_final
+
+    config = tiny_config(training={"tensorboard": True}, final={"epochs": 2, "first_period": 1})
+    metrics = train_final(config, CELL, tiny_data, tmp_path / "final")
+    assert metrics["epochs"] == 2 and (tmp_path / "final" / "model.keras").is_file()
+    assert [step for step, _ in read_scalars(tmp_path / "final" / "tensorboard" / "train")["epoch_loss"]] == [1, 2]
+
+
+# --- the switch passes apart from the settings that decide reruns ---------------------------
+
+
+def test_watch_keys_are_out_of_the_recorded_slice_and_back_through_watch():
+    on, off = tiny_config(training={"tensorboard": True}), tiny_config()
+    assert without_watch_keys(on) == without_watch_keys(off)  # what a rule's params record
+    assert watch_settings(on) == {"training": {"tensorboard": True}}
+    settings = json.dumps({"training": without_watch_keys(on)["training"]})
+    args = type("Args", (), {"settings": settings, "watch": json.dumps(watch_settings(on))})
+    config = config_from_args(args)
+    assert config["training"]["tensorboard"] is True and config["training"]["epochs"] == 2
+    args.watch = None
+    assert config_from_args(args)["training"]["tensorboard"] is False
+
+
+@pytest.mark.parametrize("watch", ['{"training": {"epochs": 3}}', '{"seed": 1}', '{"training": true}', "[]", "{bad"])
+def test_watch_takes_nothing_that_could_change_a_result(watch):
+    # a recipe key passed here would change results behind Snakemake's params trigger
+    args = type("Args", (), {"settings": "{}", "watch": watch})
+    with pytest.raises(ConfigError, match="--watch"):
+        config_from_args(args)
+
+
+def test_snakemake_does_not_record_an_unrecorded_param():
+    # The rerun trigger records only plain values (snakemake.persistence); if a Snakemake
+    # release starts recording others, toggling TensorBoard would retrain every cell.
+    from snakemake.persistence import UNREPRESENTABLE, PersistenceBase
+
+    assert PersistenceBase._serialize_param_builtin(None, Unrecorded('{"training": {}}')) is UNREPRESENTABLE
+    assert PersistenceBase._serialize_param_builtin(None, '{"training": {}}') is not UNREPRESENTABLE
+    assert str(Unrecorded('{"a": 1}')) == '{"a": 1}'  # what the shell command receives
