@@ -1,5 +1,5 @@
-"""TensorBoard event files (training.tensorboard): each training's epochs and the switch
-that changes no result. Read back with TensorFlow alone (no
+"""TensorBoard event files (training.tensorboard): each training's epochs, the search's own
+file, and the switch that changes no result. Read back with TensorFlow alone (no
 `tensorboard` package needed)."""
 
 import json
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 
 from popnas_steps import train_cell as entry
@@ -17,6 +18,7 @@ from popnas_steps.datasets import load_prepared
 from popnas_steps.events import EpochSummaries
 from popnas_steps.macro import NetworkSpec
 from popnas_steps.model import build_model
+from popnas_steps.report import search_scalars
 from popnas_steps.space import Cell
 from popnas_steps.train import Recipe, train_model
 
@@ -187,3 +189,62 @@ def test_snakemake_does_not_record_an_unrecorded_param():
     assert PersistenceBase._serialize_param_builtin(None, Unrecorded('{"training": {}}')) is UNREPRESENTABLE
     assert PersistenceBase._serialize_param_builtin(None, '{"training": {}}') is not UNREPRESENTABLE
     assert str(Unrecorded('{"a": 1}')) == '{"a": 1}'  # what the shell command receives
+
+
+# --- the search's own file -------------------------------------------------------------------
+
+
+def synthetic_trained() -> pd.DataFrame:
+    """Three steps: the thrust, three b=1 cells (one failed), two b=2 cells with predictions
+    (accuracy only, as in PNAS, for the second step's time)."""
+    rows = [
+        (0, "ok", 0.50, 2.0, np.nan, np.nan),
+        (1, "ok", 0.60, 3.0, np.nan, np.nan),
+        (1, "failed", np.nan, np.nan, np.nan, np.nan),
+        (1, "ok", 0.55, 4.4, np.nan, np.nan),
+        (2, "ok", 0.80, 6.0, 0.70, np.nan),
+        (2, "ok", 0.70, 5.0, 0.75, np.nan),
+        (2, "ok", 0.65, 4.0, 0.60, np.nan),
+    ]
+    table = pd.DataFrame(rows, columns=["b", "status", "accuracy", "time", "predicted_accuracy", "predicted_time"])
+    table.insert(0, "cell_id", [f"{i:012x}" for i in range(len(rows))])
+    table.insert(1, "cell", "[]")
+    table.insert(3, "origin", "b1")
+    table["params"] = 10
+    table["reason"] = None
+    return table
+
+
+def test_the_search_scalars_follow_the_trained_tables():
+    from popnas_steps.predictors import predictor_quality
+
+    trained = synthetic_trained()
+    scalars = defaultdict(list)
+    for tag, step, value in search_scalars(trained, predictor_quality(trained)):
+        scalars[tag].append((step, value))
+    best = [0.5, 0.6, 0.6, 0.6, 0.8, 0.8, 0.8]
+    assert scalars["search/best_accuracy"] == list(zip(range(1, 8), best, strict=True))
+    assert [step for step, _ in scalars["search/best_accuracy_by_training_seconds"]] == [2, 5, 5, 9, 15, 20, 24]
+    assert scalars["search/cumulative_training_seconds"][-1] == (7, pytest.approx(24.4))
+    assert scalars["steps/networks"] == [(0, 1.0), (1, 3.0), (2, 3.0)]
+    assert scalars["steps/failed"] == [(0, 0.0), (1, 1.0), (2, 0.0)]
+    assert scalars["predictors/accuracy_spearman"] == [(2, pytest.approx(0.5))]
+    assert math.isnan(scalars["predictors/time_mape"][0][1])  # no time predictions: nothing measured
+
+
+def test_the_search_file_reads_back_and_a_rewrite_replaces_it(tmp_path):
+    from popnas_steps.cli import report
+
+    table = tmp_path / "trained.csv"
+    synthetic_trained().to_csv(table, index=False)
+    out = tmp_path / "report" / "tensorboard"
+    for _ in range(2):
+        assert report.main(["tensorboard", "--out", str(out), str(table)]) == 0
+    assert len(event_files(out)) == 1  # the second report replaced the first one's file
+    scalars = read_scalars(out)
+    assert [value for _, value in scalars["search/best_accuracy"]] == pytest.approx([0.5, 0.6, 0.6, 0.6, 0.8, 0.8, 0.8])
+    assert scalars["steps/networks"] == [(0, 1.0), (1, 3.0), (2, 3.0)]
+    assert {tag for tag in scalars if tag.startswith("predictors/")} == {
+        "predictors/accuracy_mape",
+        "predictors/accuracy_spearman",
+    }  # NaN (no time predictor) is left out
