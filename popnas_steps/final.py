@@ -14,7 +14,8 @@ and `metrics.json` last, so that a job stopped at any point leaves no half-writt
   matrix, the best validation accuracy and the training time;
 - with `training.tensorboard`, `tensorboard/`: each epoch's record as TensorBoard scalars,
   written during the training (popnas_steps.events); a resumed training adds to them.
-Drawing the cell is the job of a report rule: nothing optional runs in a training job.
+Drawing the cell is the job of a report rule: nothing optional runs in a training job (the
+TensorBoard events are written during it, and a failure to write them cannot fail it).
 
 The training keeps a checkpoint of each epoch in `--out/checkpoint/`, so a run stopped by a
 kill, a crash or a SLURM time limit resumes from its last completed epoch when the same
