@@ -230,9 +230,10 @@ def deep_merge(base: dict, override: dict) -> dict:
 
 
 # Keys that say how a training is watched, never what it computes: not part of a recipe, a
-# result or a checkpoint's fingerprint. The rules pass them apart from the config slices that
-# Snakemake's params trigger records (`--watch`, an Unrecorded param: rules/common.smk), so
-# turning one on or off trains nothing again.
+# result or a checkpoint's fingerprint. The workflow leaves them out of the config slices that
+# Snakemake's params trigger records and passes them in the environment (WATCH_ENVIRONMENT,
+# set in rules/common.smk), so turning one on or off trains nothing again.
+WATCH_ENVIRONMENT = "POPNAS_WATCH"
 WATCH_KEYS: dict[str, tuple[str, ...]] = {"training": ("tensorboard",)}
 
 
@@ -253,18 +254,6 @@ def watch_settings(config: dict) -> dict:
     return {section: {key: config[section][key] for key in keys} for section, keys in WATCH_KEYS.items()}
 
 
-class Unrecorded:
-    """A rule's params value that Snakemake's params rerun trigger does not record: it records
-    only plain values (str, numbers, containers), as with the interpreter's Path. For the
-    WATCH_KEYS, which change no result. Formats as its text in a shell command."""
-
-    def __init__(self, text: str):
-        self.text = text
-
-    def __str__(self) -> str:
-        return self.text
-
-
 def add_config_arguments(parser) -> None:
     """--config FILE... (a user's files) or --settings JSON (the slice a workflow rule passes)."""
     group = parser.add_mutually_exclusive_group(required=True)
@@ -277,7 +266,7 @@ def add_watch_argument(parser) -> None:
     parser.add_argument(
         "--watch",
         help=f"config keys that change no result ({_watch_key_names()}) as JSON, over --config or --settings; "
-        "the workflow passes them apart so that turning one on retrains nothing",
+        f"default ${WATCH_ENVIRONMENT}, which the workflow sets, so that turning one on retrains nothing",
     )
 
 
@@ -289,11 +278,13 @@ def config_from_args(args) -> dict:
     else:
         config = validate(_json_argument("--settings", args.settings))
     watch = getattr(args, "watch", None)
+    if watch is None and hasattr(args, "watch"):  # only the training commands take the watch keys
+        watch = os.environ.get(WATCH_ENVIRONMENT)
     if watch is None:
         return config
     watched = _json_argument("--watch", watch)
     if not _only_watch_keys(watched):  # a recipe key here would change results behind the rerun trigger
-        raise ConfigError(f"--watch takes only {_watch_key_names()}, as JSON; got {watch}")
+        raise ConfigError(f"--watch (or ${WATCH_ENVIRONMENT}) takes only {_watch_key_names()}, as JSON; got {watch}")
     return validate(deep_merge(config, watched))
 
 

@@ -11,7 +11,7 @@ from snakemake.settings.types import DeploymentMethod
 from snakemake.logging import logger
 
 from popnas_steps import tables
-from popnas_steps.config import Unrecorded, watch_settings, without_watch_keys
+from popnas_steps.config import watch_settings, without_watch_keys
 from popnas_steps.macro import NetworkSpec
 from popnas_steps.model import kernel_warnings
 from popnas_steps.results import stale_artefacts
@@ -73,7 +73,7 @@ wildcard_constraints:
 
 def config_slice(*keys):
     """The named config entries ("section" or "section.key") as canonical JSON, less the
-    keys that change no result (config.WATCH_KEYS: training.tensorboard; see WATCH).
+    keys that change no result (config.WATCH_KEYS: training.tensorboard; see POPNAS_WATCH).
 
     Each rule passes only what it reads, so a config change reruns only the rules whose
     slice changed (the profile's rerun trigger on params, which records a function's value).
@@ -91,10 +91,12 @@ def config_slice(*keys):
     return lambda wildcards: text
 
 
-# The keys that say how a training is watched (training.tensorboard), for the trainings'
-# `--watch`: Unrecorded, so the params trigger does not see them, and left out of every
-# config_slice, so turning TensorBoard on or off for a run retrains nothing.
-WATCH = Unrecorded(json.dumps(watch_settings(config), sort_keys=True))
+# The keys that say how a training is watched (training.tensorboard) reach the trainings
+# through the environment, not their command line or params: Snakemake reruns a job whose
+# shell command or recorded params changed, so either would retrain every cached cell when
+# TensorBoard is turned on (or when popnas is upgraded). Every Snakemake process parses this
+# file, a cluster job's included, so each sets it for the jobs it runs.
+os.environ["POPNAS_WATCH"] = json.dumps(watch_settings(config), sort_keys=True)
 
 
 _selected_cache = {}

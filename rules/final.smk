@@ -39,10 +39,9 @@ rule train_final:
     params:
         python=PYTHON,
         settings=config_slice("seed", "network", "training", "final"),
-        watch=WATCH,
         cell=final_cell,
     shell:
-        "{params.python:q} -m popnas_steps.cli.final train --settings {params.settings:q} --watch {params.watch:q} "
+        "{params.python:q} -m popnas_steps.cli.final train --settings {params.settings:q} "
         '--data "$(dirname {input.data:q})" --cell {params.cell:q} '
         '--out "$(dirname {output.metrics:q})" > {log:q} 2>&1'
 

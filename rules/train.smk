@@ -15,10 +15,9 @@ rule train_cell:
     params:
         python=PYTHON,
         settings=config_slice("seed", "network", "training"),
-        watch=WATCH,
         cell=cell_spec,
     shell:
-        "{params.python:q} -m popnas_steps.cli.train_cell --settings {params.settings:q} --watch {params.watch:q} "
+        "{params.python:q} -m popnas_steps.cli.train_cell --settings {params.settings:q} "
         '--data "$(dirname {input.data:q})" --cell {params.cell:q} '
         '--out "$(dirname {output.result:q})" > {log:q} 2>&1'
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from popnas_steps import train_cell as entry
-from popnas_steps.config import ConfigError, Unrecorded, config_from_args, watch_settings, without_watch_keys
+from popnas_steps.config import ConfigError, config_from_args, watch_settings, without_watch_keys
 from popnas_steps.datasets import load_prepared
 from popnas_steps.events import EpochSummaries
 from popnas_steps.macro import NetworkSpec
@@ -181,14 +181,19 @@ def test_watch_takes_nothing_that_could_change_a_result(watch):
         config_from_args(args)
 
 
-def test_snakemake_does_not_record_an_unrecorded_param():
-    # The rerun trigger records only plain values (snakemake.persistence); if a Snakemake
-    # release starts recording others, toggling TensorBoard would retrain every cell.
-    from snakemake.persistence import UNREPRESENTABLE, PersistenceBase
+def test_the_environment_carries_the_watch_keys_to_the_training_commands(monkeypatch):
+    # rules/common.smk sets it in every Snakemake process, so the rules' commands stay as they
+    # were (a changed shell command reruns every cached cell through Snakemake's code trigger)
+    from popnas_steps.config import WATCH_ENVIRONMENT
 
-    assert PersistenceBase._serialize_param_builtin(None, Unrecorded('{"training": {}}')) is UNREPRESENTABLE
-    assert PersistenceBase._serialize_param_builtin(None, '{"training": {}}') is not UNREPRESENTABLE
-    assert str(Unrecorded('{"a": 1}')) == '{"a": 1}'  # what the shell command receives
+    settings = json.dumps({"training": {"epochs": 2}})
+    monkeypatch.setenv(WATCH_ENVIRONMENT, json.dumps({"training": {"tensorboard": True}}))
+    assert config_from_args(type("Args", (), {"settings": settings, "watch": None}))["training"]["tensorboard"] is True
+    # a command without --watch (every other step) ignores it
+    assert config_from_args(type("Args", (), {"settings": settings}))["training"]["tensorboard"] is False
+    monkeypatch.setenv(WATCH_ENVIRONMENT, json.dumps({"training": {"epochs": 9}}))
+    with pytest.raises(ConfigError, match="POPNAS_WATCH"):
+        config_from_args(type("Args", (), {"settings": settings, "watch": None}))
 
 
 # --- the search's own file -------------------------------------------------------------------
