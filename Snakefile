@@ -55,6 +55,7 @@ localrules:
     report_predictors,
     report_usage,
     report_anytime,
+    report_tensorboard,
     report_tables,
     report_ablation,
     report_cells,

@@ -43,7 +43,7 @@ CELLS = [
 
 
 def one_training(config: dict, data, cell: Cell, epochs: int, checkpoint: Path | None) -> dict:
-    recipe = Recipe(**{**config["training"], "epochs": epochs})
+    recipe = Recipe.from_config(config["training"], epochs=epochs)
     keras.utils.set_random_seed(config["seed"])
     model = build_model(cell, data.input_shape, data.num_classes, NetworkSpec(**config["network"]))
     measured = train_model(model, data, recipe, config["seed"], None, checkpoint, "bench")

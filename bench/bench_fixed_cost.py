@@ -34,7 +34,7 @@ CELL = Cell.from_json('[[-1, "3x3 conv", -2, "identity"], [0, "3x3 dconv", -1, "
 
 
 def first_step_seconds(config: dict, keras_schedule: bool) -> float:
-    recipe = Recipe(**config["training"])
+    recipe = Recipe.from_config(config["training"])
     steps = 20
     if keras_schedule:
         schedule = keras.optimizers.schedules.CosineDecayRestarts(

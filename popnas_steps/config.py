@@ -229,6 +229,31 @@ def deep_merge(base: dict, override: dict) -> dict:
     return merged
 
 
+# Keys that say how a training is watched, never what it computes: not part of a recipe, a
+# result or a checkpoint's fingerprint. The workflow leaves them out of the config slices that
+# Snakemake's params trigger records and passes them in the environment (WATCH_ENVIRONMENT,
+# set in rules/common.smk), so turning one on or off trains nothing again.
+WATCH_ENVIRONMENT = "POPNAS_WATCH"
+WATCH_KEYS: dict[str, tuple[str, ...]] = {"training": ("tensorboard",)}
+
+
+def without_watch_keys(settings: dict) -> dict:
+    """`settings` (a config or a slice of one) less the WATCH_KEYS."""
+    return {
+        section: (
+            {key: value for key, value in entries.items() if key not in WATCH_KEYS[section]}
+            if section in WATCH_KEYS and isinstance(entries, dict)
+            else entries
+        )
+        for section, entries in settings.items()
+    }
+
+
+def watch_settings(config: dict) -> dict:
+    """The WATCH_KEYS of a validated `config`, as `--watch` takes them."""
+    return {section: {key: config[section][key] for key in keys} for section, keys in WATCH_KEYS.items()}
+
+
 def add_config_arguments(parser) -> None:
     """--config FILE... (a user's files) or --settings JSON (the slice a workflow rule passes)."""
     group = parser.add_mutually_exclusive_group(required=True)
@@ -236,15 +261,48 @@ def add_config_arguments(parser) -> None:
     group.add_argument("--settings", help="config keys as JSON, e.g. the slice a workflow rule passes")
 
 
+def add_watch_argument(parser) -> None:
+    """--watch JSON: the WATCH_KEYS, which a workflow rule passes apart from its --settings."""
+    parser.add_argument(
+        "--watch",
+        help=f"config keys that change no result ({_watch_key_names()}) as JSON, over --config or --settings; "
+        f"default ${WATCH_ENVIRONMENT}, which the workflow sets, so that turning one on retrains nothing",
+    )
+
+
 def config_from_args(args) -> dict:
     """The validated config named by --config or --settings (entry points of rules have only
-    --settings); raise ConfigError."""
+    --settings), with --watch over it where the command takes one; raise ConfigError."""
     if getattr(args, "config", None):
-        return load_config(*args.config)
+        config = load_config(*args.config)
+    else:
+        config = validate(_json_argument("--settings", args.settings))
+    watch = getattr(args, "watch", None)
+    if watch is None and hasattr(args, "watch"):  # only the training commands take the watch keys
+        watch = os.environ.get(WATCH_ENVIRONMENT)
+    if watch is None:
+        return config
+    watched = _json_argument("--watch", watch)
+    if not _only_watch_keys(watched):  # a recipe key here would change results behind the rerun trigger
+        raise ConfigError(f"--watch (or ${WATCH_ENVIRONMENT}) takes only {_watch_key_names()}, as JSON; got {watch}")
+    return validate(deep_merge(config, watched))
+
+
+def _only_watch_keys(settings: object) -> bool:
+    return isinstance(settings, dict) and all(
+        section in WATCH_KEYS and isinstance(entries, dict) and set(entries) <= set(WATCH_KEYS[section])
+        for section, entries in settings.items()
+    )
+
+
+def _watch_key_names() -> str:
+    return ", ".join(f"{section}.{key}" for section, names in WATCH_KEYS.items() for key in names)
+
+
+def _json_argument(name: str, text: str) -> object:
     import json
 
     try:
-        settings = json.loads(args.settings)
+        return json.loads(text)
     except json.JSONDecodeError as error:
-        raise ConfigError(f"--settings is not valid JSON ({error.msg})") from None
-    return validate(settings)
+        raise ConfigError(f"{name} is not valid JSON ({error.msg})") from None

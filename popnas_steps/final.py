@@ -11,8 +11,11 @@ and `metrics.json` last, so that a job stopped at any point leaves no half-writt
   endpoint, for TF Serving and other runtimes);
 - `cell.json` and `history.json` (every epoch);
 - `metrics.json`: test accuracy, top-5 accuracy (more than 5 classes), macro F1, confusion
-  matrix, the best validation accuracy and the training time.
-Drawing the cell is the job of a report rule: nothing optional runs in a training job.
+  matrix, the best validation accuracy and the training time;
+- with `training.tensorboard`, `tensorboard/`: each epoch's record as TensorBoard scalars,
+  written during the training (popnas_steps.events); a resumed training adds to them.
+Drawing the cell is the job of a report rule: nothing optional runs in a training job (the
+TensorBoard events are written during it, and a failure to write them cannot fail it).
 
 The training keeps a checkpoint of each epoch in `--out/checkpoint/`, so a run stopped by a
 kill, a crash or a SLURM time limit resumes from its last completed epoch when the same
@@ -74,8 +77,9 @@ def train_final(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     data = load_prepared(data_dir)
-    recipe = Recipe(**{**config["training"], "epochs": config["final"]["epochs"],
-                       "first_period": config["final"]["first_period"]})  # fmt: skip
+    recipe = Recipe.from_config(
+        config["training"], epochs=config["final"]["epochs"], first_period=config["final"]["first_period"]
+    )
     keras.utils.set_random_seed(config["seed"])
     model = build_model(cell, data.input_shape, data.num_classes, NetworkSpec(**config["network"]))
     key = fingerprint(
@@ -86,7 +90,8 @@ def train_final(
         recipe=dataclasses.asdict(recipe),
     )
     checkpoint = out / "checkpoint"
-    measured = train_model(model, data, recipe, config["seed"], deadline, checkpoint, key)
+    tensorboard = out / "tensorboard" if config["training"]["tensorboard"] else None
+    measured = train_model(model, data, recipe, config["seed"], deadline, checkpoint, key, tensorboard)
     probabilities = model.predict(data.test.x, batch_size=256, verbose=0)
     metrics = {
         "cell_id": cell.cell_id,

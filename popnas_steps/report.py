@@ -133,6 +133,35 @@ def anytime_curve(trained: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"cumulative_time_seconds": time, "best_accuracy": best, "networks": range(1, len(time) + 1)})
 
 
+def search_scalars(trained: pd.DataFrame, quality: pd.DataFrame) -> list[tuple[str, int, float]]:
+    """The search's TensorBoard scalars as (tag, step, value), from every step's trained table
+    and the predictors' quality (popnas_steps.predictors.predictor_quality):
+
+    - search/best_accuracy, search/cumulative_training_seconds: step = networks trained so
+      far, in training order (step by step, as anytime.png);
+    - search/best_accuracy_by_training_seconds: step = cumulative training time t in whole
+      seconds (TensorBoard's steps are integers; networks ending in the same second share one);
+    - steps/networks, steps/failed, steps/training_seconds: step = the block step b;
+    - predictors/{accuracy,time}_{mape,spearman}: step = b, the quality of the predictions
+      made for the cells of step b (NaN where there is none, e.g. no time predictor in PNAS).
+    """
+    curve = anytime_curve(trained)
+    scalars = []
+    for row in curve.itertuples():
+        scalars.append(("search/best_accuracy", row.networks, float(row.best_accuracy)))
+        scalars.append(("search/cumulative_training_seconds", row.networks, float(row.cumulative_time_seconds)))
+        seconds = int(round(row.cumulative_time_seconds))
+        scalars.append(("search/best_accuracy_by_training_seconds", seconds, float(row.best_accuracy)))
+    for b, step in trained.groupby("b"):
+        scalars.append(("steps/networks", int(b), float(len(step))))
+        scalars.append(("steps/failed", int(b), float(len(step) - len(tables.ok_rows(step)))))
+        scalars.append(("steps/training_seconds", int(b), float(step["time"].fillna(0).sum())))
+    for row in quality.itertuples():
+        for name in ("accuracy_mape", "accuracy_spearman", "time_mape", "time_spearman"):
+            scalars.append((f"predictors/{name}", int(row.b), float(getattr(row, name))))
+    return scalars
+
+
 def plot_anytime(runs: dict[str, pd.DataFrame], out: str | Path) -> None:
     fig = _figure(7, 4.5)
     ax = fig.subplots()

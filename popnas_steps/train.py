@@ -30,7 +30,9 @@ import numpy as np
 import tensorflow as tf
 
 from popnas_steps.checkpoints import EpochCheckpoint, Restored, restore
+from popnas_steps.config import WATCH_KEYS
 from popnas_steps.datasets import PreparedData
+from popnas_steps.events import EpochSummaries, clear_events
 
 log = logging.getLogger("popnas.train")
 
@@ -51,6 +53,13 @@ class Recipe:
     translation: float = 0.125
     jit_compile: bool = False
     deterministic: bool = False
+
+    @classmethod
+    def from_config(cls, training: dict, **overrides) -> Recipe:
+        """The recipe of a `training` config slice (with `overrides`), less the keys that only
+        say how a training is watched (config.WATCH_KEYS: tensorboard), which change no result."""
+        settings = {**training, **overrides}
+        return cls(**{key: value for key, value in settings.items() if key not in WATCH_KEYS["training"]})
 
 
 class TrainingFailed(RuntimeError):
@@ -207,6 +216,11 @@ def learning_rate_schedule(recipe: Recipe, steps_per_epoch: int) -> TabulatedSch
     return TabulatedSchedule(recipe.learning_rate * multiplier)
 
 
+def epoch_end_rates(recipe: Recipe, steps_per_epoch: int) -> list[float]:
+    """The learning rate of the last step of each epoch."""
+    return learning_rate_schedule(recipe, steps_per_epoch).values[steps_per_epoch - 1 :: steps_per_epoch]
+
+
 def make_optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     schedule = learning_rate_schedule(recipe, steps_per_epoch)
     return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=recipe.weight_decay / recipe.learning_rate)
@@ -220,12 +234,15 @@ def train_model(
     deadline: float | None = None,
     checkpoint: Path | None = None,
     fingerprint: str = "",
+    tensorboard: Path | None = None,
 ) -> dict:
     """Train `model` and return its measurements; raise TrainingFailed on a NaN loss, and
     TimeLimit when the Unix time `deadline` passes.
 
     With a `checkpoint` folder, each epoch is checkpointed there and a checkpoint left by an
-    earlier run with the same `fingerprint` is resumed (popnas_steps.checkpoints).
+    earlier run with the same `fingerprint` is resumed (popnas_steps.checkpoints). With a
+    `tensorboard` folder, each epoch's record is written there as TensorBoard scalars
+    (popnas_steps.events), outside `t`.
     """
     if recipe.deterministic:
         # Process-wide, and each training is its own process: threaded reductions (oneDNN,
@@ -247,7 +264,13 @@ def train_model(
     if restored.epochs:
         log.info("resuming from epoch %d of %d (checkpoint in %s)", restored.epochs + 1, recipe.epochs, checkpoint)
     timer = TrainTimer(steps, restored.history)
-    callbacks = [timer]
+    callbacks: list[keras.callbacks.Callback] = [timer]
+    if tensorboard is not None:
+        if not restored.epochs:  # a training from its first epoch replaces an earlier one's events
+            clear_events(tensorboard)
+        # Before the checkpoint: a kill between the two writes that epoch's events again on
+        # the resume (TensorBoard keeps the later ones), where the other order would lose them.
+        callbacks.append(EpochSummaries(tensorboard, lambda: timer.records, epoch_end_rates(recipe, steps)))
     if checkpoint is not None:  # after the timer: it saves the record the timer just made
         callbacks.append(EpochCheckpoint(checkpoint, fingerprint, lambda: timer.records))
     if deadline is not None:

@@ -27,6 +27,7 @@ import traceback
 from pathlib import Path
 
 from popnas_steps import PROCESS_START, PROCESS_START_UNIX
+from popnas_steps.config import without_watch_keys
 from popnas_steps.devices import placement
 from popnas_steps.files import write_json
 from popnas_steps.space import Cell
@@ -60,7 +61,8 @@ def train_cell(
     """Train `cell` with the config's network and training slices; write and return the result.
 
     A training still running at the Unix time `deadline` (set in a SLURM job, before its
-    time limit) stops and is a failed result.
+    time limit) stops and is a failed result. With `training.tensorboard`, each epoch's
+    record is also written to `out_dir/tensorboard/` (popnas_steps.events).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -74,7 +76,7 @@ def train_cell(
         **_failed(cell, None),
         "seed": config["seed"],
         "network": config["network"],
-        "training": config["training"],
+        "training": without_watch_keys(config)["training"],  # the recipe: what the result depends on
         "deadline_unix": deadline,
     }
     try:
@@ -102,7 +104,9 @@ def train_cell(
         timings["build_seconds"] = time.perf_counter() - clock
         result["cells_built"] = len(built_cells(cell, spec))
 
-        measured = train_model(model, data, Recipe(**config["training"]), config["seed"], deadline)
+        tensorboard = out / "tensorboard" if config["training"]["tensorboard"] else None
+        recipe = Recipe.from_config(config["training"])
+        measured = train_model(model, data, recipe, config["seed"], deadline, tensorboard=tensorboard)
         timings.update(measured.pop("timings"))
         result.update(measured)
         result["status"] = "ok"

@@ -88,6 +88,23 @@ rule report_anytime:
         "{params.python:q} -m popnas_steps.cli.report anytime --out {output:q} {input:q} > {log:q} 2>&1"
 
 
+rule report_tensorboard:
+    # The search's TensorBoard event file (only with training.tensorboard). A directory: Snakemake
+    # removes it before the job, so a rerun replaces the event file instead of adding one.
+    input:
+        ALL_TRAINED,
+    output:
+        directory(f"{REPORT}/tensorboard"),
+    log:
+        f"{STEPS}/logs/report_tensorboard.log",
+    conda:
+        "../environment.yml"
+    params:
+        python=PYTHON,
+    shell:
+        "{params.python:q} -m popnas_steps.cli.report tensorboard --out {output:q} {input:q} > {log:q} 2>&1"
+
+
 rule report_tables:
     input:
         trained=ALL_TRAINED,
@@ -155,7 +172,7 @@ rule report_cells:
 
 REPORT_RULES = [
     "report_pareto", "report_predictors", "report_usage", "report_anytime", "report_tables", "report_ablation",
-    "report_cells", "report_final", "draw_final_cell",
+    "report_cells", "report_final", "draw_final_cell", "report_tensorboard",
 ]  # fmt: skip
 REPORT_FILES = [f"{REPORT}/pareto_b{b}.png" for b in range(2, B + 1)] + [
     f"{REPORT}/{name}"
@@ -164,6 +181,9 @@ REPORT_FILES = [f"{REPORT}/pareto_b{b}.png" for b in range(2, B + 1)] + [
         "summary.csv", "top_networks.csv", "time_ablation.csv", "top_cells.png",
     )
 ]  # fmt: skip
+# The search's TensorBoard event file, only when TensorBoard is on.
+if config["training"]["tensorboard"]:
+    REPORT_FILES.append(f"{REPORT}/tensorboard")
 
 
 rule compare:

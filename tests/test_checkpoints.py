@@ -23,7 +23,7 @@ def network(config, data):
 
 def trained_with_checkpoint(config, data, folder, key="k1"):
     model = network(config, data)
-    measured = train_model(model, data, Recipe(**config["training"]), config["seed"], None, folder, key)
+    measured = train_model(model, data, Recipe.from_config(config["training"]), config["seed"], None, folder, key)
     return model, measured
 
 
@@ -41,7 +41,9 @@ def test_each_epoch_leaves_one_checkpoint_that_restores_weights_and_optimizer(ti
     assert state["history"] == measured["history"] and state["fingerprint"] == "k1"
 
     fresh = network(config, data)
-    fresh.compile(optimizer=make_optimizer(Recipe(**config["training"]), measured["steps_per_epoch"]), loss="mse")
+    fresh.compile(
+        optimizer=make_optimizer(Recipe.from_config(config["training"]), measured["steps_per_epoch"]), loss="mse"
+    )
     restored = checkpoints.restore(fresh, tmp_path / "ckpt", "k1")
     assert restored.epochs == 3 and restored.history == measured["history"] and restored.discarded is None
     for mine, theirs in zip(fresh.weights, model.weights, strict=True):

@@ -124,6 +124,9 @@ def test_rerun_of_a_step_retrains_nothing_and_selects_the_same(tiny_run, tmp_pat
     (workdir / "recipe.yaml").write_text(TINY.replace("epochs: 2,", "epochs: 3,"))
     dry = snakemake(workdir, "-n", "--cores", "2", "--configfile", "recipe.yaml", check=True)
     assert job_counts(dry.stdout)["train_cell"] == 11  # thrust + b=1, up to the first checkpoint
+    # TensorBoard turned on changes no result: nothing trains again, only the search's event file is made
+    dry = snakemake(workdir, "-n", "--config", "training={tensorboard: true}", *args, check=True)
+    assert set(job_counts(dry.stdout)) == {"report_tensorboard", "all", "total"}, dry.stdout[-3000:]
 
 
 @pytest.mark.slow

@@ -37,3 +37,35 @@ def test_snakemake_lint_is_clean(tmp_path, configfile):
     )  # fmt: skip
     assert run.returncode == 0, (run.stdout + run.stderr)[-5000:]
     assert "Congratulations" in run.stdout + run.stderr
+
+
+# Snakemake reruns a job whose shell command changed (its `code` rerun trigger), so editing
+# the command of a training rule retrains every cached cell of every run, a search's whole
+# cost. These are the commands the cached results were made with; change one only on purpose,
+# and say so in the release notes.
+TRAINING_COMMANDS = {
+    "rules/train.smk": (
+        "{params.python:q} -m popnas_steps.cli.train_cell --settings {params.settings:q} "
+        '--data "$(dirname {input.data:q})" --cell {params.cell:q} '
+        '--out "$(dirname {output.result:q})" > {log:q} 2>&1'
+    ),
+    "rules/final.smk": (
+        "{params.python:q} -m popnas_steps.cli.final train --settings {params.settings:q} "
+        '--data "$(dirname {input.data:q})" --cell {params.cell:q} '
+        '--out "$(dirname {output.metrics:q})" > {log:q} 2>&1'
+    ),
+}
+
+
+@pytest.mark.parametrize("path", sorted(TRAINING_COMMANDS))
+def test_training_commands_are_those_cached_results_were_made_with(path):
+    text = (ROOT / path).read_text()
+    lines = [line.strip() for line in text.splitlines()]
+    for i, line in enumerate(lines):
+        if line.startswith('"{params.python:q} -m popnas_steps.cli.train_cell') or line.startswith(
+            '"{params.python:q} -m popnas_steps.cli.final train'
+        ):
+            command = "".join(part.strip()[1:-1] for part in lines[i : i + 3])
+            assert command == TRAINING_COMMANDS[path]
+            return
+    pytest.fail(f"no training command found in {path}")

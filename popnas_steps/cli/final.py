@@ -3,7 +3,7 @@
 
     python -m popnas_steps.cli.final select --settings S --out final/selected.csv TRAINED.csv...
     python -m popnas_steps.cli.final train  --settings S --data results/<run>/data --cell JSON
-                                            --out final/<cell_id>
+                                            --out final/<cell_id> [--watch '{"training": {"tensorboard": true}}']
 
 `train` exits 3 when a SLURM time limit stopped it (a rerun resumes), 2 on bad input.
 """
@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from popnas_steps import tables
-from popnas_steps.config import ConfigError, config_from_args
+from popnas_steps.config import ConfigError, add_watch_argument, config_from_args
 from popnas_steps.devices import claim_gpu, training_deadline
 from popnas_steps.final import select_final, train_final
 from popnas_steps.space import Cell, CellError
@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--data", required=True)
     train.add_argument("--cell", required=True)
     train.add_argument("--out", required=True)
+    add_watch_argument(train)
     args = parser.parse_args(argv)
     try:
         config = config_from_args(args)

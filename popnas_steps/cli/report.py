@@ -5,6 +5,7 @@ python -m popnas_steps.cli.report predictors --out-time time.png --out-accuracy 
                                          --out-table predictor_quality.csv TRAINED.csv...
 python -m popnas_steps.cli.report usage      --settings S --out usage.png TRAINED.csv...
 python -m popnas_steps.cli.report anytime    --out anytime.png TRAINED.csv...
+python -m popnas_steps.cli.report tensorboard --out report/tensorboard TRAINED.csv...   (TensorBoard event file)
 python -m popnas_steps.cli.report summary    --out-summary summary.csv --out-top top_networks.csv
                                          --results cells/<id>/result.json... --trained TRAINED.csv...
 python -m popnas_steps.cli.report ablation   --settings S --reindex b1/reindex.csv --out time_ablation.csv
@@ -32,6 +33,7 @@ from popnas_steps.report import (
     plot_top_cells,
     plot_usage,
     process_seconds,
+    search_scalars,
     search_summary,
     time_ablation,
     top_networks,
@@ -59,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     anytime = commands.add_parser("anytime")
     anytime.add_argument("--out", required=True)
     anytime.add_argument("trained", nargs="+")
+    tensorboard = commands.add_parser("tensorboard")
+    tensorboard.add_argument("--out", required=True, help="folder of the event file (its old event files are replaced)")
+    tensorboard.add_argument("trained", nargs="+")
     summary = commands.add_parser("summary")
     summary.add_argument("--out-summary", required=True)
     summary.add_argument("--out-top", required=True)
@@ -97,6 +102,12 @@ def main(argv: list[str] | None = None) -> int:
         plot_usage(tables.read("trained", *args.trained), config_from_args(args)["search"]["operators"], args.out)
     elif args.command == "anytime":
         plot_anytime({"search": tables.read("trained", *args.trained)}, args.out)
+    elif args.command == "tensorboard":
+        from popnas_steps.events import write_scalars
+        from popnas_steps.predictors import predictor_quality
+
+        trained = tables.read("trained", *args.trained)
+        write_scalars(args.out, search_scalars(trained, predictor_quality(trained)))
     elif args.command == "summary":
         trained = tables.read("trained", *args.trained)
         tables.write("summary", search_summary(trained, process_seconds(args.results)), args.out_summary)

@@ -4,7 +4,9 @@
         --cell '[[-1, "3x3 conv", -2, "identity"]]' --out results/default/cells/<cell_id>
 
 Writes into --out: `result.json` (status ok | failed, reason, accuracy a, time t, params,
-per-epoch history, timings of each phase, seed, recipe), `history.csv` and `train.log`.
+per-epoch history, timings of each phase, seed, recipe), `history.csv` and `train.log`;
+with `training.tensorboard` (in the config, or `--watch '{"training": {"tensorboard": true}}'`
+as the workflow passes it), TensorBoard event files in `tensorboard/`.
 Exit status:
 - 0: a result is written. A failed training (NaN loss, out of memory, any exception while
   building or training, a SLURM job's time limit 2 minutes away) is a `failed` result
@@ -31,7 +33,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from popnas_steps.config import ConfigError, add_config_arguments, config_from_args
+from popnas_steps.config import ConfigError, add_config_arguments, add_watch_argument, config_from_args
 from popnas_steps.datasets import DatasetError
 from popnas_steps.devices import claim_gpu, training_deadline
 from popnas_steps.files import output_lock
@@ -52,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(prog="python -m popnas_steps.cli.train_cell", description=__doc__.split("\n")[0])
     add_config_arguments(parser)
+    add_watch_argument(parser)
     parser.add_argument("--data", required=True, help="prepared data folder, e.g. results/<run>/data")
     cells = parser.add_mutually_exclusive_group(required=True)
     cells.add_argument("--cell", help="cell JSON, [] for the empty cell")
