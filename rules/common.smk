@@ -11,7 +11,7 @@ from snakemake.settings.types import DeploymentMethod
 from snakemake.logging import logger
 
 from popnas_steps import tables
-from popnas_steps.config import watch_settings, without_watch_keys
+from popnas_steps.config import WATCH_ENVIRONMENT, watch_settings, without_watch_keys
 from popnas_steps.macro import NetworkSpec
 from popnas_steps.model import kernel_warnings
 from popnas_steps.results import stale_artefacts
@@ -73,7 +73,7 @@ wildcard_constraints:
 
 def config_slice(*keys):
     """The named config entries ("section" or "section.key") as canonical JSON, less the
-    keys that change no result (config.WATCH_KEYS: training.tensorboard; see POPNAS_WATCH).
+    keys that change no result (config.WATCH_KEYS: training.tensorboard; see WATCH_ENVIRONMENT).
 
     Each rule passes only what it reads, so a config change reruns only the rules whose
     slice changed (the profile's rerun trigger on params, which records a function's value).
@@ -96,7 +96,9 @@ def config_slice(*keys):
 # shell command or recorded params changed, so either would retrain every cached cell when
 # TensorBoard is turned on (or when popnas is upgraded). Every Snakemake process parses this
 # file, a cluster job's included, so each sets it for the jobs it runs.
-os.environ["POPNAS_WATCH"] = json.dumps(watch_settings(config), sort_keys=True)
+os.environ.update(
+    {WATCH_ENVIRONMENT: json.dumps(watch_settings(config), sort_keys=True)}
+)
 
 
 _selected_cache = {}
