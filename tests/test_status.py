@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from popnas_steps import collect, select_cells, status, tables
+from popnas_steps.cli import step as step_cli
 from popnas_steps.config import validate
 from popnas_steps.files import write_json
 from popnas_steps.space import Cell, one_block_cells
@@ -309,3 +310,35 @@ def test_outcomewrites_nothing(tmp_path, capsys):
         assert status.main([str(run.dir), "--config", str(config), *extra]) == 0
     assert snapshot(tmp_path) == before
     assert sorted(path for path in tmp_path.rglob("*") if path.is_dir()) == folders
+
+
+# --- the selection's forecast line ----------------------------------------------------------------
+
+
+def test_the_selection_logs_its_cells_and_forecast(tmp_path, capsys):
+    run = up_to_b2_selection(tmp_path)
+    b2 = run.steps / "b2"
+    front = tables.read("selected", b2 / "selected.csv").iloc[:2].assign(rank=[1, 2])
+    tables.write("pareto", front, b2 / "pareto.csv")
+    tables.write("exploration", tables.read("selected", b2 / "selected.csv").iloc[2:].assign(rank=1, score=8), b2 /
+                 "exploration.csv")  # fmt: skip
+    settings = json.dumps({"search": CONFIG["search"]})
+    argv = ["select", "--settings", settings, "--pareto", str(b2 / "pareto.csv"), "--exploration",
+            str(b2 / "exploration.csv")]  # fmt: skip
+    assert step_cli.main([*argv, "--out", str(b2 / "selected.csv")]) == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    assert line.startswith("b2: selected 3 cells (2 front, 1 exploration, 3 to train); predicted GPU time of the step")
+    assert " 35 s; forecast on 1 GPU: the step ends " in line and ", the search " in line
+
+
+def test_a_forecast_error_is_a_warning_and_the_selection_stands(tmp_path, capsys):
+    run = up_to_b2_selection(tmp_path)
+    b2 = run.steps / "b2"
+    tables.write("pareto", tables.read("selected", b2 / "selected.csv").assign(rank=1), b2 / "pareto.csv")
+    tables.write("exploration", tables.empty("exploration"), b2 / "exploration.csv")
+    out = tmp_path / "elsewhere" / "selected.csv"  # not in a run's layout: no step to forecast
+    argv = ["select", "--settings", json.dumps({"search": CONFIG["search"]}), "--pareto", str(b2 / "pareto.csv"),
+            "--exploration", str(b2 / "exploration.csv"), "--out", str(out)]  # fmt: skip
+    assert step_cli.main(argv) == 0
+    assert len(tables.read("selected", out)) == 3
+    assert "warning: no forecast" in capsys.readouterr().err
