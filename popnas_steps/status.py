@@ -129,7 +129,7 @@ class CostModel:
     intercept: float  # a: job wall = a + slope * t, least squares over finished cells
     slope: float
     fitted_on: int
-    time_ratio: float  # r = sum t / sum predicted t over finished cells that had a prediction
+    time_ratio: float  # r = sum t / sum predicted t over finished cells that had a prediction (1 if none)
     ratio_cells: int
     dispatch: float  # d: median time from a job's end to the next job's start (Snakemake, job start-up)
     step_overhead: float  # o: from the last training of step b-1 to the selection of b (fit, expand, fronts)
@@ -300,10 +300,11 @@ def forecast(
     if model is None:
         return {"available": False, "why": "no training has finished yet"}
     pending = cells[(cells["b"] == current) & (cells["state"] == "pending")]
+    ratio = time_ratio(model, cells[cells["b"] == current], current)
     costs = []
     for row in pending.itertuples():
         if row.predicted_time > 0:
-            t = model.time_ratio * row.predicted_time
+            t = ratio * row.predicted_time
         else:  # PNAS, the thrust and b=1 have no time prediction
             t = model.mean_time(current)
         cost = model.network_seconds(t)
@@ -325,13 +326,24 @@ def forecast(
         "available": True,
         "model": asdict(model),
         "current_step": {"b": current, "pending": len(costs), "running": int(pending["running"].sum()),
-                         "predicted_time_seconds": pending["predicted_time"].sum(min_count=1),
+                         "predicted_time_seconds": pending["predicted_time"].sum(min_count=1), "time_ratio": ratio,
                          "gpu_seconds": sum(costs), "seconds": current_seconds, "ends": now + current_seconds},
         "later_steps": later,
         "remaining_seconds": remaining,
         "eta": now + remaining,
         "gpu_hours_remaining": (sum(costs) + sum(s["cells"] * s["network_seconds"] for s in later)) / 3600,
     }  # fmt: skip
+
+
+def time_ratio(model: CostModel, step: pd.DataFrame, b: int) -> float:
+    """r for the cells of step b: measured once some prediction has been; before that, the
+    mean t extrapolated to step b over the step's mean predicted t, and at least 1. A tree
+    model (CatBoost, the default) predicts no time beyond those it was fitted on, so the
+    predictions of a new step, whose cells are all larger, err low, not high."""
+    if model.ratio_cells:
+        return model.time_ratio
+    predicted = step.loc[step["predicted_time"] > 0, "predicted_time"]
+    return max(1.0, model.mean_time(b) / predicted.mean()) if len(predicted) else 1.0
 
 
 def _plain(value):
@@ -391,14 +403,18 @@ def _render_forecast(status: dict) -> list[str]:
     model, step = forecast["model"], forecast["current_step"]
     means = ", ".join(f"b{b} {t:.1f} s" for b, t in model["step_mean_time"].items())
     last = max(model["step_mean_time"], key=int)
-    ratio = f"measured on {model['ratio_cells']} cells" if model["ratio_cells"] else "no prediction measured yet"
+    ratio = (
+        f"measured on {model['ratio_cells']} cells"
+        if model["ratio_cells"]
+        else f"none measured yet: mean t extrapolated to b{step['b']} / mean predicted t, at least 1"
+    )
     overhead = f"before b{model['overhead_step']}" if model["overhead_step"] else "not measured yet"
     predicted = "none" if step["predicted_time_seconds"] is None else _duration(step["predicted_time_seconds"])
     lines = [
         f"forecast on {gpus} GPU{'s' if gpus > 1 else ''} (README, Watching a search):",
         f"  network = a + s*t + d = {model['intercept']:.1f} s + {model['slope']:.2f} * t + {model['dispatch']:.1f} s"
         f" (job wall fitted on {model['fitted_on']} trainings; d: Snakemake between jobs)",
-        f"  t of a selected cell = r * predicted t, r = {model['time_ratio']:.2f} ({ratio})",
+        f"  t of a selected cell = r * predicted t, r = {step['time_ratio']:.2f} ({ratio})",
         f"  t of a later step = mean t of b{last} + g per later step, g = {model['growth']:.2f} s ({means})",
         f"  overhead of a step (fit, expand, fronts) o = {_duration(model['step_overhead'])} ({overhead})",
         f"  b{step['b']}: {step['pending']} cells to train ({step['running']} running), predicted t {predicted}, "

@@ -28,7 +28,7 @@ B2 = [Cell.from_json(f'[[-1, "identity", -1, "identity"], [0, "{op}", -2, "ident
       for op in ("3x3 conv", "identity", "3x3 dconv")]  # fmt: skip
 B3 = [Cell.from_json(f'[[-1, "identity", -1, "identity"], [0, "{op}", -2, "identity"], [1, "identity", 0, "identity"]]')
       for op in ("3x3 conv", "identity")]  # fmt: skip
-B2_PREDICTED = [2.0, 3.0, 5.0]
+B2_PREDICTED = [4.0, 5.0, 6.0]  # their mean is the mean t extrapolated to b2: r = 1
 
 
 def result(cell: Cell, t: float, started: float, accuracy: float = 0.5, outcome: str = "ok") -> dict:
@@ -76,7 +76,7 @@ class Run:
         tables.write("trained", trained, self.steps / f"b{b}" / "trained.csv")
 
 
-def up_to_b2_selection(root: Path) -> Run:
+def up_to_b2_selection(root: Path, predicted: list[float] = B2_PREDICTED) -> Run:
     """b0 (t 1) and b1 (t 2, 3, 4) trained and collected; b2 selected 10 s later."""
     run = Run(root)
     run.select(0, [Cell()], ["thrust"])
@@ -87,7 +87,7 @@ def up_to_b2_selection(root: Path) -> Run:
     run.collect(0)
     run.collect(1)
     run.clock += 10.0
-    run.select(2, B2, ["pareto", "pareto", "exploration"], B2_PREDICTED)
+    run.select(2, B2, ["pareto", "pareto", "exploration"], predicted)
     return run
 
 
@@ -154,31 +154,40 @@ def test_the_forecast_after_a_selection_adds_up_its_terms(tmp_path):
     assert model["time_ratio"] == 1.0 and model["ratio_cells"] == 0  # nothing predicted has been measured
     assert model["step_mean_time"] == {"0": 1.0, "1": 3.0} and model["growth"] == pytest.approx(2.0)
     step = got["forecast"]["current_step"]
-    b2_costs = [4.0 + 2.0 * t + 1.0 for t in B2_PREDICTED]  # 9 + 11 + 15
-    assert step["gpu_seconds"] == pytest.approx(sum(b2_costs)) and step["seconds"] == pytest.approx(35.0)
-    assert step["predicted_time_seconds"] == 10.0 and step["ends"] == pytest.approx(run.clock + 35.0)
+    b2_costs = [4.0 + 2.0 * t + 1.0 for t in B2_PREDICTED]  # 13 + 15 + 17
+    assert step["gpu_seconds"] == pytest.approx(sum(b2_costs)) and step["seconds"] == pytest.approx(45.0)
+    assert step["predicted_time_seconds"] == 15.0 and step["ends"] == pytest.approx(run.clock + 45.0)
+    assert step["time_ratio"] == 1.0
     (b3,) = got["forecast"]["later_steps"]
     network = 4.0 + 2.0 * (3.0 + 2 * 2.0) + 1.0  # t extrapolated to b3: 3 s + 2 steps of 2 s
     assert b3["cells"] == 2  # K, and no exploration at the last step
     assert b3["network_seconds"] == pytest.approx(network) and b3["seconds"] == pytest.approx(10.0 + 2 * network)
-    assert got["forecast"]["remaining_seconds"] == pytest.approx(35.0 + 10.0 + 2 * network)
-    assert got["forecast"]["eta"] == pytest.approx(run.clock + 35.0 + 10.0 + 2 * network)
-    assert got["forecast"]["gpu_hours_remaining"] == pytest.approx((35.0 + 2 * network) / 3600)
+    assert got["forecast"]["remaining_seconds"] == pytest.approx(45.0 + 10.0 + 2 * network)
+    assert got["forecast"]["eta"] == pytest.approx(run.clock + 45.0 + 10.0 + 2 * network)
+    assert got["forecast"]["gpu_hours_remaining"] == pytest.approx((45.0 + 2 * network) / 3600)
+
+
+@pytest.mark.parametrize(("predicted", "ratio"), [([2.0, 3.0, 5.0], 1.5), ([8.0, 9.0, 10.0], 1.0)])
+def test_before_any_prediction_is_measured_low_ones_are_raised_to_the_extrapolated_mean(tmp_path, predicted, ratio):
+    run = up_to_b2_selection(tmp_path, predicted)  # mean t extrapolated to b2: 5 s
+    step = status.search_status(run.dir, CONFIG, as_of=2)["forecast"]["current_step"]
+    assert step["time_ratio"] == pytest.approx(ratio)
+    assert step["gpu_seconds"] == pytest.approx(sum(4.0 + 2.0 * ratio * t + 1.0 for t in predicted))
 
 
 def test_more_gpus_share_a_step_but_never_below_its_longest_network(tmp_path):
     run = up_to_b2_selection(tmp_path)
     got = status.search_status(run.dir, CONFIG, gpus=2, as_of=2)["forecast"]
-    assert got["current_step"]["seconds"] == pytest.approx(35.0 / 2)
+    assert got["current_step"]["seconds"] == pytest.approx(45.0 / 2)
     got = status.search_status(run.dir, CONFIG, gpus=8, as_of=2)["forecast"]
-    assert got["current_step"]["seconds"] == pytest.approx(15.0)  # the slowest of the three
+    assert got["current_step"]["seconds"] == pytest.approx(17.0)  # the slowest of the three
     assert got["gpu_hours_remaining"] == pytest.approx(status.search_status(run.dir, CONFIG, as_of=2)["forecast"]
                                                        ["gpu_hours_remaining"])  # fmt: skip
 
 
 def test_measured_predictions_scale_the_pending_ones_and_a_running_cell_counts_what_is_left(tmp_path):
     run = up_to_b2_selection(tmp_path)
-    run.train(2, B2[0], 4.0)  # predicted 2 s: r = 2
+    run.train(2, B2[0], 8.0)  # predicted 4 s: r = 2
     now = run.clock + 5.0
     folder = run.dir / "cells" / B2[1].cell_id
     folder.mkdir(parents=True)
@@ -187,8 +196,8 @@ def test_measured_predictions_scale_the_pending_ones_and_a_running_cell_counts_w
         os.utime(folder / name, (run.clock + 2.0, run.clock + 2.0))  # started 3 s ago
     got = status.search_status(run.dir, CONFIG, now=now)["forecast"]
     assert got["model"]["time_ratio"] == pytest.approx(2.0) and got["model"]["ratio_cells"] == 1
-    running = 4.0 + 2.0 * (2.0 * 3.0) + 1.0 - 3.0
-    pending = 4.0 + 2.0 * (2.0 * 5.0) + 1.0
+    running = 4.0 + 2.0 * (2.0 * 5.0) + 1.0 - 3.0
+    pending = 4.0 + 2.0 * (2.0 * 6.0) + 1.0
     assert (got["current_step"]["pending"], got["current_step"]["running"]) == (2, 1)
     assert got["current_step"]["seconds"] == pytest.approx(running + pending)
 
@@ -258,7 +267,7 @@ def test_as_of_ignores_what_came_after_the_selection(tmp_path):
     after = status.search_status(run.dir, CONFIG, as_of=2)
     assert after == before
     assert after["steps"][2]["pending"] == 3 and after["search"]["best"]["accuracy"] == 0.8
-    assert status.search_status(run.dir, CONFIG, as_of=3)["forecast"]["model"]["time_ratio"] == pytest.approx(2.0)
+    assert status.search_status(run.dir, CONFIG, as_of=3)["forecast"]["model"]["time_ratio"] == pytest.approx(20 / 15)
 
 
 def test_as_of_a_step_without_selection_is_an_error(tmp_path, capsys):
@@ -281,11 +290,11 @@ def test_the_text_shows_every_term_of_the_forecast(tmp_path):
     run = up_to_b2_selection(tmp_path)
     text = status.render(status.search_status(run.dir, CONFIG, as_of=2))
     assert "network = a + s*t + d = 4.0 s + 2.00 * t + 1.0 s" in text
-    assert "r = 1.00 (no prediction measured yet)" in text
+    assert "r = 1.00 (none measured yet: mean t extrapolated to b2 / mean predicted t, at least 1)" in text
     assert "g = 2.00 s (b0 1.0 s, b1 3.0 s)" in text and "o = 10 s (before b2)" in text
-    assert "b2: 3 cells to train (0 running), predicted t 10 s, 35 s of GPU time: 35 s" in text
+    assert "b2: 3 cells to train (0 running), predicted t 15 s, 45 s of GPU time: 45 s" in text
     assert "b3: o 10 s + 2 cells of t 7.0 s, 19.0 s each: 48 s" in text
-    assert "remaining 1 min 23 s" in text
+    assert "remaining 1 min 33 s" in text
 
 
 def test_the_default_run_folder_is_the_configs(tmp_path, monkeypatch, capsys):
@@ -328,7 +337,7 @@ def test_the_selection_logs_its_cells_and_forecast(tmp_path, capsys):
     assert step_cli.main([*argv, "--out", str(b2 / "selected.csv")]) == 0
     line = capsys.readouterr().out.splitlines()[0]
     assert line.startswith("b2: selected 3 cells (2 front, 1 exploration, 3 to train); predicted GPU time of the step")
-    assert " 35 s; forecast on 1 GPU: the step ends " in line and ", the search " in line
+    assert " 45 s; forecast on 1 GPU: the step ends " in line and ", the search " in line
 
 
 def test_a_forecast_error_is_a_warning_and_the_selection_stands(tmp_path, capsys):
