@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from popnas_steps import tables
-from popnas_steps.results import check_results
+from popnas_steps.results import check_results, implausible
 
 # A training writes its job.log and train.log when it starts and when it ends, and nothing
 # in between: a result-less cell counts as running while its logs are younger than this, or
@@ -88,10 +88,11 @@ def _measured(result: dict | None) -> dict:
         return {"state": "pending", "accuracy": np.nan, "time": np.nan, "wall": np.nan, "started": np.nan,
                 "finished": np.nan}  # fmt: skip
     timings = result.get("timings") or {}  # a training killed by a signal has none
-    wall = _number(timings.get("process_seconds")) + (_number(timings.get("interpreter_seconds")) or 0.0)
-    ok = result["status"] == "ok"
+    interpreter = _number(timings.get("interpreter_seconds"))  # unknown off Linux: counted as none
+    wall = _number(timings.get("process_seconds")) + (0.0 if math.isnan(interpreter) else interpreter)
+    ok = result["status"] == "ok" and implausible(result) is None  # as collect records it
     return {
-        "state": result["status"],
+        "state": "ok" if ok else "failed",
         "accuracy": _number(result.get("accuracy")) if ok else np.nan,
         "time": _number(result.get("time")) if ok else np.nan,
         "wall": wall,

@@ -134,6 +134,20 @@ def test_a_pending_cell_runs_while_its_logs_are_recent(tmp_path):
     assert got["forecast"]["current_step"]["running"] == 1
 
 
+def test_an_implausible_result_is_failed_and_an_unknown_start_up_counts_as_none(tmp_path):
+    run = up_to_b2_selection(tmp_path)
+    run.train(2, B2[0], 4.0)
+    run.train(2, B2[1], 4.0)
+    for cell, changes in ((B2[0], {"accuracy": 1.5}), (B2[1], {})):
+        path = run.dir / "cells" / cell.cell_id / "result.json"
+        measured = json.loads(path.read_text()) | changes
+        measured["timings"]["interpreter_seconds"] = None  # where /proc is not there to time it
+        write_json(path, measured)
+    b2 = status.search_status(run.dir, CONFIG, now=run.clock)["steps"][2]
+    assert (b2["ok"], b2["failed"], b2["best_accuracy"], b2["time_seconds"]) == (1, 1, 0.5, 4.0)  # as collect says
+    assert b2["wall_seconds"] == pytest.approx(2 * (4.0 + 2.0 * 4.0 - 0.5))
+
+
 def test_a_damaged_result_counts_as_pending(tmp_path):
     run = up_to_b2_selection(tmp_path)
     path = run.dir / "cells" / B2[0].cell_id / "result.json"
