@@ -66,6 +66,8 @@ def read_cells(run_dir: str | Path, strategy: str, as_of: int | None = None) -> 
                          "predicted_time": _number(row["predicted_time"])})  # fmt: skip
     cells = pd.DataFrame(rows, columns=["b", "cell_id", "origin", "predicted_time"])
     measured = cells if as_of is None else cells[cells["b"] < as_of]
+    if as_of is not None and as_of <= 1:  # b0 and b1 are selected together, before any training
+        measured = measured.iloc[:0]
     paths = [run_dir / "cells" / cell_id / "result.json" for cell_id in measured["cell_id"]]
     present = [path for path in paths if path.is_file()]
     by_id = {path.parent.name: result for path, (result, _) in zip(present, check_results(present), strict=True)

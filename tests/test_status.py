@@ -284,6 +284,13 @@ def test_as_of_ignores_what_came_after_the_selection(tmp_path):
     assert status.search_status(run.dir, CONFIG, as_of=3)["forecast"]["model"]["time_ratio"] == pytest.approx(20 / 15)
 
 
+def test_as_of_the_first_steps_is_before_any_training(tmp_path):
+    run = up_to_b2_selection(tmp_path)
+    got = status.search_status(run.dir, CONFIG, as_of=1)
+    assert got["search"]["networks"] == 0 and [step["pending"] for step in got["steps"]] == [1, 3]
+    assert got["forecast"]["available"] is False
+
+
 def test_as_of_a_step_without_selection_is_an_error(tmp_path, capsys):
     run = up_to_b2_selection(tmp_path)
     assert status.main([str(run.dir), "--config", str(config_file(tmp_path)), "--as-of", "3"]) == 2
