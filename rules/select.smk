@@ -30,6 +30,7 @@ rule select_b1:
 
 checkpoint select:
     # b>=2: the Pareto front plus the exploration front; which cells is known only now.
+    # The settings (K, J, B) serve only the forecast line it logs (popnas_steps.status).
     input:
         pareto=f"{STEPS}/b{{b}}/pareto.csv",
         exploration=f"{STEPS}/b{{b}}/exploration.csv",
@@ -43,6 +44,9 @@ checkpoint select:
         "../environment.yml"
     params:
         python=PYTHON,
+        settings=config_slice(
+            "search.strategy", "search.max_blocks", "search.beam", "search.exploration"
+        ),
     shell:
-        "{params.python:q} -m popnas_steps.cli.step select --pareto {input.pareto:q} "
+        "{params.python:q} -m popnas_steps.cli.step select --settings {params.settings:q} --pareto {input.pareto:q} "
         "--exploration {input.exploration:q} --out {output.selected:q} > {log:q} 2>&1"

@@ -8,10 +8,12 @@ line 21, the training, is train_cell).
                                         --out b<b>/candidates.parquet
     python -m popnas_steps.cli.step pareto  --settings S --candidates b<b>/candidates.parquet --out b<b>/pareto.csv
     python -m popnas_steps.cli.step explore --settings S --b b --candidates ... --pareto ... --out b<b>/exploration.csv
-    python -m popnas_steps.cli.step select  --pareto ... --exploration ... --out b<b>/selected.csv
+    python -m popnas_steps.cli.step select  [--settings S] --pareto ... --exploration ... --out b<b>/selected.csv
 
 Each reads files, calls the pure functions of popnas_steps.search / predictors, and writes
-one artefact; --settings is the rule's slice of the config as JSON.
+one artefact; --settings is the rule's slice of the config as JSON. With it, `select` also
+logs one line: the cells selected, their predicted GPU time and the forecast end of the
+search (popnas_steps.status).
 """
 
 from __future__ import annotations
@@ -98,6 +100,17 @@ def select(pareto_file: Path, exploration_file: Path, out: Path) -> None:
     tables.write("selected", selected, out)
 
 
+def log_forecast(selected: Path, config: dict) -> None:
+    """One line on the selection just written and the forecast it makes. Only a report: any
+    error in it is a warning, never the step's failure."""
+    from popnas_steps.status import selection_line
+
+    try:
+        print(selection_line(selected, config), flush=True)
+    except Exception as error:  # the selection is written: a forecast must not fail it
+        print(f"warning: no forecast ({type(error).__name__}: {error})", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m popnas_steps.cli.step", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -111,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     for name, options in spec.items():
         command = commands.add_parser(name)
-        if name != "select":
-            command.add_argument("--settings", required=True, help="the rule's config slice as JSON")
+        # select needs no settings; given them (K, J, B, the strategy), it logs its forecast
+        command.add_argument("--settings", required=name != "select", help="the rule's config slice as JSON")
         for option in options:
             command.add_argument(option, required=True, type=int if option == "--b" else Path)
         command.add_argument("--out", required=True, type=Path)
@@ -120,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             command.add_argument("trained", nargs="+", type=Path, help="trained.csv of every step so far")
     args = parser.parse_args(argv)
     try:
-        config = config_from_args(args) if args.command != "select" else {}
+        config = config_from_args(args) if args.settings is not None else {}
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -147,6 +160,8 @@ def run(args: argparse.Namespace, config: dict) -> None:
         explore(config, args.b, args.candidates, args.pareto, args.out)
     else:
         select(args.pareto, args.exploration, args.out)
+        if config:
+            log_forecast(args.out, config)
 
 
 if __name__ == "__main__":
