@@ -66,7 +66,7 @@ def test_nnls_catboost_extrapolates_to_a_new_step_where_catboost_cannot():
 
 def test_catboost_search_uses_the_paper_ranges_and_is_seeded(data):
     features, times, test, train = data
-    settings = TimeSettings(search_iterations=4)
+    settings = TimeSettings(model="catboost", search_iterations=4)
     first = fit_time_predictor(features[train], times[train], settings, seed=5, threads=2)
     second = fit_time_predictor(features[train], times[train], settings, seed=5, threads=2)
     assert np.array_equal(first.predict(features[test]), second.predict(features[test]))
