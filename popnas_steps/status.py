@@ -303,7 +303,8 @@ def forecast(
     if model is None:
         return {"available": False, "why": "no training has finished yet"}
     pending = cells[(cells["b"] == current) & (cells["state"] == "pending")]
-    ratio = time_ratio(model, cells[cells["b"] == current], current)
+    trees_only = time_model_kind(run_dir / strategy, current, config) in TREE_TIME_MODELS
+    ratio = time_ratio(model, cells[cells["b"] == current], current, trees_only)
     costs = []
     for row in pending.itertuples():
         if row.predicted_time > 0:
@@ -338,15 +339,30 @@ def forecast(
     }  # fmt: skip
 
 
-def time_ratio(model: CostModel, step: pd.DataFrame, b: int) -> float:
-    """r for the cells of step b: measured once some prediction has been; before that, the
-    mean t extrapolated to step b over the step's mean predicted t, and at least 1. A tree
-    model (CatBoost, the default) predicts no time beyond those it was fitted on, so the
-    predictions of a new step, whose cells are all larger, err low, not high."""
+# Time models that are trees alone: they predict no time beyond those they were fitted on.
+TREE_TIME_MODELS = ("catboost", "xgboost")
+
+
+def time_ratio(model: CostModel, step: pd.DataFrame, b: int, trees_only: bool) -> float:
+    """r for the cells of step b: measured once some prediction has been. Before that, 1 for a
+    model with a linear part (nnls_catboost, the default, nnls, ridge), which extrapolates to
+    a new step's larger cells; for trees alone (catboost, xgboost), whose predictions of a new
+    step err low, the mean t extrapolated to step b over the step's mean predicted t, and at
+    least 1."""
     if model.ratio_cells:
         return model.time_ratio
     predicted = step.loc[step["predicted_time"] > 0, "predicted_time"]
-    return max(1.0, model.mean_time(b) / predicted.mean()) if len(predicted) else 1.0
+    if not trees_only or not len(predicted):
+        return 1.0
+    return max(1.0, model.mean_time(b) / predicted.mean())
+
+
+def time_model_kind(steps: Path, b: int, config: dict) -> str:
+    """The time model that predicted step b's times: its saved info, else the config's."""
+    try:
+        return json.loads((steps / f"b{b}" / "predictors" / "time" / "info.json").read_text())["kind"]
+    except (OSError, ValueError, KeyError):
+        return config["predictors"]["time"]["model"]
 
 
 def _plain(value):

@@ -181,9 +181,17 @@ def test_the_forecast_after_a_selection_adds_up_its_terms(tmp_path):
     assert got["forecast"]["gpu_hours_remaining"] == pytest.approx((45.0 + 2 * network) / 3600)
 
 
-@pytest.mark.parametrize(("predicted", "ratio"), [([2.0, 3.0, 5.0], 1.5), ([8.0, 9.0, 10.0], 1.0)])
-def test_before_any_prediction_is_measured_low_ones_are_raised_to_the_extrapolated_mean(tmp_path, predicted, ratio):
+@pytest.mark.parametrize(
+    ("kind", "predicted", "ratio"),
+    [("catboost", [2.0, 3.0, 5.0], 1.5), ("xgboost", [8.0, 9.0, 10.0], 1.0), ("nnls_catboost", [2.0, 3.0, 5.0], 1.0)],
+)
+def test_before_any_prediction_is_measured_only_trees_are_raised_to_the_extrapolated_mean(
+    tmp_path, kind, predicted, ratio
+):
     run = up_to_b2_selection(tmp_path, predicted)  # mean t extrapolated to b2: 5 s
+    info = run.dir / "popnas" / "b2" / "predictors" / "time" / "info.json"
+    info.parent.mkdir(parents=True)
+    info.write_text(json.dumps({"kind": kind}))  # the model that made the step's predictions
     step = status.search_status(run.dir, CONFIG, as_of=2)["forecast"]["current_step"]
     assert step["time_ratio"] == pytest.approx(ratio)
     assert step["gpu_seconds"] == pytest.approx(sum(4.0 + 2.0 * ratio * t + 1.0 for t in predicted))
