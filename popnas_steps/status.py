@@ -306,11 +306,7 @@ def forecast(
     ratio = time_ratio(model, cells[cells["b"] == current], current)
     costs = []
     for row in pending.itertuples():
-        if row.predicted_time > 0:
-            t = ratio * row.predicted_time
-        else:  # PNAS, the thrust and b=1 have no time prediction
-            t = model.mean_time(current)
-        cost = model.network_seconds(t)
+        cost = cell_seconds(model, ratio, row.predicted_time, current)
         if row.running:  # a running job is partly done
             cost = max(0.0, cost - (now - _job_start(run_dir / "cells" / row.cell_id)))
         costs.append(cost)
@@ -336,6 +332,30 @@ def forecast(
         "eta": now + remaining,
         "gpu_hours_remaining": (sum(costs) + sum(s["cells"] * s["network_seconds"] for s in later)) / 3600,
     }  # fmt: skip
+
+
+def cell_seconds(model: CostModel, ratio: float, predicted_time: float, b: int) -> float:
+    """The predicted job seconds of one cell of step b: r * its predicted t, or the step's
+    extrapolated mean t where it has no prediction (PNAS, the thrust and b=1), as a job."""
+    t = ratio * predicted_time if predicted_time > 0 else model.mean_time(b)
+    return model.network_seconds(t)
+
+
+def selection_seconds(run_dir: str | Path, strategy: str, b: int, selection: pd.DataFrame) -> tuple[float, pd.Series]:
+    """What the trainings of the steps before b spent (their summed job wall, seconds) and
+    the predicted job seconds of each cell of `selection`, a selection of step b, by the cost
+    model of those trainings: the forecast's cost of a network, cell by cell. The selections
+    of step b and later, which a rerun may find from before, are not read as results."""
+    cells, selected_at = read_cells(run_dir, strategy)
+    before = cells[cells["b"] < b]
+    model = cost_model(before, {step: at for step, at in selected_at.items() if step < b})
+    spent = float(before["wall"].sum())
+    if model is None:
+        raise ValueError(f"no training before b{b} succeeded: the cost of its selection cannot be predicted")
+    predicted = pd.to_numeric(selection["predicted_time"], errors="coerce")
+    ratio = time_ratio(model, pd.DataFrame({"predicted_time": predicted}), b)
+    seconds = [cell_seconds(model, ratio, value, b) for value in predicted]
+    return spent, pd.Series(seconds, index=selection.index, dtype=float)
 
 
 def time_ratio(model: CostModel, step: pd.DataFrame, b: int) -> float:
