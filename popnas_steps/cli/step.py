@@ -114,9 +114,12 @@ def select(config: dict, pareto_file: Path, exploration_file: Path, out: Path, d
     selected = pd.concat([front, exploration], ignore_index=True)[tables.COLUMNS["selected"]]
     dropped = tables.empty("dropped")
     budget_hours = config.get("search", {}).get("budget_hours")
-    b = int(out.parent.name[1:])
+    # b<b>/selected.csv in a run's layout; elsewhere (a test, by hand) no step is named
+    b = int(out.parent.name[1:]) if out.parent.name[1:].isdigit() else None
     line = ""
     if budget_hours is not None:
+        if b is None:
+            raise ValueError(f"'{out}' is not results/<run>/<strategy>/b<b>/selected.csv: the budget needs the run")
         from popnas_steps.budget import cut
         from popnas_steps.status import selection_seconds
 
@@ -126,7 +129,7 @@ def select(config: dict, pareto_file: Path, exploration_file: Path, out: Path, d
         line = (f"b{b}: budget {budget_hours:g} GPU-hours, spent {spent / 3600:.3f} before b{b}; "
                 f"{len(selected)} cells kept, predicted {seconds.loc[selected.index].sum() / 3600:.3f} GPU-hours, "
                 f"{len(dropped)} dropped (b{b}/dropped.csv)")  # fmt: skip
-    if selected.empty and dropped.empty:  # the fronts were empty: step b-1 selected nothing
+    if selected.empty and dropped.empty and b is not None:  # the fronts were empty: step b-1 selected nothing
         line = f"b{b}: nothing to select: step b{b - 1} selected no cell (the budget ended the search)"
     tables.write("selected", selected, out)
     if dropped_file is not None:
