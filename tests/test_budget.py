@@ -3,6 +3,7 @@ synthetic search (tests/synthetic.py) held to its budget."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -63,6 +64,58 @@ def test_budget_key_defaults_to_none_and_must_be_positive():
         validate({"search": {"budget_hours": 0}})
 
 
+def test_select_prices_the_cells_by_the_cost_model_of_the_run_and_writes_what_it_drops(tmp_path, capsys):
+    from popnas_steps.cli import step as step_cli
+
+    from .test_status import CONFIG, up_to_b2_selection
+
+    # b0 and b1 spent 6 + 8 + 10 + 12 = 36 s; b2's cells cost a + s*t + d = 4 + 2*t + 1: 13, 15, 17 s
+    run = up_to_b2_selection(tmp_path)
+    b2 = run.steps / "b2"
+    front = tables.read("selected", b2 / "selected.csv").assign(rank=[1, 2, 3], predicted_accuracy=[0.7, 0.9, 0.8])
+    tables.write("pareto", front, b2 / "pareto.csv")
+    tables.write("exploration", tables.empty("exploration"), b2 / "exploration.csv")
+    settings = {"search": {**CONFIG["search"], "budget_hours": (36.0 + 30.0) / 3600}}
+    argv = ["select", "--settings", json.dumps(settings), "--pareto", str(b2 / "pareto.csv"), "--exploration",
+            str(b2 / "exploration.csv"), "--out", str(b2 / "selected.csv"),
+            "--dropped", str(b2 / "dropped.csv")]  # fmt: skip
+    assert step_cli.main(argv) == 0
+    # 30 s left: 0.9 (15 s) fits, 0.8 (17 s) does not, 0.7 (13 s) does
+    assert tables.read("selected", b2 / "selected.csv")["predicted_accuracy"].tolist() == [0.7, 0.9]
+    dropped = tables.read("dropped", b2 / "dropped.csv")
+    assert dropped["predicted_accuracy"].tolist() == [0.8]
+    assert dropped["predicted_seconds"].tolist() == pytest.approx([17.0])
+    assert dropped["reason"].tolist() == ["over budget: spent 0.010 of 0.018 GPU-hours, 0.004 left after the cells "
+                                          "of higher predicted accuracy"]  # fmt: skip
+    assert "b2: budget 0.0183333 GPU-hours, spent 0.010 before b2; 2 cells kept" in capsys.readouterr().out
+
+
+def test_steps_after_an_empty_one_select_nothing_but_all_failed_parents_stay_an_error(tmp_path, capsys):
+    from popnas_steps.cli import step as step_cli
+    from popnas_steps.collect import trained_table
+    from popnas_steps.select_cells import selection_table
+
+    empty = tmp_path / "b2" / "trained.csv"
+    tables.write("trained", trained_table([], tables.empty("selected"), 2), empty)
+    step_cli.fit(validate({}), [empty], tmp_path / "reindex.csv", tmp_path / "b3" / "predictors")
+    assert (tmp_path / "b3" / "predictors" / "SKIPPED").is_file()
+    step_cli.expand(validate({}), tmp_path / "b3" / "predictors", empty, tmp_path / "b3" / "candidates.parquet")
+    assert tables.read("candidates", tmp_path / "b3" / "candidates.parquet").empty
+    for name in ("pareto", "exploration"):
+        tables.write(name, tables.empty(name), tmp_path / "b3" / f"{name}.csv")
+    line = step_cli.select({}, tmp_path / "b3" / "pareto.csv", tmp_path / "b3" / "exploration.csv",
+                           tmp_path / "b3" / "selected.csv", tmp_path / "b3" / "dropped.csv")  # fmt: skip
+    assert line.startswith("b3: nothing to select: step b2 selected no cell")
+    assert tables.read("selected", tmp_path / "b3" / "selected.csv").empty
+    assert tables.read("dropped", tmp_path / "b3" / "dropped.csv").empty
+    # cells trained and all failed: no parent, which is an error, not the end of a budget
+    cell = space.one_block_cells(["identity"])[0]
+    failed = {"cell_id": cell.cell_id, "cell": cell.to_list(), "status": "failed", "reason": "NaN loss"}
+    tables.write("trained", trained_table([failed], selection_table([cell], "b1"), 1), tmp_path / "failed.csv")
+    with pytest.raises(ValueError, match="no successfully trained cell"):
+        step_cli.expand(validate({}), tmp_path / "b3" / "predictors", tmp_path / "failed.csv", tmp_path / "c.parquet")
+
+
 OPERATORS = ["3x3 conv", "5x5 conv", "identity", "2x2 maxpool"]
 
 
@@ -98,3 +151,39 @@ def test_a_synthetic_search_keeps_its_budget_within_one_network(tmp_path):
     assert (steps / "b4" / "trained.csv").is_file()
     ended = [b for b in range(2, 5) if sizes[b] == 0]
     assert ended and all(sizes[b] == 0 for b in range(ended[0], 5))  # nothing after the first empty step
+
+
+@pytest.mark.slow
+def test_a_real_tiny_search_ends_at_b2_on_its_budget_and_continues_on_a_larger_one(tmp_path):
+    from .workflow import TINY, TINY_ARGS, job_counts, snakemake
+
+    # b0 and b1 always train; a budget of 3.6 s is used up by them: b=2 selects nothing
+    (tmp_path / "tiny.yaml").write_text(TINY.replace("search: {", "search: {budget_hours: 0.001, "))
+    snakemake(tmp_path, *TINY_ARGS, check=True)
+    run = tmp_path / "results" / "tiny"
+    steps = run / "popnas"
+    for b in (2, 3):
+        assert pd.read_csv(steps / f"b{b}" / "selected.csv").empty
+        assert pd.read_csv(steps / f"b{b}" / "trained.csv").empty
+    dropped = pd.read_csv(steps / "b2" / "dropped.csv")
+    assert len(dropped) == len(pd.read_csv(steps / "b2" / "pareto.csv")) + len(
+        pd.read_csv(steps / "b2" / "exploration.csv")
+    )
+    assert dropped["reason"].str.startswith("budget used up: spent").all() and dropped["predicted_seconds"].gt(0).all()
+    assert pd.read_csv(steps / "b3" / "dropped.csv").empty  # nothing to cut: b=2 had no cell to expand
+    assert "step b2 selected no cell" in (steps / "logs" / "select_b3.log").read_text()
+    summary = pd.read_csv(steps / "report" / "summary.csv")
+    assert summary["budget_ended_at"].tolist() == [2] and summary["networks"].tolist() == [11]
+    assert len(pd.read_csv(steps / "report" / "final.csv")) == 1  # the final training of the best cell found
+    assert "Nothing to be done" in snakemake(tmp_path, "-n", *TINY_ARGS, check=True).stdout
+
+    # a larger budget: step 2 selects again from its cached fronts; no cell is retrained
+    trained = {p: p.stat().st_mtime_ns for p in (run / "cells").glob("*/result.json")}
+    (tmp_path / "tiny.yaml").write_text(TINY.replace("search: {", "search: {budget_hours: 100, "))
+    counts = job_counts(snakemake(tmp_path, "-n", *TINY_ARGS, check=True).stdout)
+    assert counts["select"] == 2 and counts.get("fit_predictors", 0) <= 1  # b3's, made from b2's new cells
+    assert "train_cell" not in counts and "prepare_data" not in counts
+    snakemake(tmp_path, "results/tiny/popnas/b2/trained.csv", *TINY_ARGS, check=True)
+    assert {p: p.stat().st_mtime_ns for p in trained} == trained
+    assert len(pd.read_csv(steps / "b2" / "trained.csv")) == len(dropped)
+    assert pd.read_csv(steps / "b2" / "dropped.csv").empty
