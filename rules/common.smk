@@ -158,16 +158,11 @@ def trained_before(wildcards):
     return [f"{STEPS}/b{i}/trained.csv" for i in range(int(wildcards.b))]
 
 
-# search.budget_hours reaches the select rule alone, and only when set: a run without a
-# budget keeps the params and inputs it had before the key existed, so nothing reruns.
+# search.budget_hours reaches only the selections of steps b >= 2, and only when set, so a
+# run without a budget keeps the params and inputs it had before the key existed.
 BUDGET_KEYS = (
     ["search.budget_hours"] if config["search"].get("budget_hours") is not None else []
 )
-
-
-def budget_inputs(wildcards):
-    """What a budget's cut at step b reads: the trainings of the steps before it."""
-    return trained_before(wildcards) if BUDGET_KEYS else []
 
 
 def final_selection():

@@ -36,7 +36,7 @@ checkpoint select:
     input:
         pareto=f"{STEPS}/b{{b}}/pareto.csv",
         exploration=f"{STEPS}/b{{b}}/exploration.csv",
-        trained=budget_inputs,
+        trained=trained_before if BUDGET_KEYS else [],
     output:
         selected=f"{STEPS}/b{{b}}/selected.csv",
         dropped=f"{STEPS}/b{{b}}/dropped.csv",
