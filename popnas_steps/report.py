@@ -232,7 +232,7 @@ def search_summary(
     """Paper Table 4: networks trained, top-1 and mean top-5 accuracy, search time (summed t)
     and, given each cell's job wall time, the summed wall of the training jobs (unknown, NaN,
     where a cell's is missing: a sum over fewer cells would understate it). Given each step's
-    dropped.csv, budget_ended_at is the first step whose selection the budget cut (NaN: it
+    dropped.csv, budget_ended_at is the first step whose selection the budget cut (empty: it
     cut none, the search ran to B)."""
     ok = tables.ok_rows(trained).sort_values("accuracy", ascending=False)
     wall = np.nan
@@ -250,10 +250,11 @@ def search_summary(
     return pd.DataFrame([row], columns=tables.COLUMNS["summary"])
 
 
-def budget_end(dropped: dict[int, pd.DataFrame]) -> float:
-    """The first step b whose selection the budget cut (dropped.csv, by step), NaN if none."""
+def budget_end(dropped: dict[int, pd.DataFrame]) -> int | None:
+    """The first step b whose selection the budget cut (dropped.csv, by step), None if none
+    (an empty field of summary.csv)."""
     cut = [b for b, table in dropped.items() if len(table)]
-    return float(min(cut)) if cut else np.nan
+    return min(cut) if cut else None
 
 
 def top_networks(trained: pd.DataFrame, k: int = 5) -> pd.DataFrame:
@@ -312,7 +313,10 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> pd.DataFrame:
         label = f"{run.parent.name}/{run.name}"
         trained = tables.read("trained", *sorted(run.glob("b*/trained.csv")))
         runs[label] = trained
-        summaries.append(search_summary(trained, finished_job_seconds(run.parent / "cells", trained)).assign(run=label))
+        # a run made before search.budget_hours existed has no dropped.csv: no step was cut
+        dropped = {int(path.parent.name[1:]): tables.read("dropped", path) for path in run.glob("b*/dropped.csv")}
+        job_seconds = finished_job_seconds(run.parent / "cells", trained)
+        summaries.append(search_summary(trained, job_seconds, dropped).assign(run=label))
         tops.append(top_networks(trained, 1).assign(run=label))
     summary = pd.concat(summaries, ignore_index=True)
     base = summary.iloc[0]

@@ -187,3 +187,14 @@ def test_a_real_tiny_search_ends_at_b2_on_its_budget_and_continues_on_a_larger_o
     assert {p: p.stat().st_mtime_ns for p in trained} == trained
     assert len(pd.read_csv(steps / "b2" / "trained.csv")) == len(dropped)
     assert pd.read_csv(steps / "b2" / "dropped.csv").empty
+
+
+def test_the_summary_names_the_first_step_the_budget_cut():
+    from popnas_steps.report import search_summary
+
+    trained = pd.DataFrame([{"cell_id": "a", "status": "ok", "accuracy": 0.5, "time": 2.0}])
+    dropped = {2: tables.empty("dropped"), 3: selection([0.5]).assign(predicted_seconds=1.0, reason="x"),
+               4: selection([0.4]).assign(predicted_seconds=1.0, reason="x")}  # fmt: skip
+    assert search_summary(trained, dropped=dropped)["budget_ended_at"].tolist() == [3]
+    assert search_summary(trained, dropped={2: tables.empty("dropped")})["budget_ended_at"].isna().all()
+    assert search_summary(trained)["budget_ended_at"].isna().all()  # compare: runs given by hand
