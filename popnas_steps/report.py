@@ -226,10 +226,14 @@ def finished_job_seconds(cells_dir: Path, trained: pd.DataFrame) -> dict[str, fl
     return process_seconds([path for path in results if path.is_file()])
 
 
-def search_summary(trained: pd.DataFrame, job_seconds: dict[str, float] | None = None) -> pd.DataFrame:
+def search_summary(
+    trained: pd.DataFrame, job_seconds: dict[str, float] | None = None, dropped: dict[int, pd.DataFrame] | None = None
+) -> pd.DataFrame:
     """Paper Table 4: networks trained, top-1 and mean top-5 accuracy, search time (summed t)
     and, given each cell's job wall time, the summed wall of the training jobs (unknown, NaN,
-    where a cell's is missing: a sum over fewer cells would understate it)."""
+    where a cell's is missing: a sum over fewer cells would understate it). Given each step's
+    dropped.csv, budget_ended_at is the first step whose selection the budget cut (empty: it
+    cut none, the search ran to B)."""
     ok = tables.ok_rows(trained).sort_values("accuracy", ascending=False)
     wall = np.nan
     if job_seconds is not None and set(trained["cell_id"]) <= set(job_seconds):
@@ -241,8 +245,16 @@ def search_summary(trained: pd.DataFrame, job_seconds: dict[str, float] | None =
         "top5_mean_accuracy": float(ok["accuracy"].head(5).mean()) if len(ok) else np.nan,
         "search_time_seconds": float(trained["time"].fillna(0).sum()),
         "search_wall_seconds": wall,
+        "budget_ended_at": budget_end(dropped or {}),
     }
     return pd.DataFrame([row], columns=tables.COLUMNS["summary"])
+
+
+def budget_end(dropped: dict[int, pd.DataFrame]) -> int | None:
+    """The first step b whose selection the budget cut (dropped.csv, by step), None if none
+    (an empty field of summary.csv)."""
+    cut = [b for b, table in dropped.items() if len(table)]
+    return min(cut) if cut else None
 
 
 def top_networks(trained: pd.DataFrame, k: int = 5) -> pd.DataFrame:
@@ -301,7 +313,10 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> pd.DataFrame:
         label = f"{run.parent.name}/{run.name}"
         trained = tables.read("trained", *sorted(run.glob("b*/trained.csv")))
         runs[label] = trained
-        summaries.append(search_summary(trained, finished_job_seconds(run.parent / "cells", trained)).assign(run=label))
+        # a run made before search.budget_hours existed has no dropped.csv: no step was cut
+        dropped = {int(path.parent.name[1:]): tables.read("dropped", path) for path in run.glob("b*/dropped.csv")}
+        job_seconds = finished_job_seconds(run.parent / "cells", trained)
+        summaries.append(search_summary(trained, job_seconds, dropped).assign(run=label))
         tops.append(top_networks(trained, 1).assign(run=label))
     summary = pd.concat(summaries, ignore_index=True)
     base = summary.iloc[0]

@@ -27,6 +27,7 @@ import pandas as pd
 
 from popnas_steps import tables
 from popnas_steps.results import check_results, implausible
+from popnas_steps.time_predictor import TimeSettings
 
 # A training writes its job.log and train.log when it starts and when it ends, and nothing
 # in between: a result-less cell counts as running while its logs are younger than this, or
@@ -303,15 +304,11 @@ def forecast(
     if model is None:
         return {"available": False, "why": "no training has finished yet"}
     pending = cells[(cells["b"] == current) & (cells["state"] == "pending")]
-    trees_only = time_model_kind(run_dir / strategy, current, config) in TREE_TIME_MODELS
+    trees_only = time_model_kind(run_dir / strategy, current, config["predictors"]["time"]["model"]) in TREE_TIME_MODELS
     ratio = time_ratio(model, cells[cells["b"] == current], current, trees_only)
     costs = []
     for row in pending.itertuples():
-        if row.predicted_time > 0:
-            t = ratio * row.predicted_time
-        else:  # PNAS, the thrust and b=1 have no time prediction
-            t = model.mean_time(current)
-        cost = model.network_seconds(t)
+        cost = cell_seconds(model, ratio, row.predicted_time, current)
         if row.running:  # a running job is partly done
             cost = max(0.0, cost - (now - _job_start(run_dir / "cells" / row.cell_id)))
         costs.append(cost)
@@ -339,6 +336,31 @@ def forecast(
     }  # fmt: skip
 
 
+def cell_seconds(model: CostModel, ratio: float, predicted_time: float, b: int) -> float:
+    """The predicted job seconds of one cell of step b: r * its predicted t, or the step's
+    extrapolated mean t where it has no prediction (PNAS, the thrust and b=1), as a job."""
+    t = ratio * predicted_time if predicted_time > 0 else model.mean_time(b)
+    return model.network_seconds(t)
+
+
+def selection_seconds(run_dir: str | Path, strategy: str, b: int, selection: pd.DataFrame) -> tuple[float, pd.Series]:
+    """What the trainings of the steps before b spent (their summed job wall, seconds) and
+    the predicted job seconds of each cell of `selection`, a selection of step b, by the cost
+    model of those trainings: the forecast's cost of a network, cell by cell. The selections
+    of step b and later, which a rerun may find from before, are not read as results."""
+    cells, selected_at = read_cells(run_dir, strategy)
+    before = cells[cells["b"] < b]
+    model = cost_model(before, {step: at for step, at in selected_at.items() if step < b})
+    spent = float(before["wall"].sum())
+    if model is None:
+        raise ValueError(f"no training before b{b} succeeded: the cost of its selection cannot be predicted")
+    predicted = pd.to_numeric(selection["predicted_time"], errors="coerce")
+    trees_only = time_model_kind(Path(run_dir) / strategy, b, TimeSettings.model) in TREE_TIME_MODELS
+    ratio = time_ratio(model, pd.DataFrame({"predicted_time": predicted}), b, trees_only)
+    seconds = [cell_seconds(model, ratio, value, b) for value in predicted]
+    return spent, pd.Series(seconds, index=selection.index, dtype=float)
+
+
 # Time models that are trees alone: they predict no time beyond those they were fitted on.
 TREE_TIME_MODELS = ("catboost", "xgboost")
 
@@ -357,12 +379,12 @@ def time_ratio(model: CostModel, step: pd.DataFrame, b: int, trees_only: bool) -
     return max(1.0, model.mean_time(b) / predicted.mean())
 
 
-def time_model_kind(steps: Path, b: int, config: dict) -> str:
-    """The time model that predicted step b's times: its saved info, else the config's."""
+def time_model_kind(steps: Path, b: int, default: str) -> str:
+    """The time model that predicted step b's times: its saved info, else `default`."""
     try:
         return json.loads((steps / f"b{b}" / "predictors" / "time" / "info.json").read_text())["kind"]
     except (OSError, ValueError, KeyError):
-        return config["predictors"]["time"]["model"]
+        return default
 
 
 def _plain(value):

@@ -9,6 +9,7 @@ rows of successful trainings. The executable form of the README's "Outputs of a 
 | candidates | b<b>/candidates.parquet | expansion scored by the predictors |
 | pareto | b<b>/pareto.csv | cell of the Pareto front |
 | exploration | b<b>/exploration.csv | cell of the exploration front |
+| dropped | b<b>/dropped.csv | cell of the selection that the budget dropped |
 | quality | report/predictor_quality.csv | step: MAPE and Spearman of both predictors |
 | summary | report/summary.csv | search (paper Table 4) |
 | top | report/top_networks.csv | best network (paper Table 5) |
@@ -38,9 +39,13 @@ COLUMNS: dict[str, list[str]] = {
     "candidates": ["cell_id", "cell", "predicted_accuracy", "predicted_time"],
     "pareto": ["rank", "cell_id", "cell", "predicted_accuracy", "predicted_time"],
     "exploration": ["rank", "cell_id", "cell", "predicted_accuracy", "predicted_time", "score"],
+    "dropped": [
+        "cell_id", "cell", "origin", "predicted_accuracy", "predicted_time", "predicted_seconds", "reason",
+    ],
     "quality": ["b", "cells", "accuracy_mape", "accuracy_spearman", "time_mape", "time_spearman"],
     "summary": [
         "networks", "failed", "top1_accuracy", "top5_mean_accuracy", "search_time_seconds", "search_wall_seconds",
+        "budget_ended_at",
     ],
     "top": ["rank", "cell_id", "cell", "b", "origin", "params", "accuracy", "time"],
     "final_selected": ["cell_id", "cell", "b", "origin", "accuracy", "time"],

@@ -158,6 +158,13 @@ def trained_before(wildcards):
     return [f"{STEPS}/b{i}/trained.csv" for i in range(int(wildcards.b))]
 
 
+# search.budget_hours reaches only the selections of steps b >= 2, and only when set, so a
+# run without a budget keeps the params and inputs it had before the key existed.
+BUDGET_KEYS = (
+    ["search.budget_hours"] if config["search"].get("budget_hours") is not None else []
+)
+
+
 def final_selection():
     """The final selection's table (its checkpoint must have run)."""
     return tables.read("final_selected", checkpoints.select_final.get().output.selected)

@@ -109,6 +109,7 @@ rule report_tables:
     input:
         trained=ALL_TRAINED,
         results=all_results,
+        dropped=[f"{STEPS}/b{b}/dropped.csv" for b in range(2, B + 1)],
     output:
         summary=report(
             f"{REPORT}/summary.csv", caption="../report/tables.rst", category="Tables"
@@ -126,7 +127,7 @@ rule report_tables:
         python=PYTHON,
     shell:
         "{params.python:q} -m popnas_steps.cli.report summary --out-summary {output.summary:q} "
-        "--out-top {output.top:q} --results {input.results:q} --trained {input.trained:q} > {log:q} 2>&1"
+        "--out-top {output.top:q} --results {input.results:q} --trained {input.trained:q} --dropped {input.dropped:q} > {log:q} 2>&1"
 
 
 rule report_ablation:

@@ -30,12 +30,16 @@ rule select_b1:
 
 checkpoint select:
     # b>=2: the Pareto front plus the exploration front; which cells is known only now.
-    # The settings (K, J, B) serve only the forecast line it logs (popnas_steps.status).
+    # The settings (K, J, B) serve the forecast line it logs (popnas_steps.status); with a
+    # budget, the selection is cut to what it still pays for, measured on the trainings of
+    # the steps before b (their trained.csv: every result they read is finished).
     input:
         pareto=f"{STEPS}/b{{b}}/pareto.csv",
         exploration=f"{STEPS}/b{{b}}/exploration.csv",
+        trained=trained_before if BUDGET_KEYS else [],
     output:
         selected=f"{STEPS}/b{{b}}/selected.csv",
+        dropped=f"{STEPS}/b{{b}}/dropped.csv",
     log:
         f"{STEPS}/logs/select_b{{b}}.log",
     wildcard_constraints:
@@ -45,8 +49,12 @@ checkpoint select:
     params:
         python=PYTHON,
         settings=config_slice(
-            "search.strategy", "search.max_blocks", "search.beam", "search.exploration"
+            "search.strategy",
+            "search.max_blocks",
+            "search.beam",
+            "search.exploration",
+            *BUDGET_KEYS,
         ),
     shell:
         "{params.python:q} -m popnas_steps.cli.step select --settings {params.settings:q} --pareto {input.pareto:q} "
-        "--exploration {input.exploration:q} --out {output.selected:q} > {log:q} 2>&1"
+        "--exploration {input.exploration:q} --out {output.selected:q} --dropped {output.dropped:q} > {log:q} 2>&1"

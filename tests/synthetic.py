@@ -35,6 +35,12 @@ def synthetic_time(encoded: np.ndarray, n_operators: int) -> np.ndarray:
     return 5 + 0.4 * f[:, 1] * f[:, 2] ** 1.3 + 2.0 * f[:, 7] + 1.5 * f[:, 6] * f[:, 8]
 
 
+def synthetic_wall(t: float) -> float:
+    """A made-up job wall of a training of t seconds: start-up plus validation, as a real
+    job adds to its t (the cost model fits wall = a + s t)."""
+    return 4.0 + 1.2 * t
+
+
 def sample_cells(rng: np.random.Generator, operators: list[str], per_step: int, max_blocks: int) -> list[np.ndarray]:
     """Random encoded cells for b = 1..max_blocks: per_step of each size, grown by expansion."""
     level = space.encode(space.one_block_cells(operators), operators)
@@ -59,6 +65,8 @@ def synthetic_training(selected, b: int, operators: list[str], cells_dir=None, a
     from popnas_steps.collect import trained_table
     from popnas_steps.space import Cell
 
+    if selected.empty:  # a step the budget left empty
+        return trained_table([], selected, b)
     altered = altered or {}
     selected = selected[[altered.get(cell_id, {}) is not None for cell_id in selected["cell_id"]]]
     cells = [Cell.from_json(text) for text in selected["cell"]]
@@ -66,9 +74,10 @@ def synthetic_training(selected, b: int, operators: list[str], cells_dir=None, a
     encoded = space.encode(cells, operators) if sizes != {0} else np.zeros((len(cells), 0, 4), dtype=np.int16)
     accuracy, seconds = synthetic_accuracy(encoded, len(operators)), synthetic_time(encoded, len(operators))
     results = [
-        {"cell_id": c.cell_id, "cell": c.to_list(), "status": "ok", "accuracy": float(a), "time": float(t), "params": 1}
+        {"cell_id": c.cell_id, "cell": c.to_list(), "status": "ok", "accuracy": float(a), "time": float(t), "params": 1,
+         "timings": {"process_seconds": synthetic_wall(float(t)), "interpreter_seconds": 0.0}}
         for c, a, t in zip(cells, accuracy, seconds, strict=True)
-    ]
+    ]  # fmt: skip
     results = [result | altered.get(result["cell_id"], {}) for result in results]
     if cells_dir is not None:
         for result in results:
@@ -81,7 +90,8 @@ def synthetic_training(selected, b: int, operators: list[str], cells_dir=None, a
 def run_synthetic_search(steps, config: dict, cells_dir=None, altered=None):
     """Algorithm 1 through the workflow's step entry points, training replaced by the
     synthetic evaluator (its results `altered` as synthetic_training says); writes every
-    artefact of every step into `steps`."""
+    artefact of every step into `steps`. With search.budget_hours, `cells_dir` must be the
+    run's cells/ folder (steps/../cells): the budget is measured on the results there."""
     from pathlib import Path
 
     import pandas as pd
@@ -107,7 +117,9 @@ def run_synthetic_search(steps, config: dict, cells_dir=None, altered=None):
         step.expand(config, here / "predictors", steps / f"b{b - 1}" / "trained.csv", here / "candidates.parquet")
         step.pareto(config, here / "candidates.parquet", here / "pareto.csv")
         step.explore(config, b, here / "candidates.parquet", here / "pareto.csv", here / "exploration.csv")
-        step.select(here / "pareto.csv", here / "exploration.csv", here / "selected.csv")
-        trained = synthetic_training(pd.read_csv(here / "selected.csv"), b, operators, cells_dir, altered)
+        step.select(config, here / "pareto.csv", here / "exploration.csv", here / "selected.csv", here / "dropped.csv")
+        trained = synthetic_training(
+            pd.read_csv(here / "selected.csv", dtype={"cell_id": str}), b, operators, cells_dir, altered
+        )
         trained.to_csv(here / "trained.csv", index=False)
     return steps

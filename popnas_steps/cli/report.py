@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     summary.add_argument("--out-top", required=True)
     summary.add_argument("--results", nargs="+", required=True, help="result.json of every cell trained")
     summary.add_argument("--trained", nargs="+", required=True)
+    summary.add_argument("--dropped", nargs="*", default=[], help="b<b>/dropped.csv of the steps b >= 2")
     ablation = commands.add_parser("ablation")
     ablation.add_argument("--settings", required=True)
     ablation.add_argument("--reindex", required=True)
@@ -110,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         write_scalars(args.out, search_scalars(trained, predictor_quality(trained)))
     elif args.command == "summary":
         trained = tables.read("trained", *args.trained)
-        tables.write("summary", search_summary(trained, process_seconds(args.results)), args.out_summary)
+        # b<b>/dropped.csv: the step is the name of its folder
+        dropped = {int(Path(path).parent.name[1:]): tables.read("dropped", path) for path in args.dropped}
+        tables.write("summary", search_summary(trained, process_seconds(args.results), dropped), args.out_summary)
         tables.write("top", top_networks(trained), args.out_top)
     elif args.command == "ablation":
         from popnas_steps.macro import NetworkSpec

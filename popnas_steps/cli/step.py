@@ -9,11 +9,14 @@ line 21, the training, is train_cell).
     python -m popnas_steps.cli.step pareto  --settings S --candidates b<b>/candidates.parquet --out b<b>/pareto.csv
     python -m popnas_steps.cli.step explore --settings S --b b --candidates ... --pareto ... --out b<b>/exploration.csv
     python -m popnas_steps.cli.step select  [--settings S] --pareto ... --exploration ... --out b<b>/selected.csv
+                                        [--dropped b<b>/dropped.csv]
 
 Each reads files, calls the pure functions of popnas_steps.search / predictors, and writes
 one artefact; --settings is the rule's slice of the config as JSON. With it, `select` also
 logs one line: the cells selected, their predicted GPU time and the forecast end of the
-search (popnas_steps.status).
+search (popnas_steps.status). Given search.budget_hours in its settings, `select` cuts the
+selection to what the budget still pays for (popnas_steps.budget) and writes the dropped
+cells to --dropped.
 """
 
 from __future__ import annotations
@@ -42,6 +45,11 @@ def fit(config: dict, trained: list[Path], reindex_file: Path, out: Path) -> Non
     from popnas_steps.macro import NetworkSpec
     from popnas_steps.predictors import fit_predictors
 
+    if tables.read("trained", trained[-1]).empty:  # the budget ended the search: nothing to expand
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "SKIPPED").write_text(f"'{trained[-1]}' holds no cell: no expansion, no predictor to fit\n")
+        print(f"'{trained[-1]}' holds no cell: step b-1 selected nothing, so no predictor is fitted")
+        return
     table = tables.read("trained", *trained)
     predictors = fit_predictors(
         table,
@@ -60,8 +68,13 @@ def expand(config: dict, predictors_dir: Path, parents_file: Path, out: Path) ->
     from popnas_steps.predictors import load_predictors, score_expansions
     from popnas_steps.space import Cell
 
-    parents = [Cell.from_json(text) for text in tables.ok_rows(tables.read("trained", parents_file))["cell"]]
-    if not parents:
+    trained = tables.read("trained", parents_file)
+    if trained.empty:  # the budget ended the search: step b-1 selected nothing, nor does this one
+        tables.write("candidates", tables.empty("candidates"), out)
+        print(f"'{parents_file}' holds no cell: step b-1 selected nothing, so there is nothing to expand")
+        return
+    parents = [Cell.from_json(text) for text in tables.ok_rows(trained)["cell"]]
+    if not parents:  # cells were trained and all failed: the search cannot go on
         raise ValueError(f"'{parents_file}' has no successfully trained cell to expand")
     predictors = load_predictors(predictors_dir, config["predictors"]["threads"])
     candidates = score_expansions(predictors, parents, config["predictors"]["score_chunk"])
@@ -93,11 +106,35 @@ def explore(config: dict, b: int, candidates_file: Path, pareto_file: Path, out:
     tables.write("exploration", table, out)
 
 
-def select(pareto_file: Path, exploration_file: Path, out: Path) -> None:
+def select(config: dict, pareto_file: Path, exploration_file: Path, out: Path, dropped_file: Path | None) -> str:
+    """Write the step's selection (and, given a path, its dropped.csv); the line to log
+    when the budget cut it or left nothing to select, else ''."""
     front = tables.read("pareto", pareto_file).assign(origin="pareto")
     exploration = tables.read("exploration", exploration_file).assign(origin="exploration")
     selected = pd.concat([front, exploration], ignore_index=True)[tables.COLUMNS["selected"]]
+    dropped = tables.empty("dropped")
+    budget_hours = config.get("search", {}).get("budget_hours")
+    # b<b>/selected.csv in a run's layout; elsewhere (a test, by hand) no step is named
+    b = int(out.parent.name[1:]) if out.parent.name[1:].isdigit() else None
+    line = ""
+    if budget_hours is not None:
+        if b is None:
+            raise ValueError(f"'{out}' is not results/<run>/<strategy>/b<b>/selected.csv: the budget needs the run")
+        from popnas_steps.budget import cut
+        from popnas_steps.status import selection_seconds
+
+        # results/<run>/<strategy>/b<b>/selected.csv: the run whose trainings are counted
+        spent, seconds = selection_seconds(out.parent.parent.parent, out.parent.parent.name, b, selected)
+        selected, dropped = cut(selected, seconds, spent, budget_hours * 3600)
+        line = (f"b{b}: budget {budget_hours:g} GPU-hours, spent {spent / 3600:.3f} before b{b}; "
+                f"{len(selected)} cells kept, predicted {seconds.loc[selected.index].sum() / 3600:.3f} GPU-hours, "
+                f"{len(dropped)} dropped (b{b}/dropped.csv)")  # fmt: skip
+    if selected.empty and dropped.empty and b is not None:  # the fronts were empty: step b-1 selected nothing
+        line = f"b{b}: nothing to select: step b{b - 1} selected no cell (the budget ended the search)"
     tables.write("selected", selected, out)
+    if dropped_file is not None:
+        tables.write("dropped", dropped, dropped_file)
+    return line
 
 
 def log_forecast(selected: Path, config: dict) -> None:
@@ -131,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--out", required=True, type=Path)
         if name == "fit":
             command.add_argument("trained", nargs="+", type=Path, help="trained.csv of every step so far")
+        if name == "select":
+            command.add_argument("--dropped", type=Path, help="dropped.csv: the cells the budget dropped")
     args = parser.parse_args(argv)
     try:
         config = config_from_args(args) if args.settings is not None else {}
@@ -159,8 +198,10 @@ def run(args: argparse.Namespace, config: dict) -> None:
     elif args.command == "explore":
         explore(config, args.b, args.candidates, args.pareto, args.out)
     else:
-        select(args.pareto, args.exploration, args.out)
-        if config:
+        line = select(config, args.pareto, args.exploration, args.out, args.dropped)
+        if line:
+            print(line, flush=True)
+        if config and not tables.read("selected", args.out).empty:
             log_forecast(args.out, config)
 
 
