@@ -304,7 +304,8 @@ def forecast(
     if model is None:
         return {"available": False, "why": "no training has finished yet"}
     pending = cells[(cells["b"] == current) & (cells["state"] == "pending")]
-    trees_only = time_model_kind(run_dir / strategy, current, config["predictors"]["time"]["model"]) in TREE_TIME_MODELS
+    kind = time_model_kind(run_dir / strategy, current, config["predictors"]["time"]["model"])
+    trees_only = kind in TREE_TIME_MODELS
     ratio = time_ratio(model, cells[cells["b"] == current], current, trees_only)
     costs = []
     for row in pending.itertuples():
@@ -328,6 +329,7 @@ def forecast(
         "model": asdict(model),
         "current_step": {"b": current, "pending": len(costs), "running": int(pending["running"].sum()),
                          "predicted_time_seconds": pending["predicted_time"].sum(min_count=1), "time_ratio": ratio,
+                         "time_model": kind, "time_model_trees_only": trees_only,
                          "gpu_seconds": sum(costs), "seconds": current_seconds, "ends": now + current_seconds},
         "later_steps": later,
         "remaining_seconds": remaining,
@@ -447,7 +449,9 @@ def _render_forecast(status: dict) -> list[str]:
     ratio = (
         f"measured on {model['ratio_cells']} cells"
         if model["ratio_cells"]
-        else f"none measured yet: mean t extrapolated to b{step['b']} / mean predicted t, at least 1"
+        else f"none measured yet, {step['time_model']}: mean t extrapolated to b{step['b']} / mean predicted t, >= 1"
+        if step["time_model_trees_only"]
+        else f"none measured yet, {step['time_model']}: taken as predicted (its linear part extrapolates)"
     )
     overhead = f"before b{model['overhead_step']}" if model["overhead_step"] else "not measured yet"
     predicted = "none" if step["predicted_time_seconds"] is None else _duration(step["predicted_time_seconds"])
