@@ -34,37 +34,18 @@ from popnas_steps.report import time_ablation
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def stored_tensors(cells: list, operators: list[str], max_blocks: int) -> tuple[np.ndarray, np.ndarray]:
-    """Accuracy-predictor tensors of the cells in the form their JSON was stored in: what the
-    predictors saw before they canonicalised (b=1 cells in enumeration order)."""
-    from popnas_steps.accuracy_predictor import cell_tensors
-    from popnas_steps.space import encode
-
-    sizes = np.array([len(cell) for cell in cells])
-    inputs, ops = None, None
-    for size in np.unique(sizes):
-        chosen = np.flatnonzero(sizes == size)
-        part_inputs, part_ops = cell_tensors(encode([cells[i] for i in chosen], operators), max_blocks)
-        if inputs is None:
-            inputs = np.zeros((len(cells), *part_inputs.shape[1:]), part_inputs.dtype)
-            ops = np.zeros((len(cells), *part_ops.shape[1:]), part_ops.dtype)
-        inputs[chosen], ops[chosen] = part_inputs, part_ops
-    return inputs, ops
-
-
 def accuracy_spearman(trained: pd.DataFrame, config: dict, canonical: bool = True) -> dict[str, float]:
     """Spearman of the accuracy ensemble fitted on steps < b, on the cells of step b; with
     canonical=False, on the cells as stored (the encoding before issue 14)."""
     from scipy.stats import spearmanr
 
-    from popnas_steps.accuracy_predictor import AccuracyEnsemble, AccuracySettings
-    from popnas_steps.predictors import _tensors_of
-    from popnas_steps.space import Cell
+    from popnas_steps.accuracy_predictor import AccuracyEnsemble, AccuracySettings, cell_tensors
+    from popnas_steps.space import Cell, by_size
 
     ok = tables.ok_rows(trained).reset_index(drop=True)
     operators, max_blocks = config["search"]["operators"], config["search"]["max_blocks"]
     cells = [Cell.from_json(t) for t in ok["cell"]]
-    inputs, ops = (_tensors_of if canonical else stored_tensors)(cells, operators, max_blocks)
+    inputs, ops = by_size(cells, operators, lambda encoded: cell_tensors(encoded, max_blocks), canonical=canonical)
     scores = {}
     for b in sorted(ok.loc[ok["b"] >= 2, "b"].unique()):
         train, test = (ok["b"] < b).to_numpy(), (ok["b"] == b).to_numpy()

@@ -332,19 +332,24 @@ def encode(cells: list[Cell], operators: tuple[str, ...] | list[str]) -> np.ndar
     return np.array(rows, dtype=np.int16).reshape(len(cells), width, 4)
 
 
-def by_size(cells: list[Cell], operators: tuple[str, ...] | list[str], compute) -> tuple[np.ndarray, ...]:
+def by_size(
+    cells: list[Cell], operators: tuple[str, ...] | list[str], compute, canonical: bool = True
+) -> tuple[np.ndarray, ...]:
     """Apply `compute` (encoded (n, b, 4) -> tuple of arrays with n rows) to each group of
     same-size cells, and return its arrays with the rows back in the cells' order.
 
     Each group is passed in canonical form, the form `expand` candidates are scored in: the
     predictors see one form of each cell, whatever form its JSON was stored in (b=1 cells
     are selected in enumeration order, and some are the mirror of their canonical form).
+    canonical=False passes the cells as stored, which only the replay of the encoding
+    before canonicalisation wants (bench/bench_time_predictor.py).
     """
     sizes = np.array([len(cell) for cell in cells])
     outputs: list[np.ndarray] = []
     for size in np.unique(sizes):
         chosen = np.flatnonzero(sizes == size)
-        parts = compute(canonicalize(encode([cells[i] for i in chosen], operators), operators)[0])
+        encoded = encode([cells[i] for i in chosen], operators)
+        parts = compute(canonicalize(encoded, operators)[0] if canonical else encoded)
         if not outputs:
             outputs = [np.zeros((len(cells), *np.shape(part)[1:]), dtype=np.asarray(part).dtype) for part in parts]
         for output, part in zip(outputs, parts, strict=True):
