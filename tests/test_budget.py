@@ -90,6 +90,40 @@ def test_select_prices_the_cells_by_the_cost_model_of_the_run_and_writes_what_it
     assert "b2: budget 0.0183333 GPU-hours, spent 0.010 before b2; 2 cells kept" in capsys.readouterr().out
 
 
+def select_argv(folder, settings: dict) -> list[str]:
+    return ["select", "--settings", json.dumps(settings), "--pareto", str(folder / "pareto.csv"), "--exploration",
+            str(folder / "exploration.csv"), "--out", str(folder / "selected.csv"),
+            "--dropped", str(folder / "dropped.csv")]  # fmt: skip
+
+
+def test_a_budget_outside_a_run_or_before_any_success_is_a_one_line_error(tmp_path, capsys):
+    from popnas_steps.cli import step as step_cli
+
+    from .test_status import B1, CONFIG, Run
+
+    settings = {"search": {**CONFIG["search"], "budget_hours": 1.0}}
+    loose = tmp_path / "loose"
+    for name in ("pareto", "exploration"):
+        tables.write(name, tables.empty(name), loose / f"{name}.csv")
+    assert step_cli.main(select_argv(loose, settings)) == 1
+    err = capsys.readouterr().err
+    assert f"error: '{loose / 'selected.csv'}' is not results/<run>/<strategy>/b<b>/selected.csv" in err
+    assert "Traceback" not in err and not (loose / "selected.csv").exists()
+    # every training before b2 failed: nothing to price b2's cells by
+    run = Run(tmp_path)
+    run.select(1, B1, ["b1"] * 3)
+    for cell in B1:
+        run.train(1, cell, 2.0, outcome="failed")
+    b2 = run.steps / "b2"
+    front = selection([0.9]).assign(rank=[1])
+    tables.write("pareto", front[tables.COLUMNS["pareto"]], b2 / "pareto.csv")
+    tables.write("exploration", tables.empty("exploration"), b2 / "exploration.csv")
+    assert step_cli.main(select_argv(b2, settings)) == 1
+    err = capsys.readouterr().err
+    assert "error: no training before b2 succeeded: the cost of its selection cannot be predicted" in err
+    assert not (b2 / "selected.csv").exists()
+
+
 def test_steps_after_an_empty_one_select_nothing_but_all_failed_parents_stay_an_error(tmp_path, capsys):
     from popnas_steps.cli import step as step_cli
     from popnas_steps.collect import trained_table

@@ -182,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
         except tables.DamagedTableError as error:  # the workflow makes a damaged table again when it starts
             print(f"error: {error}; run the workflow again, which makes it again", file=sys.stderr)
             return 1
+        except ValueError as error:  # the steps' own checks (no parent to expand, a budget without its run)
+            print(f"error: {error}", file=sys.stderr)
+            return 1
     print(json.dumps({"step": args.command, "out": str(args.out)}))
     return 0
 
