@@ -28,9 +28,14 @@ from pathlib import Path
 
 from popnas_steps import PROCESS_START, PROCESS_START_UNIX
 from popnas_steps.config import without_watch_keys
-from popnas_steps.devices import placement
+from popnas_steps.devices import SharingMonitor, device_settings, placement
 from popnas_steps.files import write_json
 from popnas_steps.space import Cell
+
+# When and how the job's own process started (cli.train_cell's supervisor), "<unix>,<seconds>":
+# a training in a child process or a warm worker is timed from there, so a job's fixed cost
+# is counted whole whichever process trains.
+JOB_START_ENVIRONMENT = "POPNAS_JOB_START"
 
 # Words of CUDA, cuDNN and TensorFlow messages that say the GPU stack itself does not work
 # (a missing library, a driver that does not initialise), whatever the network.
@@ -56,7 +61,12 @@ def _failure_reason(error: BaseException) -> str:
 
 
 def train_cell(
-    config: dict, cell: Cell, data_dir: str | Path, out_dir: str | Path, deadline: float | None = None
+    config: dict,
+    cell: Cell,
+    data_dir: str | Path,
+    out_dir: str | Path,
+    deadline: float | None = None,
+    worker: dict | None = None,
 ) -> dict:
     """Train `cell` with the config's network and training slices; write and return the result.
 
@@ -78,6 +88,7 @@ def train_cell(
         "network": config["network"],
         "training": without_watch_keys(config)["training"],  # the recipe: what the result depends on
         "deadline_unix": deadline,
+        "worker": worker,  # the warm worker that trained it (pid, cells it trained before), or None
     }
     try:
         clock = time.perf_counter()
@@ -89,6 +100,7 @@ def train_cell(
         from popnas_steps.train import Recipe, train_model
 
         timings["import_seconds"] = time.perf_counter() - clock
+        share_gpu_memory(tf)
         result["versions"] = {"tensorflow": tf.__version__, "keras": keras.__version__}
         result["device"] = [d.name for d in tf.config.list_logical_devices("GPU")] or ["CPU"]
         log.info("training cell %s %s", cell.cell_id, cell.to_json())
@@ -106,7 +118,9 @@ def train_cell(
 
         tensorboard = out / "tensorboard" if config["training"]["tensorboard"] else None
         recipe = Recipe.from_config(config["training"])
-        measured = train_model(model, data, recipe, config["seed"], deadline, tensorboard=tensorboard)
+        with SharingMonitor() as sharing:
+            measured = train_model(model, data, recipe, config["seed"], deadline, tensorboard=tensorboard)
+        result["sharing"] = sharing.summary()
         timings.update(measured.pop("timings"))
         result.update(measured)
         result["status"] = "ok"
@@ -124,15 +138,53 @@ def train_cell(
     clock = time.perf_counter()
     _write_history(out / "history.csv", result.get("history", []))
     timings["write_seconds"] = time.perf_counter() - clock
-    timings["process_seconds"] = time.perf_counter() - PROCESS_START
-    started = process_start_unix()
-    # Interpreter start-up and the imports that run before this module (clock ticks: 10 ms).
-    timings["interpreter_seconds"] = max(0.0, PROCESS_START_UNIX - started) if started else None
-    timings["started_unix"] = started or PROCESS_START_UNIX
-    timings["finished_unix"] = time.time()
+    timings.update(job_timings())
     result["timings"] = timings
     write_result(out, result)
     return result
+
+
+def job_timings() -> dict:
+    """process_seconds (from the job's start, less its interpreter start-up, to now),
+    interpreter_seconds, started_unix and finished_unix of the job training this cell: this
+    process's own, or those its supervisor passed in $POPNAS_JOB_START."""
+    now = time.time()
+    job = os.environ.get(JOB_START_ENVIRONMENT)
+    if job:
+        started, interpreter = (float(field) for field in job.split(","))
+        return {
+            "process_seconds": now - started - interpreter,
+            "interpreter_seconds": interpreter,
+            "started_unix": started,
+            "finished_unix": now,
+        }
+    started = process_start_unix()
+    return {
+        "process_seconds": time.perf_counter() - PROCESS_START,
+        # Interpreter start-up and the imports that run before this module (clock ticks: 10 ms).
+        "interpreter_seconds": max(0.0, PROCESS_START_UNIX - started) if started else None,
+        "started_unix": started or PROCESS_START_UNIX,
+        "finished_unix": now,
+    }
+
+
+def job_start() -> str:
+    """This process's start, as $POPNAS_JOB_START passes it to the process that trains."""
+    started = process_start_unix()
+    interpreter = max(0.0, PROCESS_START_UNIX - started) if started else 0.0
+    return f"{started or PROCESS_START_UNIX},{interpreter}"
+
+
+def share_gpu_memory(tf) -> None:
+    """With several trainings per GPU (devices.trainings_per_gpu > 1), let each take GPU
+    memory as it needs it, instead of TensorFlow's default of nearly all of it at start."""
+    if device_settings()["trainings_per_gpu"] <= 1:
+        return
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # already initialised (a warm worker's later cells): set at its first
+            pass
 
 
 def process_start_unix() -> float | None:
@@ -152,16 +204,21 @@ def write_result(out: Path, result: dict) -> None:
     write_json(out / "result.json", result)
 
 
-def record_crash(cell: Cell, out_dir: str | Path, signum: int) -> dict:
+def record_crash(cell: Cell, out_dir: str | Path, signum: int | None, process: str = "the training process") -> dict:
     """A failed result for a training process killed by signal `signum` before it wrote one
-    (the kernel's out-of-memory killer, a segmentation fault)."""
+    (the kernel's out-of-memory killer, a segmentation fault); None: a signal not known here
+    (a warm worker is not this process's child)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    try:
-        name = signal.Signals(signum).name
-    except ValueError:
-        name = "unknown"
-    result = _failed(cell, f"the training process was killed by signal {signum} ({name}) without writing a result")
+    if signum is None:
+        reason = f"{process} died without writing a result (killed by a signal, e.g. for memory)"
+    else:
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:
+            name = "unknown"
+        reason = f"{process} was killed by signal {signum} ({name}) without writing a result"
+    result = _failed(cell, reason)
     write_result(out, result)
     return result
 

@@ -12,6 +12,7 @@ from snakemake.logging import logger
 
 from popnas_steps import tables
 from popnas_steps.config import WATCH_ENVIRONMENT, watch_settings, without_watch_keys
+from popnas_steps.devices import DEVICES_ENVIRONMENT
 from popnas_steps.macro import NetworkSpec
 from popnas_steps.model import kernel_warnings
 from popnas_steps.results import stale_artefacts
@@ -99,6 +100,8 @@ def config_slice(*keys):
 os.environ.update(
     {WATCH_ENVIRONMENT: json.dumps(watch_settings(config), sort_keys=True)}
 )
+# Likewise how trainings share the machine (devices: trainings per GPU, warm workers).
+os.environ.update({DEVICES_ENVIRONMENT: json.dumps(config["devices"], sort_keys=True)})
 
 
 _selected_cache = {}

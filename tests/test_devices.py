@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -10,19 +11,20 @@ import pytest
 from popnas_steps import devices
 
 CLAIM = """
-import sys, time
+import os, sys, time
 from pathlib import Path
-from popnas_steps.devices import claim_gpu
-index = claim_gpu(count=2, folder=Path(sys.argv[1]), poll_seconds=0.1)
-print(index, flush=True)
+from popnas_steps.devices import claim_slot
+slot = claim_slot(count=int(sys.argv[3]), folder=Path(sys.argv[1]), poll_seconds=0.1)
+print(slot.index, slot.gpu, os.environ.get("CUDA_VISIBLE_DEVICES"), flush=True)
 time.sleep(float(sys.argv[2]))
 """
 
 
-def claimer(folder, hold: float) -> subprocess.Popen:
+def claimer(folder, hold: float, gpus: int = 2, per_gpu: int = 1) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    env["POPNAS_DEVICES"] = json.dumps({"trainings_per_gpu": per_gpu})
     return subprocess.Popen(
-        [sys.executable, "-c", CLAIM, str(folder), str(hold)], stdout=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-c", CLAIM, str(folder), str(hold), str(gpus)], stdout=subprocess.PIPE, text=True, env=env
     )
 
 
@@ -30,17 +32,22 @@ def test_concurrent_jobs_get_different_gpus_and_a_third_waits(tmp_path):
     started = time.monotonic()
     first, second = claimer(tmp_path, 3), claimer(tmp_path, 3)
     claimed = {first.stdout.readline().strip(), second.stdout.readline().strip()}
-    assert claimed == {"0", "1"}
+    assert claimed == {"0 0 0", "1 1 1"}
     third = claimer(tmp_path, 0)
-    assert third.stdout.readline().strip() in {"0", "1"}
+    assert third.stdout.readline().strip() in {"0 0 0", "1 1 1"}
     assert time.monotonic() - started > 2.5  # it waited for one of the others to end
     for process in (first, second, third):
         process.wait()
 
 
-def test_nothing_to_do_with_one_gpu_or_devices_already_chosen(tmp_path, monkeypatch):
+def test_one_gpu_is_one_slot_and_devices_already_chosen_are_kept(tmp_path, monkeypatch):
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    assert devices.claim_gpu(count=1, folder=tmp_path) is None
+    monkeypatch.delenv("POPNAS_DEVICES", raising=False)
+    try:
+        assert devices.claim_gpu(count=1, folder=tmp_path) == 0
+        assert os.environ["CUDA_VISIBLE_DEVICES"] == "0"
+    finally:
+        devices.release_gpus()
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
     assert devices.claim_gpu(count=4, folder=tmp_path) is None
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "3"
@@ -102,3 +109,45 @@ def test_the_default_slot_folder_is_this_users(monkeypatch):
     assert folder.parent == Path(tempfile.gettempdir())
     monkeypatch.setenv("POPNAS_GPU_SLOTS", "/somewhere/else")
     assert devices.slot_folder() == Path("/somewhere/else")
+
+
+def test_trainings_per_gpu_hand_out_that_many_slots_of_each_gpu(tmp_path):
+    started = time.monotonic()
+    holders = [claimer(tmp_path, 3, gpus=2, per_gpu=2) for _ in range(4)]
+    claimed = sorted(holder.stdout.readline().strip() for holder in holders)
+    assert claimed == ["0 0 0", "1 0 0", "2 1 1", "3 1 1"]  # slot, GPU, what TensorFlow sees
+    fifth = claimer(tmp_path, 0, gpus=2, per_gpu=2)
+    assert fifth.stdout.readline().strip() in claimed
+    assert time.monotonic() - started > 2.5  # it waited for a slot
+    for process in [*holders, fifth]:
+        process.wait()
+
+
+def test_without_a_gpu_every_job_gets_a_slot_of_its_own(tmp_path):
+    holders = [claimer(tmp_path, 2, gpus=0) for _ in range(3)]
+    claimed = sorted(holder.stdout.readline().strip() for holder in holders)
+    assert claimed == ["0 None None", "1 None None", "2 None None"]  # no device chosen, nobody waits
+    for process in holders:
+        process.wait()
+
+
+def test_the_sharing_monitor_counts_the_trainings_on_its_device(tmp_path, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    monkeypatch.setenv("POPNAS_DEVICES", json.dumps({"trainings_per_gpu": 4}))
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        training = tmp_path / "training"
+        training.mkdir()
+        (training / f"gpu1-{other.pid}").touch()  # a live training on the same GPU
+        (training / "gpu0-1").touch()  # another GPU
+        (training / "gpu1-999999999").touch()  # ended: removed on sight
+        with devices.SharingMonitor(tmp_path, every=0.05) as monitor:
+            time.sleep(0.3)
+        summary = monitor.summary()
+        assert summary["device"] == "gpu1" and summary["trainings_per_gpu"] == 4
+        assert summary["concurrent_max"] == 2 and summary["concurrent_mean"] == 2
+        assert not (training / "gpu1-999999999").exists()
+        assert sorted(p.name for p in training.iterdir()) == sorted([f"gpu1-{other.pid}", "gpu0-1"])
+    finally:
+        other.kill()
+        other.wait()

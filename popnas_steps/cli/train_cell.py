@@ -16,11 +16,14 @@ Exit status:
   does not load, a folder cannot be written: popnas_steps.train_cell.environment_failure).
   No result is written, so a rerun after the repair trains the cell again.
 
-The training runs in a child process that this one supervises: a child killed by a
-signal (the kernel's out-of-memory killer, a segmentation fault) is recorded here as the
-cell's failed result. A job stopped from outside (Snakemake's Ctrl-C, SIGTERM) stops its
-child too, so no orphan writes a result later; a job left running by a killed Snakemake
-holds the cell's output lock, so the rerun's job waits for it (files.output_lock).
+The training runs in a process that this one supervises: the warm worker of its slot
+(popnas_steps.worker, with `devices.warm_workers`, which the workflow turns on outside
+SLURM), or a child process. A training process killed by a signal (the kernel's
+out-of-memory killer, a segmentation fault) is recorded here as the cell's failed result.
+A job stopped from outside (Snakemake's Ctrl-C, SIGTERM) stops its training process too,
+so no orphan writes a result later (a warm worker also ends when its job's connection
+closes, even on SIGKILL); a child left running by a killed Snakemake holds the cell's
+output lock, so the rerun's job waits for it (files.output_lock).
 """
 
 from __future__ import annotations
@@ -35,10 +38,11 @@ from pathlib import Path
 
 from popnas_steps.config import ConfigError, add_config_arguments, add_watch_argument, config_from_args
 from popnas_steps.datasets import DatasetError
-from popnas_steps.devices import claim_gpu, training_deadline
+from popnas_steps.devices import claim_slot, device_settings, training_deadline
 from popnas_steps.files import output_lock
 from popnas_steps.space import Cell, CellError, check_operators
-from popnas_steps.train_cell import record_crash, train_cell
+from popnas_steps.train_cell import JOB_START_ENVIRONMENT, job_start, record_crash, train_cell
+from popnas_steps.worker import WorkerUnavailable, train_in_worker
 
 CHILD_FLAG = "--in-this-process"
 
@@ -50,8 +54,9 @@ def _read(path: str) -> str:
         raise CellError(f"cannot read cell file '{path}': {error.strerror}") from None
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+def parse(argv: list[str]) -> tuple[argparse.Namespace, dict, Cell]:
+    """The arguments, the validated config and the cell; raise ConfigError, CellError or
+    DatasetError on bad input."""
     parser = argparse.ArgumentParser(prog="python -m popnas_steps.cli.train_cell", description=__doc__.split("\n")[0])
     add_config_arguments(parser)
     add_watch_argument(parser)
@@ -62,65 +67,108 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="output folder for result.json")
     parser.add_argument(CHILD_FLAG, action="store_true", help=argparse.SUPPRESS)  # the supervised child
     args = parser.parse_args(argv)
+    config = config_from_args(args)
+    cell = Cell.from_json(args.cell if args.cell is not None else _read(args.cell_file))
+    if args.config:  # a workflow rule passes only its slice; its cells come from the search
+        check_operators(cell, config["search"]["operators"])
+    if not (Path(args.data) / "metadata.json").is_file():
+        raise DatasetError(
+            f"--data '{args.data}' holds no prepared data; run "
+            "`python -m popnas_steps.cli.datasets prepare --config CONFIG --out FOLDER` first"
+        )
+    return args, config, cell
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        config = config_from_args(args)
-        cell = Cell.from_json(args.cell if args.cell is not None else _read(args.cell_file))
-        if args.config:  # a workflow rule passes only its slice; its cells come from the search
-            check_operators(cell, config["search"]["operators"])
-        if not (Path(args.data) / "metadata.json").is_file():
-            raise DatasetError(
-                f"--data '{args.data}' holds no prepared data; run "
-                "`python -m popnas_steps.cli.datasets prepare --config CONFIG --out FOLDER` first"
-            )
+        args, _, cell = parse(argv)
     except (ConfigError, CellError, DatasetError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if not args.in_this_process:
-        with output_lock(Path(args.out) / "result.json"):
-            return supervise(argv, cell, Path(args.out))
-    claim_gpu()  # before TensorFlow is imported: one GPU per job on a multi-GPU host
-    result = train_cell(config, cell, args.data, args.out, training_deadline())
+    if args.in_this_process:
+        return train_here(argv)
+    with output_lock(Path(args.out) / "result.json"):
+        return supervise(argv, cell, Path(args.out))
+
+
+def train_here(argv: list[str], worker: dict | None = None) -> int:
+    """Train the cell of `argv` in this process (the supervised child, or a warm `worker`)."""
+    try:
+        args, config, cell = parse(argv)
+    except (ConfigError, CellError, DatasetError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    result = train_cell(config, cell, args.data, args.out, training_deadline(), worker=worker)
     summary = {k: result.get(k) for k in ("cell_id", "status", "reason", "accuracy", "time", "params")}
-    print(json.dumps(summary))
+    print(json.dumps(summary), flush=True)
     return 0
 
 
 def supervise(argv: list[str], cell: Cell, out: Path) -> int:
-    """Train in a child process; record its death without a result as the cell's failure."""
-    (out / "result.json").unlink(missing_ok=True)  # only the child's own result counts
-    children: list[subprocess.Popen] = []
+    """Train in a warm worker or a child process; record its death without a result as the
+    cell's failure."""
+    (out / "result.json").unlink(missing_ok=True)  # only the training's own result counts
+    stoppers: list = []
 
     def stop(signum, frame):
         # A stopped job (Ctrl-C, scancel) stops its training and leaves no result, even one the
         # training wrote a moment before: Snakemake has given the job up and cleaned its
         # outputs, so a result written now would pass for a finished training on the rerun.
-        for child in children:
-            child.terminate()
-            try:
-                os.waitpid(child.pid, 0)
-            except ChildProcessError:  # reaped already by the wait below
-                pass
+        for stop_training in stoppers:
+            stop_training()
         (out / "result.json").unlink(missing_ok=True)
         os._exit(128 + signum)
 
-    for signum in (signal.SIGTERM, signal.SIGINT):  # before the child exists: no window without them
+    for signum in (signal.SIGTERM, signal.SIGINT):  # before the training exists: no window without them
         signal.signal(signum, stop)
-    children.append(subprocess.Popen([sys.executable, "-m", "popnas_steps.cli.train_cell", *argv, CHILD_FLAG]))
-    status = children[0].wait()
+    slot = claim_slot()  # before TensorFlow is imported: its GPU is the only one the training sees
+    os.environ[JOB_START_ENVIRONMENT] = job_start()
+    if device_settings()["warm_workers"] and not os.environ.get("SLURM_JOB_ID"):
+        try:
+            status, pid = train_in_worker(slot.index, argv, on_start=lambda pid: stoppers.append(lambda: _kill(pid)))
+        except WorkerUnavailable as why:
+            print(f"popnas: no warm worker ({why}); training in a process of this job", file=sys.stderr, flush=True)
+        else:
+            return _outcome(status, cell, out, f"the warm worker (pid {pid})")
+    child = subprocess.Popen([sys.executable, "-m", "popnas_steps.cli.train_cell", *argv, CHILD_FLAG])
+    stoppers.append(lambda: _stop_child(child))
+    status = child.wait()
+    return _outcome(status, cell, out, "the training process")
+
+
+def _outcome(status: int | None, cell: Cell, out: Path, process: str) -> int:
+    """The job's exit status from its training process's: None or negative, it died (a
+    signal) and the cell's failed result is recorded here."""
     if status == 0 and (out / "result.json").is_file():
         return 0
-    if status == 2:  # bad input, found by the child: not the cell's failure
+    if status == 2:  # bad input, found by the training process: not the cell's failure
         return 2
-    if status >= 0:  # an exception the training did not record: the machine's failure
+    if status is not None and status >= 0:  # an exception the training did not record: the machine's failure
         (out / "result.json").unlink(missing_ok=True)
         print(
-            f"error: the training process could not train on this machine (exit status {status}; its "
+            f"error: {process} could not train on this machine (exit status {status}; its "
             "traceback is above). No result is written: once the cause is fixed, a rerun trains this cell",
             file=sys.stderr,
         )
         return status or 1  # ended without a result: never a success
-    print(json.dumps(record_crash(cell, out, -status)))  # killed by a signal: the cell's failure
+    print(json.dumps(record_crash(cell, out, -status if status is not None else None, process)))
     return 0
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _stop_child(child: subprocess.Popen) -> None:
+    child.terminate()
+    try:
+        os.waitpid(child.pid, 0)
+    except ChildProcessError:  # reaped already by the wait
+        pass
 
 
 if __name__ == "__main__":

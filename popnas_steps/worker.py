@@ -1,0 +1,256 @@
+"""Warm workers: trainings of a search in a process that imported TensorFlow once.
+
+A training job costs seconds before its first batch, mostly importing TensorFlow and Keras
+(3.5 s on a CPU; BENCHMARKS.md, "Where the time of the default run goes"). With
+`devices.warm_workers` (on by default in the workflow, off on SLURM, where each job is its
+own allocation), the job of a cell still starts as before (`python -m
+popnas_steps.cli.train_cell`: one job, one result.json, one cache entry per cell), but
+instead of starting a fresh training process it hands the training to the warm worker of
+its slot (popnas_steps.devices.claim_slot), and starts that worker when there is none.
+
+- One worker per slot, so a worker trains one cell at a time; it ends after
+  IDLE_SECONDS without a cell, after MAX_CELLS cells, and after any cell that did not
+  end in an ok result (a failed training may leave the process in a bad state).
+- Crash isolation as before: the job waits for the worker's answer; a worker that dies
+  while it trains (out-of-memory killer, segmentation fault) is the cell's failed result,
+  recorded by the job, and the next job starts a new worker. A job stopped from outside
+  stops its worker too, so no training writes a result after its job was given up.
+- A worker serves only jobs that would start the same process: the same interpreter,
+  popnas source files, slot and process-wide environment (WORKER_ENVIRONMENT); each cell
+  brings its own working folder, environment and output files (the job's log).
+- Same seed, same training: Keras is cleared and reseeded for each cell (tests).
+
+The socket lives in a folder of this user's only (0700) in the temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from pathlib import Path
+
+IDLE_SECONDS = 120.0  # longer than a step's fit and expand, so a worker lasts a whole search
+MAX_CELLS = 200  # a fresh process now and then: bounded growth of whatever TensorFlow keeps
+READY_SECONDS = 300.0  # a worker that is not listening by then is given up (the job trains itself)
+
+# Read once, when TensorFlow starts: a worker serves only jobs that agree on them.
+WORKER_ENVIRONMENT = ("PYTHONPATH", "LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES", "VIRTUAL_ENV", "POPNAS_DEVICES")
+_PREFIXES = ("TF_", "OMP_", "KMP_", "XLA_", "CUDA_", "NVIDIA_")
+
+
+class WorkerUnavailable(RuntimeError):
+    """No worker could be reached or started: the job trains in a process of its own."""
+
+
+def socket_folder() -> Path:
+    """This user's folder of worker sockets; raise WorkerUnavailable where it is not private."""
+    folder = Path(tempfile.gettempdir()) / f"popnas-workers-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        info = folder.stat()
+    except OSError as error:
+        raise WorkerUnavailable(f"no worker socket folder {folder}: {error}") from None
+    if info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise WorkerUnavailable(f"{folder} is not this user's alone")
+    return folder
+
+
+def worker_key(slot: int, environ: dict[str, str] | None = None) -> str:
+    """What a worker must share with a job to train its cell."""
+    environ = os.environ if environ is None else environ
+    package = Path(__file__).resolve().parent
+    sources = sorted(package.rglob("*.py"))
+    parts = [sys.executable, str(slot)]
+    parts += [f"{p.relative_to(package)}:{p.stat().st_mtime_ns}:{p.stat().st_size}" for p in sources]
+    parts += [f"{k}={environ[k]}" for k in sorted(environ) if k in WORKER_ENVIRONMENT or k.startswith(_PREFIXES)]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def socket_path(slot: int) -> Path:
+    return socket_folder() / f"{worker_key(slot)}.sock"
+
+
+# -- the job's side -------------------------------------------------------------------------
+
+
+def train_in_worker(slot: int, argv: list[str], on_start=None) -> tuple[int | None, int]:
+    """Have the warm worker of `slot` train the cell of `argv` (train_cell's arguments),
+    starting the worker if needed. Returns (exit status, worker pid); the status is None
+    when the worker died before it answered (the cell's crash).
+
+    `on_start(pid)` is called once the worker has taken the cell (the job's signal handlers
+    stop that pid). Raise WorkerUnavailable where no worker can take it.
+    """
+    path = socket_path(slot)
+    connection = _connect(path) or _start(path)
+    with connection:
+        request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}
+        try:
+            payload = json.dumps(request).encode()
+            # The job's output files travel with the request: the training's output is the job's log.
+            socket.send_fds(
+                connection, [len(payload).to_bytes(8, "big") + payload], [sys.stdout.fileno(), sys.stderr.fileno()]
+            )
+            reader = connection.makefile("r")
+            accepted = reader.readline()
+        except OSError as error:
+            raise WorkerUnavailable(f"the worker at {path} did not take the cell: {error}") from None
+        if not accepted:
+            raise WorkerUnavailable(f"the worker at {path} ended before taking the cell")
+        pid = json.loads(accepted)["pid"]
+        if on_start is not None:
+            on_start(pid)
+        answer = reader.readline()
+    return (json.loads(answer)["status"] if answer else None), pid
+
+
+def _connect(path: Path) -> socket.socket | None:
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        connection.connect(str(path))
+    except OSError:  # none listening (none started, or it ended): a new one replaces it
+        connection.close()
+        return None
+    return connection
+
+
+def _start(path: Path) -> socket.socket:
+    path.unlink(missing_ok=True)
+    log = open(path.with_suffix(".log"), "a")  # noqa: SIM115 - handed to the worker
+    process = subprocess.Popen(
+        [sys.executable, "-m", "popnas_steps.worker", "--socket", str(path)],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,  # outlives this job; a Ctrl-C of Snakemake does not reach it
+    )
+    log.close()
+    deadline = time.monotonic() + READY_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log = path.with_suffix(".log")
+            raise WorkerUnavailable(f"the worker ended with status {process.returncode} (its log: {log})")
+        connection = _connect(path)
+        if connection is not None:
+            return connection
+        time.sleep(0.05)
+    process.kill()
+    raise WorkerUnavailable(f"the worker did not listen within {READY_SECONDS:.0f} s")
+
+
+# -- the worker's side ----------------------------------------------------------------------
+
+
+def serve(path: Path, idle_seconds: float = IDLE_SECONDS, max_cells: int = MAX_CELLS) -> None:
+    """Import TensorFlow, listen at `path`, and train the cells jobs send until idle."""
+    import keras  # imported once, for every cell this worker trains
+    import tensorflow  # noqa: F401
+
+    from popnas_steps.cli import train_cell
+
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(1)
+    listener.settimeout(idle_seconds)
+    try:
+        for trained in range(max_cells):
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                return
+            keras.backend.clear_session()  # the previous cell's graphs, names and seeds
+            gc.collect()
+            with connection:
+                connection.settimeout(None)
+                try:
+                    status = _train_one(connection, train_cell, trained)
+                except (OSError, ValueError):  # a job gone, or a bad request: the job trains alone
+                    return
+            if status != 0:
+                return
+    finally:
+        path.unlink(missing_ok=True)  # first: a job finding no socket starts a new worker
+        listener.close()
+
+
+def _train_one(connection: socket.socket, train_cell, trained_before: int) -> int:
+    """One cell, with the job's folder, environment and output; its exit status."""
+    message, fds, _, _ = socket.recv_fds(connection, 1 << 16, 2)
+    size = int.from_bytes(message[:8], "big")
+    payload = message[8:]
+    while len(payload) < size:
+        chunk = connection.recv(size - len(payload))
+        if not chunk:
+            raise ConnectionError("the job ended while sending its cell")
+        payload += chunk
+    request = json.loads(payload)
+    saved = [os.dup(1), os.dup(2)]
+    environ = dict(os.environ)
+    status = 1
+    done = threading.Event()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(fds[0], 1)
+        os.dup2(fds[1], 2)
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.chdir(request["cwd"])
+        connection.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
+        threading.Thread(target=_end_with_the_job, args=(connection, done), daemon=True).start()
+        print(f"popnas: trained by warm worker {os.getpid()} (cells before: {trained_before})", file=sys.stderr)
+        status = train_cell.train_here(request["argv"], worker={"pid": os.getpid(), "cells_before": trained_before})
+    except SystemExit as stop:  # argparse's exit on a bad argument
+        status = stop.code if isinstance(stop.code, int) else 1
+    except BaseException:  # the machine's failure (train_cell.environment_failure): the job fails
+        traceback.print_exc()
+        status = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved + fds:
+            os.close(fd)
+        os.environ.clear()
+        os.environ.update(environ)
+    done.set()
+    with contextlib.suppress(OSError):  # a job stopped meanwhile: nobody to answer
+        connection.sendall(json.dumps({"status": status}).encode() + b"\n")
+        connection.shutdown(socket.SHUT_RDWR)
+    return status
+
+
+def _end_with_the_job(connection: socket.socket, done: threading.Event) -> None:
+    """End this worker, and the training in it, when its job ends first (killed, even by
+    SIGKILL, its socket closes): no training outlives its job to write a result later."""
+    with contextlib.suppress(OSError):
+        connection.recv(1)
+    if not done.is_set():
+        os._exit(1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m popnas_steps.worker", description=__doc__.split("\n")[0])
+    parser.add_argument("--socket", required=True, help="where to listen (Unix socket)")
+    parser.add_argument("--idle-seconds", type=float, default=IDLE_SECONDS)
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(128 + signum))
+    serve(Path(args.socket), args.idle_seconds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
