@@ -7,8 +7,9 @@ the process started, for the timings of a training job.
 Which modules import TensorFlow (at import time): model, train, checkpoints,
 accuracy_predictor, predictors. Everything else, the search logic included (operators,
 space, macro, features, search, tables, time_predictor, config, datasets, devices, files,
-drawing, collect, select_cells, step, report, status), imports without it; train_cell and final
-import it only inside the functions that train.
+drawing, collect, select_cells, step, report, status), imports without it; train_cell, final
+and worker import it only inside the functions that train (a warm worker once, for all its
+cells).
 """
 
 import os

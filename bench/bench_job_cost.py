@@ -1,0 +1,113 @@
+"""Benchmark: the fixed cost of a training job (its wall time less `t`), side by side.
+
+    python -m bench.bench_job_cost [--cells 6] [--before CHECKOUT]
+
+Runs real `python -m popnas_steps.cli.train_cell` jobs, as the workflow does, on the
+embedded default's data (digits, M=2, N=1, 16 filters, 7 epochs) for the first `--cells`
+one-block cells of the default operators, interleaving the settings so that all see the
+same machine load:
+- `fresh`: each training in a fresh process (devices.warm_workers off);
+- `warm`: each training in the warm worker of its slot (the workflow's default); the
+  first job of the run starts the worker and pays the import, as in a search;
+- `before` (with --before, a checkout of an older popnas, e.g. `git worktree add
+  /tmp/old <commit>`): that code's jobs, for the figure before a change.
+Fixed cost = the job's wall time (measured around the process, interpreter start-up
+included) - `t`. Writes bench/results/job_cost.json: medians per setting and their ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from popnas_steps.config import load_config
+from popnas_steps.datasets import prepare
+from popnas_steps.space import one_block_cells
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_job(settings: str, data: Path, cell: str, out: Path, env: dict) -> dict:
+    command = [sys.executable, "-m", "popnas_steps.cli.train_cell", "--settings", settings, "--data", str(data),
+               "--cell", cell, "--out", str(out)]  # fmt: skip
+    started = time.perf_counter()
+    subprocess.run(command, env=env, check=True, capture_output=True)
+    wall = time.perf_counter() - started
+    result = json.loads((out / "result.json").read_text())
+    return {"wall": wall, "t": result["time"], "fixed": wall - result["time"], **result["timings"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cells", type=int, default=6)
+    parser.add_argument("--before", type=Path, help="a checkout of an older popnas to compare with")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "job_cost.json")
+    args = parser.parse_args(argv)
+
+    config = load_config(ROOT / "config" / "config.yaml")
+    settings = json.dumps({k: config[k] for k in ("seed", "network", "training")})
+    cells = [cell.to_json() for cell in one_block_cells(config["search"]["operators"])][: args.cells]
+    short = Path(tempfile.mkdtemp(prefix="pjc", dir="/tmp"))  # a Unix socket's path is short
+    base = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES", "POPNAS_DEVICES")}
+    base.update(TMPDIR=str(short), POPNAS_GPU_SLOTS=str(short / "slots"))
+    envs = {
+        "fresh": {**base, "POPNAS_DEVICES": json.dumps({"warm_workers": False}), "PYTHONPATH": str(ROOT)},
+        "warm": {**base, "POPNAS_DEVICES": json.dumps({"warm_workers": True}), "PYTHONPATH": str(ROOT)},
+    }
+    if args.before:
+        envs["before"] = {**base, "PYTHONPATH": str(args.before.resolve())}
+    data = short / "data"
+    prepare(config["dataset"], config["seed"], data)
+
+    jobs: dict[str, list[dict]] = {name: [] for name in envs}
+    for index, cell in enumerate(cells):
+        for name, env in envs.items():
+            jobs[name].append(run_job(settings, data, cell, short / name / str(index), env))
+            print(name, index, {k: round(v, 2) for k, v in jobs[name][-1].items() if k in ("wall", "t", "fixed")})
+    subprocess.run(["pkill", "-f", f"popnas_steps.worker --socket {short}"], check=False)
+
+    def median(name: str, key: str, skip_first: bool = False) -> float:
+        rows = jobs[name][1:] if skip_first else jobs[name]
+        return round(statistics.median(row[key] or 0.0 for row in rows), 3)
+
+    summary = {
+        name: {
+            "fixed_seconds_median": median(name, "fixed"),
+            "fixed_seconds_median_after_the_first_job": median(name, "fixed", skip_first=True),
+            "t_median": median(name, "t"),
+            "import_seconds_median": median(name, "import_seconds"),
+            "trace_seconds_median": median(name, "trace_seconds"),
+            "jobs": jobs[name],
+        }
+        for name in envs
+    }
+    ratios = {
+        f"{name}/fresh": round(summary[name]["fixed_seconds_median"] / summary["fresh"]["fixed_seconds_median"], 3)
+        for name in envs
+        if name != "fresh"
+    }
+    report = {
+        "what": "fixed cost of a train_cell job (wall - t) on the embedded default's data, settings interleaved",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, CPU only",
+        "date": time.strftime("%Y-%m-%d"),
+        "cells": cells,
+        "summary": summary,
+        "ratios": ratios,
+    }
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    for name in envs:
+        print(name, {k: v for k, v in summary[name].items() if k != "jobs"})
+    print("ratios", ratios)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
