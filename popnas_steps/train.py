@@ -226,6 +226,25 @@ def make_optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Opt
     return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=recipe.weight_decay / recipe.learning_rate)
 
 
+def build_training_variables(model: keras.Model, data: PreparedData, recipe: Recipe) -> None:
+    """Create the optimizer's and the metrics' variables of a compiled model before `fit`.
+
+    Keras creates them lazily, inside the first trace of the training step; a tf.function
+    that creates variables is traced a second time, which doubled the one-off tracing of
+    every network (about 2 s of 4 on a CPU; BENCHMARKS.md, "Where the time of the default
+    run goes"). Keras' own symbolic build (private: it runs only under a distribution
+    strategy) does it from shapes alone: no data is drawn, so the training is unchanged.
+    A Keras without it traces twice, as before; tests/test_train.py notices.
+    """
+    symbolic_build = getattr(model, "_symbolic_build", None)
+    if symbolic_build is None:
+        return
+    batch = min(recipe.batch_size, len(data.train.y))
+    x = tf.convert_to_tensor(data.train.x[:batch])
+    y = tf.convert_to_tensor(data.train.y[:batch])
+    symbolic_build(data_batch=(x, y, None))
+
+
 def train_model(
     model: keras.Model,
     data: PreparedData,
@@ -258,6 +277,7 @@ def train_model(
         metrics=["accuracy"],
         jit_compile=recipe.jit_compile,
     )
+    build_training_variables(model, data, recipe)
     restored = restore(model, checkpoint, fingerprint) if checkpoint is not None else Restored()
     if restored.discarded:
         log.warning("not resuming: %s", restored.discarded)

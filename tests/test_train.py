@@ -298,3 +298,30 @@ def test_a_training_process_that_ends_without_a_result_fails_the_job(tiny_data, 
     )
     assert not (out / "result.json").exists()
     assert job.returncode != 0, "the job says it succeeded but wrote no result"
+
+
+def test_the_training_step_is_traced_once_and_the_early_build_changes_no_training(tiny_data, monkeypatch):
+    import keras
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+
+    from popnas_steps import train
+    from popnas_steps.datasets import load_prepared
+    from popnas_steps.model import NetworkSpec, build_model
+
+    traces = []
+    step = TensorFlowTrainer.train_step
+    monkeypatch.setattr(TensorFlowTrainer, "train_step", lambda self, data: traces.append(1) or step(self, data))
+    config, data = tiny_config(training={"deterministic": True}), load_prepared(tiny_data)
+
+    def losses() -> list[float]:
+        keras.utils.set_random_seed(config["seed"])
+        cell = Cell.from_json('[[-1, "3x3 conv", -2, "2x2 maxpool"]]')
+        model = build_model(cell, data.input_shape, data.num_classes, NetworkSpec(**config["network"]))
+        recipe = train.Recipe.from_config(config["training"])
+        return [e["loss"] for e in train.train_model(model, data, recipe, config["seed"])["history"]]
+
+    early = losses()
+    assert len(traces) == 1  # twice without the early build: Keras changed, see build_training_variables
+    monkeypatch.setattr(train, "build_training_variables", lambda *args: None)
+    assert losses() == early
+    assert len(traces) == 3
