@@ -68,3 +68,16 @@ def test_quick_run_writes_every_section(tmp_path):
     assert projection["best"]["variant"] in report["precision"]
     assert all(hours > 0 for hours in projection["one_training_per_gpu"]["hours"].values())
     assert projection["best"]["speedup_vs_one_training_per_gpu"] >= 1.0
+
+
+def test_a_part_past_its_seconds_is_an_error_and_the_run_goes_on(tmp_path):
+    from bench import gpu_throughput
+
+    profile = dataclasses.replace(gpu_throughput.QUICK, allotted={"fp32": 0.5, "N=2": 0.5})
+    out = tmp_path / "killed.json"
+    report = gpu_throughput.run(profile, out, ["fp32"], [2])
+    assert set(report["errors"]) == {"fp32", "N=2"}
+    assert all("killed past" in error for error in report["errors"].values())
+    assert report["sharing"]["rows"][0] == {"trainings": 2, "error": report["errors"]["N=2"], "failed": 2}
+    assert report["projection"]["best"] is None and report["projection"]["one_training_per_gpu"] is None
+    assert json.loads(out.read_text())["errors"] == report["errors"]  # written after each part
