@@ -11,6 +11,7 @@ returns it unchanged.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -237,16 +238,61 @@ WATCH_ENVIRONMENT = "POPNAS_WATCH"
 WATCH_KEYS: dict[str, tuple[str, ...]] = {"training": ("tensorboard",)}
 
 
-def without_watch_keys(settings: dict) -> dict:
-    """`settings` (a config or a slice of one) less the WATCH_KEYS."""
+# Recipe keys added after runs were made, each with its default, under which a training is
+# what it was before the key existed. A key at that default is left out of what is recorded
+# (the config slices of the rules' params, a result's recipe, a checkpoint's fingerprint):
+# Snakemake reruns a job whose params changed, so recording it would retrain every cached
+# cell on upgrade, and an old result, which lacks it, still reads as the same recipe. Set to
+# anything else, the key is recorded, and the jobs that read it run again. A key added to
+# the recipe later goes here with its default.
+LATER_KEYS: dict[str, dict[str, object]] = {"training": {"augment_on_device": False}}
+
+
+def without_later_defaults(settings: dict) -> dict:
+    """`settings` (a config or a slice of one) less the LATER_KEYS that hold their default."""
     return {
         section: (
-            {key: value for key, value in entries.items() if key not in WATCH_KEYS[section]}
-            if section in WATCH_KEYS and isinstance(entries, dict)
+            {key: value for key, value in entries.items() if not _later_default(section, key, value)}
+            if isinstance(entries, dict)
             else entries
         )
         for section, entries in settings.items()
     }
+
+
+def _later_default(section: str, key: str, value: object) -> bool:
+    defaults = LATER_KEYS.get(section, {})
+    # the type too: 0 == False, but a 0 is not what the schema's default spells
+    return key in defaults and type(value) is type(defaults[key]) and value == defaults[key]
+
+
+def without_watch_keys(settings: dict) -> dict:
+    """`settings` (a config or a slice of one) as it is recorded: less the WATCH_KEYS, and
+    less the LATER_KEYS that hold their default (a result's recipe and a rule's params)."""
+    return without_later_defaults(
+        {
+            section: (
+                {key: value for key, value in entries.items() if key not in WATCH_KEYS[section]}
+                if section in WATCH_KEYS and isinstance(entries, dict)
+                else entries
+            )
+            for section, entries in settings.items()
+        }
+    )
+
+
+def params_text(config: dict, *keys: str) -> str:
+    """The named entries of a validated `config` ("section" or "section.key") as the canonical
+    JSON a rule's params record (rules/common.smk, config_slice): less the WATCH_KEYS and the
+    LATER_KEYS at their default, so that neither changes the text."""
+    sliced: dict = {}
+    for key in keys:
+        section, _, name = key.partition(".")
+        if name:
+            sliced.setdefault(section, {})[name] = config[section][name]
+        else:
+            sliced[section] = config[section]
+    return json.dumps(without_watch_keys(sliced), sort_keys=True)
 
 
 def watch_settings(config: dict) -> dict:
@@ -300,8 +346,6 @@ def _watch_key_names() -> str:
 
 
 def _json_argument(name: str, text: str) -> object:
-    import json
-
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:

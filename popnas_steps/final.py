@@ -8,7 +8,8 @@ Command line: popnas_steps.cli.final.
 2), evaluates it on the held-out test split and writes into --out, each file atomically
 and `metrics.json` last, so that a job stopped at any point leaves no half-written result:
 - `model.keras` (Keras) and `saved_model/` (TensorFlow SavedModel with a `serve`
-  endpoint, for TF Serving and other runtimes);
+  endpoint, for TF Serving and other runtimes): the network alone, without the
+  augmentation layers that `training.augment_on_device` puts before it in training;
 - `cell.json` and `history.json` (every epoch);
 - `metrics.json`: test accuracy, top-5 accuracy (more than 5 classes), macro F1, confusion
   matrix, the best validation accuracy and the training time;
@@ -64,8 +65,6 @@ def train_final(
 ) -> dict:
     """Train `cell` with the final recipe, resuming from `out_dir/checkpoint` if a run with the
     same cell, data and recipe left one there; write the model and its metrics."""
-    import dataclasses
-
     import keras
 
     from popnas_steps.checkpoints import fingerprint
@@ -87,7 +86,7 @@ def train_final(
         data=data.metadata["sha256"],
         seed=config["seed"],
         network=config["network"],
-        recipe=dataclasses.asdict(recipe),
+        recipe=recipe.recorded(),  # less the keys added later at their default: old checkpoints resume
     )
     checkpoint = out / "checkpoint"
     tensorboard = out / "tensorboard" if config["training"]["tensorboard"] else None

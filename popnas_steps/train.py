@@ -5,6 +5,11 @@ cosine decay with warm restarts (lr 0.01, wd 5e-4, T_0 = 3 epochs, T_mul = 2), s
 categorical cross-entropy, batch 128, shuffled every epoch, random horizontal flip and
 translation of 0.125. `a` is the best validation accuracy over the epochs.
 
+The flip and translation run in the tf.data pipeline, or, with `augment_on_device`, as the
+first layers of a training model wrapped around the network (`on_device`): they then run
+where the network does (a GPU), inside `t`, and the network itself, saved by the final
+training, holds none of them.
+
 Keras' AdamW applies `weight_decay * learning_rate(step)` each step. Passing
 `weight_decay / learning_rate` therefore yields a decay of `weight_decay * m(step)`, where
 m is the cosine multiplier: the paper's schedule on both, from one schedule object.
@@ -22,7 +27,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import keras
@@ -30,7 +35,7 @@ import numpy as np
 import tensorflow as tf
 
 from popnas_steps.checkpoints import EpochCheckpoint, Restored, restore
-from popnas_steps.config import WATCH_KEYS
+from popnas_steps.config import WATCH_KEYS, without_later_defaults
 from popnas_steps.datasets import PreparedData
 from popnas_steps.events import EpochSummaries, clear_events
 
@@ -53,6 +58,7 @@ class Recipe:
     translation: float = 0.125
     jit_compile: bool = False
     deterministic: bool = False
+    augment_on_device: bool = False
 
     @classmethod
     def from_config(cls, training: dict, **overrides) -> Recipe:
@@ -60,6 +66,11 @@ class Recipe:
         say how a training is watched (config.WATCH_KEYS: tensorboard), which change no result."""
         settings = {**training, **overrides}
         return cls(**{key: value for key, value in settings.items() if key not in WATCH_KEYS["training"]})
+
+    def recorded(self) -> dict:
+        """The recipe as a checkpoint's fingerprint records it: less the keys added later that
+        hold their default (config.LATER_KEYS), so checkpoints made before them stay usable."""
+        return without_later_defaults({"training": asdict(self)})["training"]
 
 
 class TrainingFailed(RuntimeError):
@@ -144,29 +155,46 @@ class TrainTimer(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def augmentation(recipe: Recipe, seed: int) -> keras.Sequential | None:
+    """The recipe's random flip and translation, seeded; None where it has neither."""
+    layers = []
+    if recipe.horizontal_flip:
+        layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
+    if recipe.translation > 0:
+        layers.append(
+            keras.layers.RandomTranslation(recipe.translation, recipe.translation, fill_mode="reflect", seed=seed)
+        )
+    return keras.Sequential(layers, name="augmentation") if layers else None
+
+
 def make_datasets(data: PreparedData, recipe: Recipe, seed: int) -> tuple[tf.data.Dataset, tf.data.Dataset, int]:
-    """Shuffled, augmented training batches and validation batches; also steps per epoch."""
+    """Shuffled training batches, augmented unless the recipe augments on the device, and
+    validation batches; also steps per epoch."""
     batch_size = min(recipe.batch_size, len(data.train.y))
     train = (
         tf.data.Dataset.from_tensor_slices((data.train.x, data.train.y))
         .shuffle(len(data.train.y), seed=seed, reshuffle_each_iteration=True)
         .batch(batch_size, drop_remainder=True)
     )
-    augmentation = []
-    if recipe.horizontal_flip:
-        augmentation.append(keras.layers.RandomFlip("horizontal", seed=seed))
-    if recipe.translation > 0:
-        augmentation.append(
-            keras.layers.RandomTranslation(recipe.translation, recipe.translation, fill_mode="reflect", seed=seed)
-        )
-    if augmentation:
-        augment = keras.Sequential(augmentation, name="augmentation")
+    augment = None if recipe.augment_on_device else augmentation(recipe, seed)
+    if augment is not None:
         # Sequential on purpose: parallel calls would draw from the seeded generator in a
         # nondeterministic order, and the same seed would no longer give the same training.
         train = train.map(lambda x, y: (augment(x, training=True), y))
     train = train.prefetch(tf.data.AUTOTUNE)
     val = tf.data.Dataset.from_tensor_slices((data.val.x, data.val.y)).batch(recipe.batch_size).prefetch(2)
     return train, val, len(data.train.y) // batch_size
+
+
+def on_device(model: keras.Model, augment: keras.Sequential) -> keras.Model:
+    """A training model: `augment`, then `model`, whose layers and weights it shares.
+
+    Keras calls the augmentation layers with training=True in fit only; at validation,
+    evaluate and predict they pass images through unchanged. Training this model trains
+    `model`, which stays the network to measure and save, free of augmentation layers.
+    """
+    image = keras.Input(shape=model.input_shape[1:], name="image")
+    return keras.Model(image, model(augment(image)), name=f"{model.name}_augmented")
 
 
 def cosine_decay_restarts(steps: int, first_decay_steps: int, t_mul: float, m_mul: float, alpha: float) -> np.ndarray:
@@ -256,7 +284,8 @@ def train_model(
     tensorboard: Path | None = None,
 ) -> dict:
     """Train `model` and return its measurements; raise TrainingFailed on a NaN loss, and
-    TimeLimit when the Unix time `deadline` passes.
+    TimeLimit when the Unix time `deadline` passes. With `recipe.augment_on_device`, the model
+    compiled and fitted is `on_device(model, ...)`, not `model`, which holds no optimizer then.
 
     With a `checkpoint` folder, each epoch is checkpointed there and a checkpoint left by an
     earlier run with the same `fingerprint` is resumed (popnas_steps.checkpoints). With a
@@ -271,14 +300,23 @@ def train_model(
         log.info("no GPU visible to TensorFlow (CUDA is optional): training on the CPU")
     keras.utils.set_random_seed(seed)
     train, val, steps = make_datasets(data, recipe, seed)
-    model.compile(
+    augment = augmentation(recipe, seed) if recipe.augment_on_device else None
+    # `model` is what is measured and saved; `trained` is what fit, the optimizer and the
+    # checkpoints see (the same weights, behind the augmentation layers when on the device).
+    trained = model if augment is None else on_device(model, augment)
+    if augment is not None and recipe.jit_compile and recipe.translation > 0:
+        log.warning(
+            "jit_compile with augment_on_device: Keras' RandomTranslation does not support XLA, "
+            "so Keras compiles no step with it"
+        )
+    trained.compile(
         optimizer=make_optimizer(recipe, steps),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
         jit_compile=recipe.jit_compile,
     )
-    build_training_variables(model, data, recipe)
-    restored = restore(model, checkpoint, fingerprint) if checkpoint is not None else Restored()
+    build_training_variables(trained, data, recipe)
+    restored = restore(trained, checkpoint, fingerprint) if checkpoint is not None else Restored()
     if restored.discarded:
         log.warning("not resuming: %s", restored.discarded)
     if restored.epochs:
@@ -297,7 +335,7 @@ def train_model(
         callbacks.append(Deadline(deadline))
     started = time.perf_counter()
     if restored.epochs < recipe.epochs:
-        model.fit(
+        trained.fit(
             train,
             validation_data=val,
             epochs=recipe.epochs,

@@ -11,7 +11,7 @@ from snakemake.settings.types import DeploymentMethod
 from snakemake.logging import logger
 
 from popnas_steps import tables
-from popnas_steps.config import WATCH_ENVIRONMENT, watch_settings, without_watch_keys
+from popnas_steps.config import WATCH_ENVIRONMENT, params_text, watch_settings
 from popnas_steps.devices import DEVICES_ENVIRONMENT
 from popnas_steps.macro import NetworkSpec
 from popnas_steps.model import kernel_warnings
@@ -74,21 +74,16 @@ wildcard_constraints:
 
 def config_slice(*keys):
     """The named config entries ("section" or "section.key") as canonical JSON, less the
-    keys that change no result (config.WATCH_KEYS: training.tensorboard; see WATCH_ENVIRONMENT).
+    keys that change no result (config.WATCH_KEYS: training.tensorboard; see WATCH_ENVIRONMENT)
+    and the recipe keys added later while at their default (config.LATER_KEYS:
+    training.augment_on_device), so that upgrading popnas retrains no cached cell.
 
     Each rule passes only what it reads, so a config change reruns only the rules whose
     slice changed (the profile's rerun trigger on params, which records a function's value).
     A function, not the text: Snakemake would read `{name}` in a value, such as a dataset
     path, as a wildcard.
     """
-    sliced = {}
-    for key in keys:
-        section, _, name = key.partition(".")
-        if name:
-            sliced.setdefault(section, {})[name] = config[section][name]
-        else:
-            sliced[section] = config[section]
-    text = json.dumps(without_watch_keys(sliced), sort_keys=True)
+    text = params_text(config, *keys)
     return lambda wildcards: text
 
 

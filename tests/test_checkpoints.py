@@ -75,11 +75,12 @@ def test_a_half_written_checkpoint_is_ignored(tiny_data, tmp_path):
     assert checkpoints.latest_epoch(tmp_path / "ckpt") == 2
 
 
-def test_a_resumed_training_trains_only_the_epochs_left(tiny_data, tmp_path, caplog):
-    config, data = tiny_config(training={"epochs": 2}), load_prepared(tiny_data)
+@pytest.mark.parametrize("on_device", [False, True])  # with the augmentation layers, the model fitted wraps the network
+def test_a_resumed_training_trains_only_the_epochs_left(tiny_data, tmp_path, caplog, on_device):
+    config, data = tiny_config(training={"epochs": 2, "augment_on_device": on_device}), load_prepared(tiny_data)
     _, first = trained_with_checkpoint(config, data, tmp_path / "ckpt")
     # the same training asked for 4 epochs: as if the first run had been stopped after 2 of 4
-    longer = tiny_config(training={"epochs": 4})
+    longer = tiny_config(training={"epochs": 4, "augment_on_device": on_device})
     with caplog.at_level("INFO", logger="popnas.train"):
         _, resumed = trained_with_checkpoint(longer, data, tmp_path / "ckpt")
     assert "resuming from epoch 3 of 4" in caplog.text

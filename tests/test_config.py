@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from popnas_steps.config import ConfigError, load_config, validate
+from popnas_steps.config import ConfigError, load_config, load_schema, validate
 
 from .workflow import job_counts, snakemake
 
@@ -275,3 +275,43 @@ def test_odd_but_legal_compare_paths_are_accepted_unchanged():
         "out_outside_workdir": False,
     }
     assert validate({"compare": compare})["compare"] == compare
+
+
+# --- recipe keys added later leave the recorded slices of earlier runs as they were ---------
+
+# The params text of rule train_cell (config_slice("seed", "network", "training")) for the
+# embedded default, as popnas wrote it before training.augment_on_device existed.
+DEFAULT_TRAIN_CELL_PARAMS = (
+    '{"network": {"batchnorm_momentum": 0.9, "dropout": 0.0, "filters": 16, "motifs": 2, "normal_cells": 1}, '
+    '"seed": 42, "training": {"alpha": 0, "batch_size": 64, "deterministic": true, "epochs": 7, '
+    '"first_period": 1, "horizontal_flip": false, "jit_compile": false, "learning_rate": 0.01, "m_mul": 1, '
+    '"t_mul": 2, "translation": 0.125, "weight_decay": 0.0005}}'
+)
+
+
+def test_a_later_recipe_key_at_its_default_leaves_the_params_text_unchanged():
+    from popnas_steps.config import LATER_KEYS, params_text
+
+    config = load_config(ROOT / "config" / "config.yaml")
+    assert config["training"]["augment_on_device"] is False  # filled in by validation
+    assert params_text(config, "seed", "network", "training") == DEFAULT_TRAIN_CELL_PARAMS
+    assert params_text(config, "training.augment_on_device") == '{"training": {}}'
+    config["training"]["augment_on_device"] = True
+    changed = params_text(config, "seed", "network", "training")
+    assert changed != DEFAULT_TRAIN_CELL_PARAMS and '"augment_on_device": true' in changed
+    # every later key is a schema key whose default is the one listed
+    training = load_schema()["properties"]["training"]["properties"]
+    assert all(training[key]["default"] == default for key, default in LATER_KEYS["training"].items())
+
+
+def test_an_old_result_without_a_later_key_holds_the_same_recipe():
+    from popnas_steps.config import without_watch_keys
+    from popnas_steps.train import Recipe
+
+    config = validate({"training": {"tensorboard": True}})
+    recorded = without_watch_keys(config)["training"]  # what train_cell stores in result.json
+    assert "augment_on_device" not in recorded and "tensorboard" not in recorded
+    assert Recipe.from_config(recorded) == Recipe.from_config(config["training"])  # an old result's recipe
+    assert validate({"training": recorded}) == validate({})  # read back, the default fills it in again
+    on = without_watch_keys(validate({"training": {"augment_on_device": True}}))["training"]
+    assert on["augment_on_device"] is True

@@ -145,3 +145,31 @@ def test_bad_settings_or_cell_are_an_error_before_any_training(tmp_path, capsys)
     assert cli_final.main(["train", "--settings", "{}", "--cell", '[[5, "3x3 conv", -1, "identity"]]', *args]) == 2
     assert "error:" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_final_training_augmented_on_the_device_saves_the_network_alone(tiny_data, tmp_path):
+    import keras
+
+    from popnas_steps.datasets import load_prepared
+
+    config = tiny_config(training={"augment_on_device": True}, final={"epochs": 2, "first_period": 1})
+    cell = Cell.from_json('[[-1, "3x3 conv", -2, "2x2 maxpool"]]')
+    metrics = final.train_final(config, cell, tiny_data, tmp_path / "out")
+    model = keras.saving.load_model(tmp_path / "out" / "model.keras")
+    # the augmentation layers trained it but are no part of it: nothing random at inference
+    assert not any("augment" in layer.name or "random" in layer.name for layer in model._flatten_layers())
+    test = load_prepared(tiny_data).test
+    predicted = model.predict(test.x, verbose=0)
+    assert np.array_equal(predicted, model.predict(test.x, verbose=0))
+    assert float(np.mean(predicted.argmax(1) == test.y)) == pytest.approx(metrics["test_accuracy"])
+
+
+def test_the_checkpoint_fingerprint_of_a_recipe_is_unchanged_by_a_later_key_at_its_default():
+    # A final training stopped before training.augment_on_device existed resumes after the
+    # upgrade: the fingerprint's recipe has only the keys it had then.
+    from popnas_steps.train import Recipe
+
+    before = {"epochs", "batch_size", "learning_rate", "weight_decay", "first_period", "t_mul", "m_mul", "alpha",
+              "horizontal_flip", "translation", "jit_compile", "deterministic"}  # fmt: skip
+    assert set(Recipe().recorded()) == before
+    assert Recipe(augment_on_device=True).recorded()["augment_on_device"] is True

@@ -325,3 +325,85 @@ def test_the_training_step_is_traced_once_and_the_early_build_changes_no_trainin
     monkeypatch.setattr(train, "build_training_variables", lambda *args: None)
     assert losses() == early
     assert len(traces) == 3
+
+
+# --- augmentation on the device (training.augment_on_device) --------------------------------
+
+AUGMENTED_CELL = Cell.from_json('[[-1, "3x3 conv", -2, "2x2 maxpool"]]')
+
+
+def train_tiny(data_dir, **training) -> tuple[dict, list]:
+    """A deterministic tiny training of AUGMENTED_CELL: its measurements and its weights."""
+    import keras
+
+    from popnas_steps.datasets import load_prepared
+    from popnas_steps.macro import NetworkSpec
+    from popnas_steps.model import build_model
+    from popnas_steps.train import Recipe, train_model
+
+    config = tiny_config(training={"deterministic": True, **training})
+    data = load_prepared(data_dir)
+    keras.utils.set_random_seed(config["seed"])
+    model = build_model(AUGMENTED_CELL, data.input_shape, data.num_classes, NetworkSpec(**config["network"]))
+    measured = train_model(model, data, Recipe.from_config(config["training"]), config["seed"])
+    return measured, [w.numpy() for w in model.weights]
+
+
+def learning_curve(measured: dict) -> list[list[float]]:
+    return [[e[k] for k in ("loss", "accuracy", "val_loss", "val_accuracy")] for e in measured["history"]]
+
+
+def test_augmentation_on_the_device_gives_the_same_training_for_the_same_seed(tiny_data):
+    first, first_weights = train_tiny(tiny_data, augment_on_device=True)
+    second, second_weights = train_tiny(tiny_data, augment_on_device=True)
+    assert learning_curve(first) == learning_curve(second)
+    assert all(np.array_equal(a, b) for a, b in zip(first_weights, second_weights, strict=True))
+    # the network alone is measured: the augmentation layers hold no parameters, and add no weights
+    pipeline, pipeline_weights = train_tiny(tiny_data)
+    assert first["params"] == pipeline["params"] and len(first_weights) == len(pipeline_weights)
+
+
+def test_on_this_cpu_both_placements_draw_the_same_augmentation(tiny_data):
+    # The layers draw from the same seeded stream, one call per batch, in the pipeline or in
+    # the graph: on a CPU the two trainings are the same one, and differ from one without
+    # augmentation (so the layers on the device do act). A GPU runs other kernels: the schema
+    # promises no such equality there.
+    device, _ = train_tiny(tiny_data, augment_on_device=True, translation=0.3)
+    pipeline, _ = train_tiny(tiny_data, translation=0.3)
+    plain, _ = train_tiny(tiny_data, augment_on_device=True, translation=0.0, horizontal_flip=False)
+    assert learning_curve(device) == learning_curve(pipeline)
+    assert learning_curve(device) != learning_curve(plain)
+
+
+def test_augmentation_layers_act_in_training_only():
+    import keras
+
+    from popnas_steps.train import Recipe, augmentation, on_device
+
+    keras.utils.set_random_seed(0)
+    image = keras.Input((8, 8, 3), name="image")
+    model = keras.Model(image, keras.layers.Dense(2)(keras.layers.Flatten()(image)))
+    augment = augmentation(Recipe(translation=0.25), seed=0)
+    trained = on_device(model, augment)
+    x = np.random.default_rng(0).random((16, 8, 8, 3)).astype(np.float32)
+    assert np.array_equal(augment(x, training=False).numpy(), x)  # identity out of training
+    assert not np.array_equal(augment(x, training=True).numpy(), x)
+    # predict and evaluate call with training=False: the network's own predictions
+    assert np.allclose(trained.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert not np.allclose(trained(x, training=True).numpy(), model(x, training=True).numpy())
+    assert trained.count_params() == model.count_params()
+    assert augmentation(Recipe(horizontal_flip=False, translation=0.0), seed=0) is None
+
+
+def test_with_augmentation_on_the_device_the_pipeline_only_shuffles_and_batches(tiny_data):
+    from popnas_steps.datasets import load_prepared
+    from popnas_steps.train import Recipe, make_datasets
+
+    data = load_prepared(tiny_data)
+    batches, _, _ = make_datasets(data, Recipe(batch_size=16, augment_on_device=True), seed=0)
+    seen = np.concatenate([x.numpy() for x, _ in batches])
+    # every batch holds images of the training split as they are, none flipped or shifted
+    originals = {image.tobytes() for image in data.train.x}
+    assert all(image.tobytes() in originals for image in seen)
+    augmented, _, _ = make_datasets(data, Recipe(batch_size=16), seed=0)
+    assert not all(image.tobytes() in originals for image in np.concatenate([x.numpy() for x, _ in augmented]))
