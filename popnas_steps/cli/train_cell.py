@@ -122,7 +122,11 @@ def supervise(argv: list[str], cell: Cell, out: Path) -> int:
 
     for signum in (signal.SIGTERM, signal.SIGINT):  # before the training exists: no window without them
         signal.signal(signum, stop)
-    slot = claim_slot()  # before TensorFlow is imported: its GPU is the only one the training sees
+    try:
+        slot = claim_slot()  # before TensorFlow is imported: its GPU is the only one the training sees
+    except OSError as error:  # the machine's failure: no result, and a rerun trains the cell
+        print(f"error: this job could not train on this machine: {error}", file=sys.stderr)
+        return 1
     os.environ[JOB_START_ENVIRONMENT] = job_start()
     if device_settings()["warm_workers"] and not os.environ.get("SLURM_JOB_ID"):
         try:
