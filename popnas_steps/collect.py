@@ -10,14 +10,16 @@ import json
 import pandas as pd
 
 from popnas_steps import tables
-from popnas_steps.results import implausible
+from popnas_steps.results import concurrent, implausible
 
 
 def trained_table(results: list[dict], selected: pd.DataFrame, b: int) -> pd.DataFrame:
     """One row per selected cell, in selection order, with its measured result.
 
     An `ok` result with implausible measurements (a NaN accuracy, a negative time) is a
-    failed row with the reason, so that no predictor learns from it.
+    failed row with the reason, so that no predictor learns from it. `concurrent` is the
+    mean count of trainings on the cell's device while it trained (1 = alone; results
+    written before it was recorded count as alone).
     """
     by_id = {result["cell_id"]: result for result in results}
     missing = sorted(set(selected["cell_id"]) - set(by_id))
@@ -42,6 +44,7 @@ def trained_table(results: list[dict], selected: pd.DataFrame, b: int) -> pd.Dat
                 "predicted_accuracy": row.get("predicted_accuracy"),
                 "predicted_time": row.get("predicted_time"),
                 "reason": result.get("reason"),
+                "concurrent": concurrent(by_id[row["cell_id"]]),
             }
         )
     return pd.DataFrame(rows, columns=tables.COLUMNS["trained"])

@@ -83,7 +83,8 @@ def fit_predictors(
     """Fit the predictors on the successful rows of `trained` (all steps so far).
 
     `settings` is the `predictors` config slice; `with_time=False` skips the time
-    predictor (the PNAS baseline).
+    predictor (the PNAS baseline). The time predictor predicts each cell's time alone on its
+    device, from the times and their `concurrent` (time_predictor.sharing_exponent).
     """
     ok = tables.ok_rows(trained)
     unusable = ~np.isfinite(ok["accuracy"].to_numpy(float)) | ~np.isfinite(ok["time"].to_numpy(float))
@@ -97,8 +98,9 @@ def fit_predictors(
     if with_time:
         features = features_of_cells(cells, reindex, operators, spec)
         time_settings = TimeSettings(**settings["time"])
+        concurrent = ok["concurrent"].to_numpy(float) if "concurrent" in ok else None  # a table of another source
         time = fit_time_predictor(
-            features, ok["time"].to_numpy(float), time_settings, seed, thread_count(settings["threads"])
+            features, ok["time"].to_numpy(float), time_settings, seed, thread_count(settings["threads"]), concurrent
         )
     inputs, ops = _tensors_of(cells, operators, max_blocks)
     accuracy = AccuracyEnsemble(max_blocks, len(operators), AccuracySettings(**settings["accuracy"]), seed)

@@ -97,6 +97,15 @@ def implausible(result: dict) -> str | None:
     return None
 
 
+def concurrent(result: dict) -> float:
+    """The mean count of trainings on the result's device while it trained, itself included
+    (`sharing.concurrent_mean`); 1 (alone) for a result without one, written before it was
+    recorded, or with one below 1."""
+    sharing = result.get("sharing")
+    mean = sharing.get("concurrent_mean") if isinstance(sharing, dict) else None
+    return float(mean) if _is_number(mean) and mean >= 1.0 else 1.0
+
+
 def _is_number(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 

@@ -33,7 +33,7 @@ COLUMNS: dict[str, list[str]] = {
     "selected": ["cell_id", "cell", "origin", "predicted_accuracy", "predicted_time"],
     "trained": [
         "cell_id", "cell", "b", "origin", "status", "accuracy", "time", "params",
-        "predicted_accuracy", "predicted_time", "reason",
+        "predicted_accuracy", "predicted_time", "reason", "concurrent",
     ],
     "reindex": ["operator", "cell_id", "time", "thrust_time", "reindex"],
     "candidates": ["cell_id", "cell", "predicted_accuracy", "predicted_time"],
@@ -55,6 +55,12 @@ COLUMNS: dict[str, list[str]] = {
     ],
 }  # fmt: skip
 
+# Columns added after runs were written, with the value they mean where absent: a table of
+# an older run reads (and writes) with it, so that no finished step is made again.
+ADDED: dict[str, dict[str, object]] = {
+    "trained": {"concurrent": 1.0},  # trainings on the cell's device while it trained; 1 = alone
+}
+
 
 class TableError(ValueError):
     """A table that is not what its step expects (a missing column)."""
@@ -72,7 +78,7 @@ def read(name: str, *paths: str | Path) -> pd.DataFrame:
     """The `name` tables at `paths` as one, checked to hold their columns (parquet by suffix)."""
     frames = []
     for path in paths:
-        frame = _read_file(path)
+        frame = _with_added(name, _read_file(path))
         missing = [column for column in COLUMNS[name] if column not in frame.columns]
         if missing:
             raise TableError(f"{path}: not a {name} table, it lacks the columns {missing}")
@@ -80,6 +86,11 @@ def read(name: str, *paths: str | Path) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=COLUMNS[name])
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def _with_added(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    absent = {column: value for column, value in ADDED.get(name, {}).items() if column not in frame.columns}
+    return frame.assign(**absent) if absent else frame
 
 
 def _read_file(path: str | Path) -> pd.DataFrame:
@@ -120,6 +131,7 @@ def write(name: str, table: pd.DataFrame, path: str | Path) -> None:
     under a temporary name renamed into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    table = _with_added(name, table)
     extra = [column for column in table.columns if column not in COLUMNS[name]]
     ordered = table[COLUMNS[name] + extra]
     if path.suffix == ".parquet":

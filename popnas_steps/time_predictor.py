@@ -12,6 +12,13 @@ number of trees is the one that early stopping chose.
 All kinds share one interface (`fit`, `predict`, `save`, `load_time_predictor`), take
 their thread count from the caller, and write nothing outside the folder they are saved to.
 
+Every kind predicts the time of a training alone on its device, the paper's t. A time
+measured while k trainings shared the device (`concurrent` in trained.csv, the mean k over
+the training) is taken as t_alone * k^alpha: `sharing_exponent` estimates alpha in [0, 1]
+from the rows (0: the device had room to spare; 1: it was time-sliced, each training
+getting 1/k of it), and the predictor is fitted on t / k^alpha. Where every row trained alone, as without
+`devices.trainings_per_gpu`, alpha is 0 and the fit is the one on t, bit for bit.
+
 The boosted models are saved in their libraries' own formats (public and versioned). The
 linear models (NNLS, Ridge) are fitted with scikit-learn but kept as a `LinearTimeModel`
 of our own, saved as plain JSON and evaluated with numpy: a reloaded linear predictor
@@ -30,6 +37,7 @@ KINDS = ("catboost", "nnls", "ridge", "xgboost", "nnls_catboost")
 LINEAR_KINDS = ("nnls", "ridge")
 LINEAR_FILE = "linear.json"
 LINEAR_FORMAT = 1  # version of the LINEAR_FILE layout, bumped on any change to its keys
+SHARING_TREES = {"iterations": 300, "depth": 4, "learning_rate": 0.1}  # sharing_exponent's fixed CatBoost
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,52 @@ def forward_split(features: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]] |
     last = blocks.max() if len(blocks) else 0
     train, validate = np.flatnonzero(blocks < last), np.flatnonzero(blocks == last)
     return [(train, validate)] if len(train) >= 2 and len(validate) >= 2 else None
+
+
+def sharing_exponent(
+    features: np.ndarray, times: np.ndarray, concurrent: np.ndarray, seed: int = 0, threads: int = 1
+) -> float:
+    """The alpha of t = t_alone * k^alpha, k being each row's mean count of trainings on its
+    device (1 = alone), clipped to [0, 1].
+
+    In logs, log t = g(features) + alpha log k: a partially linear model, estimated as
+    Robinson (1988) does, with cross-fitting: alpha is the slope of log t's residual on log
+    k's residual, each residual out of fold against a CatBoost of the features (SHARING_TREES).
+    Removing from log k what the features predict matters: the trainings that outlast the
+    others of their step, alone at the end, are the long ones, so k is not independent of
+    the cells' cost. Where k does not vary (every row alone, or all shared alike), the rows
+    cannot tell a slowdown from the cells' own cost: 0, no correction.
+    """
+    features, times = np.asarray(features, dtype=float), np.asarray(times, dtype=float)
+    concurrent = np.asarray(concurrent, dtype=float)
+    if concurrent.shape != times.shape or not np.all(np.isfinite(concurrent) & (concurrent >= 1.0)):
+        raise ValueError("each time needs its count of concurrent trainings, a number >= 1 (1 = alone)")
+    if np.ptp(concurrent) == 0.0:
+        return 0.0
+    from sklearn.model_selection import KFold
+
+    splits = list(KFold(min(5, len(times)), shuffle=True, random_state=seed).split(features))
+    log_t, log_k = np.log(np.maximum(times, 1e-6)), np.log(concurrent)
+    rest_t = log_t - _out_of_fold(features, log_t, splits, seed, threads)
+    rest_k = log_k - _out_of_fold(features, log_k, splits, seed, threads)
+    spread = float(np.sum(rest_k**2))
+    return float(np.clip(np.sum(rest_t * rest_k) / spread, 0.0, 1.0)) if spread > 1e-12 else 0.0
+
+
+def _out_of_fold(features: np.ndarray, target: np.ndarray, splits, seed: int, threads: int) -> np.ndarray:
+    """Each row's `target` as predicted by a CatBoost fitted on the other folds."""
+    from catboost import CatBoostRegressor
+
+    predicted = np.empty_like(target)
+    for train, held in splits:
+        if np.ptp(target[train]) == 0.0:  # CatBoost refuses a constant target
+            predicted[held] = target[train][0]
+            continue
+        trees = CatBoostRegressor(
+            **SHARING_TREES, random_seed=seed, thread_count=threads, allow_writing_files=False, verbose=False
+        )
+        predicted[held] = trees.fit(features[train], target[train]).predict(features[held])
+    return predicted
 
 
 def _sample(kind: str, rng: np.random.Generator) -> dict:
@@ -165,6 +219,7 @@ class TimePredictor:
     hyperparameters: dict = field(default_factory=dict)
     cv_scores: dict = field(default_factory=dict)
     model: object = None
+    sharing_exponent: float = 0.0  # alpha of t = t_alone * k^alpha; predictions are at k = 1
 
     # --- the model of each kind ---------------------------------------------------------
 
@@ -218,10 +273,16 @@ class TimePredictor:
 
     # --- fitting and prediction ---------------------------------------------------------
 
-    def fit(self, features: np.ndarray, times: np.ndarray) -> TimePredictor:
+    def fit(self, features: np.ndarray, times: np.ndarray, concurrent: np.ndarray | None = None) -> TimePredictor:
+        """Fit on the times measured; with `concurrent` (each time's mean count of trainings
+        on its device), on the times alone on the device that they imply (sharing_exponent)."""
         from sklearn.model_selection import KFold  # here, so that a reloaded predictor needs no scikit-learn
 
         features, times = np.asarray(features, dtype=float), np.asarray(times, dtype=float)
+        if concurrent is not None:
+            self.sharing_exponent = sharing_exponent(features, times, concurrent, self.seed, self.threads)
+            if self.sharing_exponent > 0.0:
+                times = times / np.asarray(concurrent, dtype=float) ** self.sharing_exponent
         folds = min(self.settings.folds, len(times))
         if folds < 2:
             raise ValueError(f"the time predictor needs at least 2 trained cells; got {len(times)}")
@@ -266,6 +327,7 @@ class TimePredictor:
             "settings": self.settings.__dict__,
             "hyperparameters": self.hyperparameters,
             "cv_scores": self.cv_scores,
+            "sharing_exponent": self.sharing_exponent,
         }
         if self.kind == "catboost":
             self.model.save_model(str(folder / "model.cbm"))
@@ -282,12 +344,18 @@ class TimePredictor:
 
 
 def fit_time_predictor(
-    features: np.ndarray, times: np.ndarray, settings: TimeSettings, seed: int, threads: int
+    features: np.ndarray,
+    times: np.ndarray,
+    settings: TimeSettings,
+    seed: int,
+    threads: int,
+    concurrent: np.ndarray | None = None,
 ) -> TimePredictor:
-    """Fit the configured kind of time predictor."""
+    """Fit the configured kind of time predictor (on the times alone on the device, given
+    each time's `concurrent`: TimePredictor.fit)."""
     if settings.model not in KINDS:
         raise ValueError(f"unknown time predictor {settings.model!r}; choose one of {KINDS}")
-    return TimePredictor(settings.model, settings, seed, threads).fit(features, times)
+    return TimePredictor(settings.model, settings, seed, threads).fit(features, times, concurrent)
 
 
 def load_time_predictor(folder: str | Path, threads: int = 1) -> TimePredictor:
@@ -296,6 +364,7 @@ def load_time_predictor(folder: str | Path, threads: int = 1) -> TimePredictor:
     info = json.loads((folder / "info.json").read_text())
     settings = TimeSettings(**info["settings"])
     predictor = TimePredictor(info["kind"], settings, info["seed"], threads, info["hyperparameters"], info["cv_scores"])
+    predictor.sharing_exponent = float(info.get("sharing_exponent", 0.0))  # absent: saved before sharing
     if predictor.kind == "catboost":
         from catboost import CatBoostRegressor
 

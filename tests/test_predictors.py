@@ -22,9 +22,11 @@ def trained_table(cells: list[Cell], b: int) -> pd.DataFrame:
     })  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def fitted():
-    settings = validate({"predictors": {"time": {"search_iterations": 2}, "accuracy": {"epochs": 5}}})["predictors"]
+SETTINGS = validate({"predictors": {"time": {"search_iterations": 2}, "accuracy": {"epochs": 5}}})["predictors"]
+REINDEX = {op: float(v) for op, v in zip(OPS, np.linspace(0, 1, 4) ** 2, strict=True)}
+
+
+def two_steps() -> tuple[pd.DataFrame, list[Cell]]:
     from popnas_steps.space import one_block_cells
 
     b1 = one_block_cells(OPS)
@@ -32,9 +34,22 @@ def fitted():
     b2 = decode(expand(encode(b1[:6], OPS), 4)[rng.choice(6 * 78, 40, replace=False)], OPS)
     trained = pd.concat([trained_table(b1, 1), trained_table(b2, 2)], ignore_index=True)
     trained.loc[3, "status"], trained.loc[3, "accuracy"] = "failed", np.nan  # excluded from fitting
-    reindex = {op: float(v) for op, v in zip(OPS, np.linspace(0, 1, 4) ** 2, strict=True)}
-    fitted = P.fit_predictors(trained, reindex, OPS, SPEC, max_blocks=3, settings=settings, seed=0)
-    return fitted, b2
+    return trained, b2
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    trained, b2 = two_steps()  # no `concurrent` column: a table of a run without sharing
+    return P.fit_predictors(trained, REINDEX, OPS, SPEC, max_blocks=3, settings=SETTINGS, seed=0), b2
+
+
+def test_rows_that_all_trained_alone_give_the_time_predictor_of_times_without_sharing(fitted):
+    predictors, parents = fitted
+    trained, _ = two_steps()
+    alone = P.fit_predictors(trained.assign(concurrent=1.0), REINDEX, OPS, SPEC, 3, SETTINGS, seed=0)
+    assert alone.time.sharing_exponent == 0.0 == predictors.time.sharing_exponent
+    first, second = P.score_expansions(predictors, parents[:5]), P.score_expansions(alone, parents[:5])
+    assert np.array_equal(first["predicted_time"], second["predicted_time"])  # bit for bit
 
 
 def test_score_every_unique_expansion(fitted):

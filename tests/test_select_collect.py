@@ -38,6 +38,21 @@ def test_collect_joins_results_to_the_selection(tmp_path):
         collect.trained_table([ok], selected, b=1)
 
 
+def test_collect_carries_each_cells_sharing_of_its_device(tmp_path):
+    texts = ["[]", '[[-1, "identity", -1, "identity"]]', '[[-2, "3x3 conv", -1, "identity"]]']
+    cells = [Cell.from_json(text) for text in texts]
+    sharing = {"device": "gpu0", "trainings_per_gpu": 4, "concurrent_max": 4}
+    results = [
+        ok_result(cells[0], 0.5, 2.0, 20),  # written before sharing was recorded: alone
+        ok_result(cells[1], 0.6, 3.0, 30) | {"sharing": sharing | {"concurrent_mean": 2.5}},
+        ok_result(cells[2], float("nan"), 3.0, 30) | {"sharing": sharing | {"concurrent_mean": 3.0}},
+    ]
+    table = collect.trained_table(results, select_cells.selection_table(cells, "b2"), b=2)
+    assert table["concurrent"].tolist() == [1.0, 2.5, 3.0]  # an implausible result keeps its sharing
+    tables.write("trained", table, tmp_path / "trained.csv")
+    assert tables.read("trained", tmp_path / "trained.csv")["concurrent"].tolist() == [1.0, 2.5, 3.0]
+
+
 def test_a_step_whose_cells_all_failed_has_nothing_to_expand(tmp_path):
     from popnas_steps.cli import step
     from popnas_steps.config import validate

@@ -15,7 +15,7 @@ def trained(statuses, accuracies, times) -> pd.DataFrame:
 
 
 def test_a_table_round_trips_with_its_columns_first(tmp_path):
-    table = trained(["ok", "failed"], [0.5, np.nan], [1.0, np.nan]).assign(extra=1)
+    table = trained(["ok", "failed"], [0.5, np.nan], [1.0, np.nan]).assign(extra=1, concurrent=1.0)
     table = table[["extra", *reversed(tables.COLUMNS["trained"])]]  # any order in memory
     tables.write("trained", table, tmp_path / "b1" / "trained.csv")
     back = tables.read("trained", tmp_path / "b1" / "trained.csv")
@@ -23,6 +23,17 @@ def test_a_table_round_trips_with_its_columns_first(tmp_path):
     assert not (tmp_path / "b1" / "trained.csv.partial").exists()
     both = tables.read("trained", tmp_path / "b1" / "trained.csv", tmp_path / "b1" / "trained.csv")
     assert len(both) == 4
+
+
+def test_a_trained_table_written_before_the_concurrent_column_reads_as_alone(tmp_path):
+    old = trained(["ok", "failed"], [0.5, np.nan], [1.0, np.nan])  # the columns of earlier runs
+    assert "concurrent" not in old.columns
+    old.to_csv(tmp_path / "old.csv", index=False)
+    back = tables.read("trained", tmp_path / "old.csv")
+    assert list(back.columns) == tables.COLUMNS["trained"] and back["concurrent"].tolist() == [1.0, 1.0]
+    assert tables.damage(tmp_path / "old.csv") is None  # not a table to make again
+    tables.write("trained", old, tmp_path / "new.csv")
+    assert tables.read("trained", tmp_path / "new.csv").equals(back)
 
 
 def test_parquet_by_suffix(tmp_path):

@@ -16,6 +16,7 @@ from popnas_steps.time_predictor import (
     fit_time_predictor,
     load_time_predictor,
     mape,
+    sharing_exponent,
 )
 
 from .synthetic import SPEC, sample_cells, synthetic_reindex, synthetic_time
@@ -176,3 +177,66 @@ def test_forward_validation_scores_the_last_step_from_the_earlier_ones():
     predictor = fit_time_predictor(features, times, settings, 0, 1)
     assert len(predictor.cv_scores["mape_folds"]) == 1  # one split: steps 1-2 predict step 3
     assert forward_split(features[features[:, 0] == 1]) is None  # one step only: k-fold instead
+
+
+@pytest.mark.parametrize("kind", ["nnls_catboost", "catboost", "nnls"])
+def test_rows_that_all_trained_alone_fit_the_predictor_of_today_bit_for_bit(data, kind, tmp_path):
+    features, times, test, train = data
+    settings = TimeSettings(model=kind, search_iterations=2)
+    plain = fit_time_predictor(features[train], times[train], settings, 3, 2)
+    alone = fit_time_predictor(features[train], times[train], settings, 3, 2, np.ones(len(train)))
+    assert alone.sharing_exponent == 0.0 and alone.hyperparameters == plain.hyperparameters
+    assert np.array_equal(alone.predict(features[test]), plain.predict(features[test]))
+    alone.save(tmp_path / "saved")
+    info = json.loads((tmp_path / "saved" / "info.json").read_text())
+    assert info.pop("sharing_exponent") == 0.0
+    (tmp_path / "saved" / "info.json").write_text(json.dumps(info))  # a folder saved before sharing
+    reloaded = load_time_predictor(tmp_path / "saved")
+    assert reloaded.sharing_exponent == 0.0
+    assert np.allclose(reloaded.predict(features[test]), plain.predict(features[test]), rtol=1e-12)
+
+
+def shared(times: np.ndarray, alpha: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Times measured on a shared device: a random half of the rows alone, the others beside
+    1 or 3 more trainings (k = 2 or 4), slowed by k^alpha; with 5% noise."""
+    rng = np.random.default_rng(seed)
+    k = np.where(rng.random(len(times)) < 0.5, 1.0, rng.choice([2.0, 4.0], len(times)))
+    return times * rng.lognormal(0.0, 0.05, len(times)) * k**alpha, k
+
+
+@pytest.mark.parametrize("kind", ["nnls_catboost", "catboost"])
+def test_times_measured_on_a_shared_device_give_the_times_alone(data, kind, tmp_path):
+    features, times, test, train = data
+    measured, k = shared(times, 0.6, seed=7)
+    settings = TimeSettings(model=kind, search_iterations=2)
+    aware = fit_time_predictor(features[train], measured[train], settings, 3, 2, k[train])
+    blind = fit_time_predictor(features[train], measured[train], settings, 3, 2)  # ignores k
+    assert abs(aware.sharing_exponent - 0.6) < 0.05
+    aware_error, blind_error = (
+        mape(times[test], aware.predict(features[test])),
+        mape(times[test], blind.predict(features[test])),
+    )
+    assert aware_error < 5 and aware_error < blind_error / 4  # the true times alone, not the measured ones
+    aware.save(tmp_path / "saved")
+    reloaded = load_time_predictor(tmp_path / "saved")
+    assert reloaded.sharing_exponent == aware.sharing_exponent
+    assert np.allclose(reloaded.predict(features[test]), aware.predict(features[test]))
+
+
+def test_the_sharing_exponent_is_not_fooled_by_long_trainings_outlasting_the_others(data):
+    features, times, _, _ = data
+    rng = np.random.default_rng(11)
+    # two trainings per GPU; the long ones spend more of their time alone, at the end of their step
+    k = np.clip(2.0 - 0.6 * times / times.max() - rng.uniform(0, 0.4, len(times)), 1.0, 2.0).round(3)
+    for alpha in (0.0, 0.3, 0.7, 1.0):
+        measured = times * rng.lognormal(0.0, 0.05, len(times)) * k**alpha
+        assert abs(sharing_exponent(features, measured, k, seed=0, threads=2) - alpha) < 0.1, alpha
+
+
+def test_the_sharing_exponent_needs_a_count_per_time_and_a_spread_of_counts(data):
+    features, times, _, _ = data
+    assert sharing_exponent(features, times * 2.0**0.5, np.full(len(times), 2.0)) == 0.0  # all shared alike
+    with pytest.raises(ValueError, match="a number >= 1"):
+        sharing_exponent(features, times, np.full(len(times), 0.5))
+    with pytest.raises(ValueError, match="a number >= 1"):
+        sharing_exponent(features, times, np.ones(len(times) - 1))
