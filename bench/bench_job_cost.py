@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from popnas_steps.config import load_config
+from popnas_steps.config import load_config, params_text
 from popnas_steps.datasets import prepare
 from popnas_steps.space import one_block_cells
 
@@ -36,13 +36,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_job(settings: str, data: Path, cell: str, out: Path, env: dict) -> dict:
+    out.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "popnas_steps.cli.train_cell", "--settings", settings, "--data", str(data),
                "--cell", cell, "--out", str(out)]  # fmt: skip
     started = time.perf_counter()
-    subprocess.run(command, env=env, check=True, capture_output=True)
+    # Run outside any checkout: `python -m` puts the working folder first on the path.
+    subprocess.run(command, env=env, check=True, capture_output=True, cwd=out.parent)
     wall = time.perf_counter() - started
     result = json.loads((out / "result.json").read_text())
-    return {"wall": wall, "t": result["time"], "fixed": wall - result["time"], **result["timings"]}
+    # `worker` is a key of results since warm workers exist: the check that `before` ran the old code.
+    timings = {"wall": wall, "t": result["time"], "fixed": wall - result["time"], **result["timings"]}
+    return {**timings, "warm_worker": (result.get("worker") or {}).get("pid"), "has_worker_key": "worker" in result}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     config = load_config(ROOT / "config" / "config.yaml")
-    settings = json.dumps({k: config[k] for k in ("seed", "network", "training")})
+    settings = params_text(config, "seed", "network", "training")  # what the workflow's rule passes
     cells = [cell.to_json() for cell in one_block_cells(config["search"]["operators"])][: args.cells]
     short = Path(tempfile.mkdtemp(prefix="pjc", dir="/tmp"))  # a Unix socket's path is short
     base = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES", "POPNAS_DEVICES")}
@@ -90,9 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         for name in envs
     }
     ratios = {
-        f"{name}/fresh": round(summary[name]["fixed_seconds_median"] / summary["fresh"]["fixed_seconds_median"], 3)
+        f"{name}/{base}": round(summary[name]["fixed_seconds_median"] / summary[base]["fixed_seconds_median"], 3)
+        for base in ("fresh", "before")
         for name in envs
-        if name != "fresh"
+        if base in envs and name not in (base, "before")
     }
     report = {
         "what": "fixed cost of a train_cell job (wall - t) on the embedded default's data, settings interleaved",
