@@ -100,6 +100,11 @@ def test_tiny_search_runs_every_phase(tiny_run):
     assert (steps / "b2" / "predictors" / "time" / "model.cbm").is_file()
     reindex = pd.read_csv(steps / "b1" / "reindex.csv")
     assert reindex["reindex"].between(0, 1).all() and reindex["reindex"].max() == 1
+    # The devices settings reached the jobs ($POPNAS_DEVICES): warm workers trained the cells.
+    results = [json.loads(p.read_text()) for p in (workdir / "results" / "tiny" / "cells").glob("*/result.json")]
+    assert all(result["worker"] is not None for result in results)
+    assert all(result["sharing"]["trainings_per_gpu"] == 1 for result in results)
+    assert (pd.read_csv(steps / "b2" / "trained.csv")["concurrent"] >= 1).all()
 
 
 @pytest.mark.slow
