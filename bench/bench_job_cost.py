@@ -31,6 +31,7 @@ from pathlib import Path
 from popnas_steps.config import load_config, params_text
 from popnas_steps.datasets import prepare
 from popnas_steps.space import one_block_cells
+from popnas_steps.worker import stop_workers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, env in envs.items():
             jobs[name].append(run_job(settings, data, cell, short / name / str(index), env))
             print(name, index, {k: round(v, 2) for k, v in jobs[name][-1].items() if k in ("wall", "t", "fixed")})
-    subprocess.run(["pkill", "-f", f"popnas_steps.worker --socket {short}"], check=False)
+    stop_workers(short)
 
     def median(name: str, key: str, skip_first: bool = False) -> float:
         rows = jobs[name][1:] if skip_first else jobs[name]

@@ -242,11 +242,45 @@ def _end_with_the_job(connection: socket.socket, done: threading.Event) -> None:
         os._exit(1)
 
 
+def running_workers(under: str | Path | None = None) -> list[int]:
+    """The pids of this user's warm workers (Linux /proc), those whose socket is under
+    `under` if given."""
+    pids = []
+    for process in Path("/proc").glob("[0-9]*"):
+        try:
+            if process.stat().st_uid != os.getuid():
+                continue
+            words = process.joinpath("cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:  # ended meanwhile
+            continue
+        if "popnas_steps.worker" in words and "--socket" in words:
+            path = words[words.index("--socket") + 1] if words.index("--socket") + 1 < len(words) else ""
+            if under is None or path.startswith(str(under)):
+                pids.append(int(process.name))
+    return sorted(pids)
+
+
+def stop_workers(under: str | Path | None = None) -> list[int]:
+    """End this user's warm workers now (those whose socket is under `under` if given);
+    a job training in one records nothing, as when it is stopped."""
+    pids = running_workers(under)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    return pids
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m popnas_steps.worker", description=__doc__.split("\n")[0])
-    parser.add_argument("--socket", required=True, help="where to listen (Unix socket)")
+    action = parser.add_mutually_exclusive_group(required=True)
+    action.add_argument("--socket", help="serve: where to listen (Unix socket); jobs start their workers themselves")
+    action.add_argument("--stop", action="store_true", help="end this user's warm workers now")
     parser.add_argument("--idle-seconds", type=float, default=IDLE_SECONDS)
     args = parser.parse_args(argv)
+    if args.stop:
+        pids = stop_workers()
+        print(f"stopped {len(pids)} warm worker(s)" + (f": {' '.join(map(str, pids))}" if pids else ""))
+        return 0
     signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(128 + signum))
     serve(Path(args.socket), args.idle_seconds)
     return 0

@@ -31,8 +31,7 @@ def warm_env(tmp_path):
     env.update(TMPDIR=str(short), POPNAS_GPU_SLOTS=str(tmp_path / "slots"))
     env["POPNAS_DEVICES"] = json.dumps({"trainings_per_gpu": 1, "warm_workers": True})
     yield env
-    for sock in short.glob("popnas-workers-*/*.sock"):  # end this test's workers
-        subprocess.run(["pkill", "-f", f"popnas_steps.worker --socket {sock}"], check=False)
+    worker.stop_workers(short)  # this test's workers
     shutil.rmtree(short, ignore_errors=True)
 
 
@@ -60,10 +59,9 @@ def wait_for_worker(env, out: Path, timeout: float = 120) -> int:
     while not (out / "train.log").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     while time.monotonic() < deadline:
-        pattern = f"popnas_steps.worker --socket {env['TMPDIR']}"
-        found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
-        if found.split():
-            return int(found.split()[0])
+        found = worker.running_workers(env["TMPDIR"])
+        if found:
+            return found[0]
         time.sleep(0.1)
     raise AssertionError("no warm worker started")
 
@@ -155,5 +153,21 @@ def test_an_idle_worker_ends_and_removes_its_socket(tmp_path):
         )
         assert ended.returncode == 0, ended.stderr
         assert not path.exists() and time.monotonic() - started < 60
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
+
+
+def test_stop_ends_this_users_workers_and_names_them(tmp_path):
+    short = Path(tempfile.mkdtemp(prefix="pw", dir="/tmp"))
+    try:
+        path = short / "w.sock"
+        serving = subprocess.Popen([sys.executable, "-m", "popnas_steps.worker", "--socket", str(path)])
+        deadline = time.monotonic() + 120
+        while not path.exists() and time.monotonic() < deadline:  # listening once TensorFlow is imported
+            time.sleep(0.1)
+        assert worker.running_workers(short) == [serving.pid]
+        assert worker.stop_workers(short) == [serving.pid]
+        assert serving.wait(timeout=30) == 128 + signal.SIGTERM
+        assert worker.running_workers(short) == []
     finally:
         shutil.rmtree(short, ignore_errors=True)
