@@ -1,11 +1,14 @@
-"""Where a training runs: one GPU per job on a multi-GPU host, and on SLURM, when its job ends.
+"""Where a training runs: training slots on GPUs, how trainings share a device, and on
+SLURM, when its job ends.
 
 Snakemake's `--resources gpu=N` bounds how many trainings run at once but assigns no device,
-and TensorFlow takes every visible GPU. So before TensorFlow is imported, a training
-process claims a GPU slot: an exclusive lock on one of N slot files shared by all popnas
-processes of the host, held until the process ends (the kernel drops it even on a crash),
-and sets CUDA_VISIBLE_DEVICES to that GPU alone. Nothing happens where a scheduler already
-chose the devices (CUDA_VISIBLE_DEVICES is set, as SLURM does) or with fewer than 2 GPUs.
+and TensorFlow takes every visible GPU. So before TensorFlow is imported, a training job
+claims a slot (claim_slot): an exclusive lock on a slot file shared by all popnas processes
+of the host, held until the job ends (the kernel drops it even on a crash). With G GPUs and
+`devices.trainings_per_gpu` N there are G x N slots, and the job sets CUDA_VISIBLE_DEVICES to
+its slot's GPU alone; without a GPU, or where a scheduler already chose the devices
+(CUDA_VISIBLE_DEVICES is set, as SLURM does), the slot only names the job's warm worker
+(popnas_steps.worker). SharingMonitor records how many trainings shared the device.
 
 In a SLURM job, the job's end (its time limit) gives the training a deadline, so that it
 stops as a failed result instead of being killed with nothing recorded.
@@ -101,14 +104,6 @@ def claim_slot(
     gpu = index // per_gpu
     os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
     return Slot(index, gpu)
-
-
-def claim_gpu(count: int | None = None, folder: Path | None = None, poll_seconds: float = 1.0) -> int | None:
-    """Claim a GPU for this process (claim_slot) and return its index, or None where popnas
-    does not choose one (no GPU, or the devices chosen already, as SLURM does)."""
-    if os.environ.get("CUDA_VISIBLE_DEVICES") is not None:
-        return None
-    return claim_slot(count, folder, poll_seconds).gpu
 
 
 def _wait_for_slot(folder: Path, count: int | None, poll_seconds: float) -> int:

@@ -79,7 +79,22 @@ def worker_key(slot: int, environ: dict[str, str] | None = None) -> str:
 
 
 def socket_path(slot: int) -> Path:
-    return socket_folder() / f"{worker_key(slot)}.sock"
+    return socket_folder() / f"slot{slot}-{worker_key(slot)}.sock"
+
+
+def retire_workers(slot: int, keep: Path | None = None) -> None:
+    """End the workers of `slot` but the one at `keep`: they are idle (the job holds the slot)
+    and stale (older popnas sources, another environment), and on a GPU each holds memory
+    that the slot's training now needs. The final training, in a process of its own, retires
+    them all."""
+    try:
+        prefix = socket_folder() / f"slot{slot}-"
+    except WorkerUnavailable:
+        return
+    for pid in running_workers(prefix):
+        if keep is None or _socket_of(pid) != str(keep):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
 
 
 # -- the job's side -------------------------------------------------------------------------
@@ -94,6 +109,7 @@ def train_in_worker(slot: int, argv: list[str], on_start=None) -> tuple[int | No
     stop that pid). Raise WorkerUnavailable where no worker can take it.
     """
     path = socket_path(slot)
+    retire_workers(slot, keep=path)
     connection = _connect(path) or _start(path)
     with connection:
         request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}
@@ -243,21 +259,30 @@ def _end_with_the_job(connection: socket.socket, done: threading.Event) -> None:
 
 
 def running_workers(under: str | Path | None = None) -> list[int]:
-    """The pids of this user's warm workers (Linux /proc), those whose socket is under
-    `under` if given."""
+    """The pids of this user's warm workers (Linux /proc), those whose socket path starts
+    with `under` if given."""
     pids = []
     for process in Path("/proc").glob("[0-9]*"):
         try:
             if process.stat().st_uid != os.getuid():
                 continue
-            words = process.joinpath("cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:  # ended meanwhile
             continue
-        if "popnas_steps.worker" in words and "--socket" in words:
-            path = words[words.index("--socket") + 1] if words.index("--socket") + 1 < len(words) else ""
-            if under is None or path.startswith(str(under)):
-                pids.append(int(process.name))
+        path = _socket_of(int(process.name))
+        if path is not None and (under is None or path.startswith(str(under))):
+            pids.append(int(process.name))
     return sorted(pids)
+
+
+def _socket_of(pid: int) -> str | None:
+    """The socket of the warm worker `pid`, None if it is none (or has ended)."""
+    try:
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return None
+    if "popnas_steps.worker" not in words or "--socket" not in words[:-1]:
+        return None
+    return words[words.index("--socket") + 1]
 
 
 def stop_workers(under: str | Path | None = None) -> list[int]:

@@ -44,19 +44,19 @@ def test_one_gpu_is_one_slot_and_devices_already_chosen_are_kept(tmp_path, monke
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.delenv("POPNAS_DEVICES", raising=False)
     try:
-        assert devices.claim_gpu(count=1, folder=tmp_path) == 0
+        assert devices.claim_slot(count=1, folder=tmp_path).gpu == 0
         assert os.environ["CUDA_VISIBLE_DEVICES"] == "0"
     finally:
         devices.release_gpus()
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
-    assert devices.claim_gpu(count=4, folder=tmp_path) is None
+    assert devices.claim_slot(count=4, folder=tmp_path).gpu is None
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "3"
 
 
 def test_claim_sets_the_visible_device(tmp_path, monkeypatch):
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     try:
-        assert devices.claim_gpu(count=2, folder=tmp_path) == 0
+        assert devices.claim_slot(count=2, folder=tmp_path).gpu == 0
         assert os.environ["CUDA_VISIBLE_DEVICES"] == "0"
     finally:
         devices.release_gpus()
@@ -93,11 +93,11 @@ def test_a_slot_folder_that_cannot_be_made_is_an_error_naming_it_and_the_variabl
     folder = tmp_path / "file" / "slots"  # under a regular file: not even root can make it
     try:
         with pytest.raises(OSError, match=f"cannot use the GPU slot folder '{folder}' \\(set POPNAS_GPU_SLOTS"):
-            devices.claim_gpu(count=2, folder=folder)
+            devices.claim_slot(count=2, folder=folder)
         assert "CUDA_VISIBLE_DEVICES" not in os.environ  # no device chosen
         monkeypatch.setenv("POPNAS_GPU_SLOTS", str(folder))
         with pytest.raises(OSError, match="POPNAS_GPU_SLOTS"):
-            devices.claim_gpu(count=2)
+            devices.claim_slot(count=2)
     finally:
         devices.release_gpus()
 

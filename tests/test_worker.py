@@ -171,3 +171,17 @@ def test_stop_ends_this_users_workers_and_names_them(tmp_path):
         assert worker.running_workers(short) == []
     finally:
         shutil.rmtree(short, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_a_job_retires_the_stale_workers_of_its_slot(tiny_data, tmp_path, warm_env):
+    folder = Path(warm_env["TMPDIR"]) / f"popnas-workers-{os.getuid()}"
+    folder.mkdir(mode=0o700)
+    stale = folder / "slot0-0123456789abcdef.sock"  # older sources or another environment
+    serving = subprocess.Popen([sys.executable, "-m", "popnas_steps.worker", "--socket", str(stale)], env=warm_env)
+    deadline = time.monotonic() + 120
+    while not stale.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    result, _ = run_job(warm_env, tiny_data, tmp_path / "a", epochs=1)
+    assert serving.wait(timeout=30) == 128 + signal.SIGTERM  # it held its GPU's memory
+    assert result["status"] == "ok" and result["worker"]["pid"] != serving.pid

@@ -18,9 +18,10 @@ from pathlib import Path
 
 from popnas_steps import tables
 from popnas_steps.config import ConfigError, add_watch_argument, config_from_args
-from popnas_steps.devices import claim_gpu, training_deadline
+from popnas_steps.devices import claim_slot, training_deadline
 from popnas_steps.final import select_final, train_final
 from popnas_steps.space import Cell, CellError
+from popnas_steps.worker import retire_workers
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         selected = select_final(tables.read("trained", *args.trained), config["final"]["top"])
         tables.write("final_selected", selected, args.out)
     else:
-        claim_gpu()  # before TensorFlow is imported: one GPU per job on a multi-GPU host
+        # Before TensorFlow is imported: one GPU per job on a multi-GPU host, and no idle warm
+        # worker of the search holding its memory.
+        retire_workers(claim_slot().index)
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
         from popnas_steps.checkpoints import latest_epoch
         from popnas_steps.train import TimeLimit
