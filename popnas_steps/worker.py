@@ -41,6 +41,8 @@ import time
 import traceback
 from pathlib import Path
 
+from popnas_steps.devices import slot_folder
+
 IDLE_SECONDS = 120.0  # longer than a step's fit and expand, so a worker lasts a whole search
 MAX_CELLS = 200  # a fresh process now and then: bounded growth of whatever TensorFlow keeps
 READY_SECONDS = 300.0  # a worker that is not listening by then is given up (the job trains itself)
@@ -78,8 +80,15 @@ def worker_key(slot: int, environ: dict[str, str] | None = None) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
+def slot_prefix(slot: int) -> Path:
+    """The start of the socket paths of `slot`'s workers. Slots are those of a slot folder
+    (devices.slot_folder): another folder's slot of the same number is another slot."""
+    folder = hashlib.sha256(str(slot_folder().resolve()).encode()).hexdigest()[:8]
+    return socket_folder() / f"slot{slot}-{folder}-"
+
+
 def socket_path(slot: int) -> Path:
-    return socket_folder() / f"slot{slot}-{worker_key(slot)}.sock"
+    return Path(f"{slot_prefix(slot)}{worker_key(slot)}.sock")
 
 
 def retire_workers(slot: int, keep: Path | None = None) -> None:
@@ -88,7 +97,7 @@ def retire_workers(slot: int, keep: Path | None = None) -> None:
     that the slot's training now needs. The final training, in a process of its own, retires
     them all."""
     try:
-        prefix = socket_folder() / f"slot{slot}-"
+        prefix = slot_prefix(slot)
     except WorkerUnavailable:
         return
     for pid in running_workers(prefix):

@@ -174,14 +174,22 @@ def test_stop_ends_this_users_workers_and_names_them(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_job_retires_the_stale_workers_of_its_slot(tiny_data, tmp_path, warm_env):
-    folder = Path(warm_env["TMPDIR"]) / f"popnas-workers-{os.getuid()}"
-    folder.mkdir(mode=0o700)
-    stale = folder / "slot0-0123456789abcdef.sock"  # older sources or another environment
-    serving = subprocess.Popen([sys.executable, "-m", "popnas_steps.worker", "--socket", str(stale)], env=warm_env)
+def test_a_job_retires_the_stale_workers_of_its_slot_and_no_other(tiny_data, tmp_path, warm_env, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", warm_env["TMPDIR"])  # the jobs' folders
+    monkeypatch.setenv("POPNAS_GPU_SLOTS", str(tmp_path / "other-slots"))
+    elsewhere = Path(f"{worker.slot_prefix(0)}0123456789abcdef.sock")  # slot 0 of another slot folder
+    monkeypatch.setenv("POPNAS_GPU_SLOTS", warm_env["POPNAS_GPU_SLOTS"])
+    stale = Path(f"{worker.slot_prefix(0)}0123456789abcdef.sock")  # older sources or another environment
+    serving = {
+        path: subprocess.Popen([sys.executable, "-m", "popnas_steps.worker", "--socket", str(path)], env=warm_env)
+        for path in (stale, elsewhere)
+    }
     deadline = time.monotonic() + 120
-    while not stale.exists() and time.monotonic() < deadline:
+    while not (stale.exists() and elsewhere.exists()) and time.monotonic() < deadline:
         time.sleep(0.1)
     result, _ = run_job(warm_env, tiny_data, tmp_path / "a", epochs=1)
-    assert serving.wait(timeout=30) == 128 + signal.SIGTERM  # it held its GPU's memory
-    assert result["status"] == "ok" and result["worker"]["pid"] != serving.pid
+    assert serving[stale].wait(timeout=30) == 128 + signal.SIGTERM  # on a GPU it would hold memory
+    assert serving[elsewhere].poll() is None  # another run's: perhaps training
+    assert result["status"] == "ok" and result["worker"]["pid"] not in (p.pid for p in serving.values())
+    serving[elsewhere].terminate()
+    serving[elsewhere].wait(timeout=30)
