@@ -100,7 +100,7 @@ def train_cell(
         from popnas_steps.train import Recipe, train_model
 
         timings["import_seconds"] = time.perf_counter() - clock
-        share_gpu_memory(tf)
+        share_gpu_memory(tf, warm_worker=worker is not None)
         result["versions"] = {"tensorflow": tf.__version__, "keras": keras.__version__}
         result["device"] = [d.name for d in tf.config.list_logical_devices("GPU")] or ["CPU"]
         log.info("training cell %s %s", cell.cell_id, cell.to_json())
@@ -175,10 +175,12 @@ def job_start() -> str:
     return f"{started or PROCESS_START_UNIX},{interpreter}"
 
 
-def share_gpu_memory(tf) -> None:
-    """With several trainings per GPU (devices.trainings_per_gpu > 1), let each take GPU
-    memory as it needs it, instead of TensorFlow's default of nearly all of it at start."""
-    if device_settings()["trainings_per_gpu"] <= 1:
+def share_gpu_memory(tf, warm_worker: bool = False) -> None:
+    """Let this process take GPU memory as it needs it, instead of TensorFlow's default of
+    nearly all of it at start, where others need the GPU too: with several trainings per GPU
+    (devices.trainings_per_gpu > 1), and in a warm worker, which outlives its trainings (the
+    steps' predictors and the final training use the GPU while it waits for the next cell)."""
+    if device_settings()["trainings_per_gpu"] <= 1 and not warm_worker:
         return
     for gpu in tf.config.list_physical_devices("GPU"):
         try:

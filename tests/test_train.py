@@ -407,3 +407,33 @@ def test_with_augmentation_on_the_device_the_pipeline_only_shuffles_and_batches(
     assert all(image.tobytes() in originals for image in seen)
     augmented, _, _ = make_datasets(data, Recipe(batch_size=16), seed=0)
     assert not all(image.tobytes() in originals for image in np.concatenate([x.numpy() for x, _ in augmented]))
+
+
+def test_gpu_memory_grows_as_needed_where_the_gpu_is_shared(monkeypatch):
+    grown = []
+
+    class Experimental:
+        @staticmethod
+        def set_memory_growth(gpu, on):
+            if gpu == "initialised":  # a warm worker's later cells: set at its first
+                raise RuntimeError("Physical devices cannot be modified after being initialized")
+            grown.append((gpu, on))
+
+    class Config:
+        experimental = Experimental
+
+        @staticmethod
+        def list_physical_devices(kind):
+            return ["gpu0", "gpu1"] if kind == "GPU" else []
+
+    fake_tf = type("tf", (), {"config": Config})
+    monkeypatch.setenv("POPNAS_DEVICES", json.dumps({"trainings_per_gpu": 1}))
+    entry.share_gpu_memory(fake_tf)
+    assert grown == []  # one training per GPU, a process of its own: TensorFlow's default
+    entry.share_gpu_memory(fake_tf, warm_worker=True)
+    assert grown == [("gpu0", True), ("gpu1", True)]
+    monkeypatch.setenv("POPNAS_DEVICES", json.dumps({"trainings_per_gpu": 2}))
+    entry.share_gpu_memory(fake_tf)
+    assert len(grown) == 4
+    Config.list_physical_devices = staticmethod(lambda kind: ["initialised"])
+    entry.share_gpu_memory(fake_tf)  # no error
