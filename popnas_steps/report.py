@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from matplotlib.figure import Figure
 
 from popnas_steps import tables
 from popnas_steps.drawing import draw_cell_on
-from popnas_steps.results import read_results
+from popnas_steps.results import job_seconds, read_results
 from popnas_steps.space import Cell
 
 log = logging.getLogger("popnas.report")
@@ -211,9 +212,10 @@ def _save(fig: Figure, out: str | Path) -> None:
 
 
 def process_seconds(result_files: list[str | Path]) -> dict[str, float]:
-    """Each cell's training job wall time, from its result.json (missing for a crash: 0)."""
-    results = read_results(result_files)
-    return {result["cell_id"]: result.get("timings", {}).get("process_seconds", 0.0) for result in results}
+    """Each cell's training job wall time, from its result.json (results.job_seconds; none
+    for a crash: 0)."""
+    walls = {result["cell_id"]: job_seconds(result) for result in read_results(result_files)}
+    return {cell_id: 0.0 if math.isnan(wall) else wall for cell_id, wall in walls.items()}
 
 
 def finished_job_seconds(cells_dir: Path, trained: pd.DataFrame) -> dict[str, float]:

@@ -106,6 +106,18 @@ def concurrent(result: dict) -> float:
     return float(mean) if _is_number(mean) and mean >= 1.0 else 1.0
 
 
+def job_seconds(result: dict) -> float:
+    """The wall time of the job that trained the cell, from its interpreter's start to its
+    result (`timings`: process_seconds + interpreter_seconds, the latter unknown off Linux and
+    then counted as none); NaN for a result without timings (a training killed by a signal).
+    The one definition of a job's wall: status, the budget and summary.csv all use it."""
+    timings = result.get("timings") or {}
+    process, interpreter = timings.get("process_seconds"), timings.get("interpreter_seconds")
+    if not _is_number(process):
+        return math.nan
+    return float(process) + (float(interpreter) if _is_number(interpreter) else 0.0)
+
+
 def _is_number(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from popnas_steps import tables
-from popnas_steps.results import check_results, implausible
+from popnas_steps.results import check_results, implausible, job_seconds
 from popnas_steps.time_predictor import TimeSettings
 
 # A training writes its job.log and train.log when it starts and when it ends, and nothing
@@ -91,8 +91,7 @@ def _measured(result: dict | None) -> dict:
         return {"state": "pending", "accuracy": np.nan, "time": np.nan, "wall": np.nan, "started": np.nan,
                 "finished": np.nan}  # fmt: skip
     timings = result.get("timings") or {}  # a training killed by a signal has none
-    interpreter = _number(timings.get("interpreter_seconds"))  # unknown off Linux: counted as none
-    wall = _number(timings.get("process_seconds")) + (0.0 if math.isnan(interpreter) else interpreter)
+    wall = job_seconds(result)
     ok = result["status"] == "ok" and implausible(result) is None  # as collect records it
     return {
         "state": "ok" if ok else "failed",

@@ -243,3 +243,11 @@ def test_a_selection_whose_ids_are_all_digits_is_checked(tmp_path, monkeypatch):
     assert stale_artefacts("results/r", "results/r/popnas") == (set(), [])
     Path(f"results/r/cells/{cell.cell_id}/result.json").write_text("{")
     assert stale_artefacts("results/r", "results/r/popnas")[0] == {f"results/r/cells/{cell.cell_id}/result.json"}
+
+
+def test_a_jobs_wall_counts_its_interpreter_and_is_unknown_without_timings():
+    from popnas_steps.results import job_seconds
+
+    assert job_seconds({"timings": {"process_seconds": 4.5, "interpreter_seconds": 0.25}}) == 4.75
+    assert job_seconds({"timings": {"process_seconds": 4.5, "interpreter_seconds": None}}) == 4.5  # off Linux
+    assert math.isnan(job_seconds({"status": "failed", "reason": "killed by signal 9"}))  # a crash: no timings
