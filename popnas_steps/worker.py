@@ -69,12 +69,13 @@ def socket_folder() -> Path:
     return folder
 
 
-def worker_key(slot: int, environ: dict[str, str] | None = None) -> str:
-    """What a worker must share with a job to train its cell."""
+def worker_key(slot: int, environ: dict[str, str] | None = None, process_wide: str = "") -> str:
+    """What a worker must share with a job to train its cell; `process_wide`: the recipe's
+    settings that stay with a process once a training sets them (deterministic ops)."""
     environ = os.environ if environ is None else environ
     package = Path(__file__).resolve().parent
     sources = sorted(package.rglob("*.py"))
-    parts = [sys.executable, str(slot)]
+    parts = [sys.executable, str(slot), process_wide]
     parts += [f"{p.relative_to(package)}:{p.stat().st_mtime_ns}:{p.stat().st_size}" for p in sources]
     parts += [f"{k}={environ[k]}" for k in sorted(environ) if k in WORKER_ENVIRONMENT or k.startswith(_PREFIXES)]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
@@ -87,8 +88,8 @@ def slot_prefix(slot: int) -> Path:
     return socket_folder() / f"slot{slot}-{folder}-"
 
 
-def socket_path(slot: int) -> Path:
-    return Path(f"{slot_prefix(slot)}{worker_key(slot)}.sock")
+def socket_path(slot: int, process_wide: str = "") -> Path:
+    return Path(f"{slot_prefix(slot)}{worker_key(slot, process_wide=process_wide)}.sock")
 
 
 def retire_workers(slot: int, keep: Path | None = None) -> None:
@@ -109,7 +110,7 @@ def retire_workers(slot: int, keep: Path | None = None) -> None:
 # -- the job's side -------------------------------------------------------------------------
 
 
-def train_in_worker(slot: int, argv: list[str], on_start=None) -> tuple[int | None, int]:
+def train_in_worker(slot: int, argv: list[str], on_start=None, process_wide: str = "") -> tuple[int | None, int]:
     """Have the warm worker of `slot` train the cell of `argv` (train_cell's arguments),
     starting the worker if needed. Returns (exit status, worker pid); the status is None
     when the worker died before it answered (the cell's crash).
@@ -117,7 +118,7 @@ def train_in_worker(slot: int, argv: list[str], on_start=None) -> tuple[int | No
     `on_start(pid)` is called once the worker has taken the cell (the job's signal handlers
     stop that pid). Raise WorkerUnavailable where no worker can take it.
     """
-    path = socket_path(slot)
+    path = socket_path(slot, process_wide)
     retire_workers(slot, keep=path)
     connection = _connect(path) or _start(path)
     with connection:

@@ -138,6 +138,8 @@ def test_a_worker_serves_only_jobs_that_would_start_the_same_process(monkeypatch
     assert worker.worker_key(1, environ) != key
     assert worker.worker_key(0, {**environ, "TF_NUM_INTEROP_THREADS": "4"}) != key
     assert worker.worker_key(0, {**environ, "CUDA_VISIBLE_DEVICES": "1"}) != key
+    deterministic = worker.worker_key(0, environ, "deterministic=True")  # a setting that stays with the process
+    assert deterministic != worker.worker_key(0, environ, "deterministic=False") and deterministic != key
 
 
 def test_an_idle_worker_ends_and_removes_its_socket(tmp_path):

@@ -82,14 +82,14 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, dict, Cell]:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args, _, cell = parse(argv)
+        args, config, cell = parse(argv)
     except (ConfigError, CellError, DatasetError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.in_this_process:
         return train_here(argv)
     with output_lock(Path(args.out) / "result.json"):
-        return supervise(argv, cell, Path(args.out))
+        return supervise(argv, cell, Path(args.out), config)
 
 
 def train_here(argv: list[str], worker: dict | None = None) -> int:
@@ -105,7 +105,7 @@ def train_here(argv: list[str], worker: dict | None = None) -> int:
     return 0
 
 
-def supervise(argv: list[str], cell: Cell, out: Path) -> int:
+def supervise(argv: list[str], cell: Cell, out: Path, config: dict) -> int:
     """Train in a warm worker or a child process; record its death without a result as the
     cell's failure."""
     (out / "result.json").unlink(missing_ok=True)  # only the training's own result counts
@@ -130,7 +130,10 @@ def supervise(argv: list[str], cell: Cell, out: Path) -> int:
     os.environ[JOB_START_ENVIRONMENT] = job_start()
     if device_settings()["warm_workers"] and not os.environ.get("SLURM_JOB_ID"):
         try:
-            status, pid = train_in_worker(slot.index, argv, on_start=lambda pid: stoppers.append(lambda: _kill(pid)))
+            # Deterministic ops, once on, stay on in a process: such trainings have workers of their own.
+            process_wide = f"deterministic={config['training']['deterministic']}"
+            stop_worker = lambda pid: stoppers.append(lambda: _kill(pid))  # noqa: E731
+            status, pid = train_in_worker(slot.index, argv, stop_worker, process_wide)
         except WorkerUnavailable as why:
             print(f"popnas: no warm worker ({why}); training in a process of this job", file=sys.stderr, flush=True)
         else:
