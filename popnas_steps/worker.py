@@ -119,6 +119,8 @@ def train_in_worker(slot: int, argv: list[str], on_start=None, process_wide: str
     stop that pid). Raise WorkerUnavailable where no worker can take it.
     """
     path = socket_path(slot, process_wide)
+    if len(str(path)) > 100:  # AF_UNIX's limit is 107 bytes
+        raise WorkerUnavailable(f"the socket path {path} is too long for a Unix socket (set TMPDIR shorter)")
     retire_workers(slot, keep=path)
     connection = _connect(path) or _start(path)
     with connection:
@@ -194,10 +196,9 @@ def serve(path: Path, idle_seconds: float = IDLE_SECONDS, max_cells: int = MAX_C
         for trained in range(max_cells):
             try:
                 connection, _ = listener.accept()
-            except TimeoutError:
+            except TimeoutError:  # idle: nothing went wrong, so its start-up log says nothing
+                path.with_suffix(".log").unlink(missing_ok=True)
                 return
-            keras.backend.clear_session()  # the previous cell's graphs, names and seeds
-            gc.collect()
             with connection:
                 connection.settimeout(None)
                 try:
@@ -206,6 +207,9 @@ def serve(path: Path, idle_seconds: float = IDLE_SECONDS, max_cells: int = MAX_C
                     return
             if status != 0:
                 return
+            keras.backend.clear_session()  # this cell's graphs, names and seeds, before the next waits
+            gc.collect()
+        return
     finally:
         path.unlink(missing_ok=True)  # first: a job finding no socket starts a new worker
         listener.close()
