@@ -178,9 +178,7 @@ def generated(train: int, val: int):
 def recipe(epochs: int, jit: bool, on_device: bool):
     from popnas_steps.train import Recipe
 
-    # augment_on_device only when asked: the in-pipeline parts then run on a Recipe without it.
-    placement = {"augment_on_device": True} if on_device else {}
-    return Recipe(epochs=epochs, batch_size=BATCH, jit_compile=jit, **placement)
+    return Recipe(epochs=epochs, batch_size=BATCH, jit_compile=jit, augment_on_device=on_device)
 
 
 def build(network: list[int]):
