@@ -313,7 +313,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m popnas_steps.worker", description=__doc__.split("\n")[0])
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--socket", help="serve: where to listen (Unix socket); jobs start their workers themselves")
-    action.add_argument("--stop", action="store_true", help="end this user's warm workers now")
+    action.add_argument(
+        "--stop", action="store_true", help="end this user's warm workers now (a cell one trains is recorded as failed)"
+    )
     parser.add_argument("--idle-seconds", type=float, default=IDLE_SECONDS)
     args = parser.parse_args(argv)
     if args.stop:
