@@ -184,9 +184,12 @@ def _start(path: Path) -> socket.socket:
 def serve(path: Path, idle_seconds: float = IDLE_SECONDS, max_cells: int = MAX_CELLS) -> None:
     """Import TensorFlow, listen at `path`, and train the cells jobs send until idle."""
     import keras  # imported once, for every cell this worker trains
-    import tensorflow  # noqa: F401
+    import tensorflow
 
     from popnas_steps.cli import train_cell
+    from popnas_steps.train_cell import share_gpu_memory
+
+    share_gpu_memory(tensorflow, warm_worker=True)  # before anything can start the GPU
 
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(path))
