@@ -250,14 +250,7 @@ LATER_KEYS: dict[str, dict[str, object]] = {"training": {"augment_on_device": Fa
 
 def without_later_defaults(settings: dict) -> dict:
     """`settings` (a config or a slice of one) less the LATER_KEYS that hold their default."""
-    return {
-        section: (
-            {key: value for key, value in entries.items() if not _later_default(section, key, value)}
-            if isinstance(entries, dict)
-            else entries
-        )
-        for section, entries in settings.items()
-    }
+    return _without(settings, _later_default)
 
 
 def _later_default(section: str, key: str, value: object) -> bool:
@@ -269,16 +262,22 @@ def _later_default(section: str, key: str, value: object) -> bool:
 def without_watch_keys(settings: dict) -> dict:
     """`settings` (a config or a slice of one) as it is recorded: less the WATCH_KEYS, and
     less the LATER_KEYS that hold their default (a result's recipe and a rule's params)."""
-    return without_later_defaults(
-        {
-            section: (
-                {key: value for key, value in entries.items() if key not in WATCH_KEYS[section]}
-                if section in WATCH_KEYS and isinstance(entries, dict)
-                else entries
-            )
-            for section, entries in settings.items()
-        }
+    return _without(
+        settings,
+        lambda section, key, value: key in WATCH_KEYS.get(section, ()) or _later_default(section, key, value),
     )
+
+
+def _without(settings: dict, drop) -> dict:
+    """`settings` less the entries of its sections for which `drop(section, key, value)`."""
+    return {
+        section: (
+            {key: value for key, value in entries.items() if not drop(section, key, value)}
+            if isinstance(entries, dict)
+            else entries
+        )
+        for section, entries in settings.items()
+    }
 
 
 def params_text(config: dict, *keys: str) -> str:

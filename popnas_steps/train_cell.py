@@ -158,21 +158,28 @@ def job_timings() -> dict:
             "started_unix": started,
             "finished_unix": now,
         }
-    started = process_start_unix()
+    started, interpreter = _own_start()
     return {
         "process_seconds": time.perf_counter() - PROCESS_START,
-        # Interpreter start-up and the imports that run before this module (clock ticks: 10 ms).
-        "interpreter_seconds": max(0.0, PROCESS_START_UNIX - started) if started else None,
-        "started_unix": started or PROCESS_START_UNIX,
+        "interpreter_seconds": interpreter,
+        "started_unix": started,
         "finished_unix": now,
     }
 
 
 def job_start() -> str:
     """This process's start, as $POPNAS_JOB_START passes it to the process that trains."""
+    started, interpreter = _own_start()
+    return f"{started},{interpreter or 0.0}"
+
+
+def _own_start() -> tuple[float, float | None]:
+    """When this process started (Unix time) and the seconds of its interpreter start-up and
+    of the imports before popnas (clock ticks: 10 ms; None where the system does not tell)."""
     started = process_start_unix()
-    interpreter = max(0.0, PROCESS_START_UNIX - started) if started else 0.0
-    return f"{started or PROCESS_START_UNIX},{interpreter}"
+    if started is None:
+        return PROCESS_START_UNIX, None
+    return started, max(0.0, PROCESS_START_UNIX - started)
 
 
 def share_gpu_memory(tf, warm_worker: bool = False) -> None:

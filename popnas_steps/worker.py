@@ -74,9 +74,10 @@ def worker_key(slot: int, environ: dict[str, str] | None = None, process_wide: s
     settings that stay with a process once a training sets them (deterministic ops)."""
     environ = os.environ if environ is None else environ
     package = Path(__file__).resolve().parent
-    sources = sorted(package.rglob("*.py"))
     parts = [sys.executable, str(slot), process_wide]
-    parts += [f"{p.relative_to(package)}:{p.stat().st_mtime_ns}:{p.stat().st_size}" for p in sources]
+    for source in sorted(package.rglob("*.py")):
+        info = source.stat()
+        parts.append(f"{source.relative_to(package)}:{info.st_mtime_ns}:{info.st_size}")
     parts += [f"{k}={environ[k]}" for k in sorted(environ) if k in WORKER_ENVIRONMENT or k.startswith(_PREFIXES)]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
@@ -212,7 +213,6 @@ def serve(path: Path, idle_seconds: float = IDLE_SECONDS, max_cells: int = MAX_C
                 return
             keras.backend.clear_session()  # this cell's graphs, names and seeds, before the next waits
             gc.collect()
-        return
     finally:
         path.unlink(missing_ok=True)  # first: a job finding no socket starts a new worker
         listener.close()

@@ -87,18 +87,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.in_this_process:
-        return train_here(argv)
+        return _train(args, config, cell)
     with output_lock(Path(args.out) / "result.json"):
         return supervise(argv, cell, Path(args.out), config)
 
 
 def train_here(argv: list[str], worker: dict | None = None) -> int:
-    """Train the cell of `argv` in this process (the supervised child, or a warm `worker`)."""
+    """Train the cell of `argv` in this process (a warm `worker`, given a job's arguments)."""
     try:
         args, config, cell = parse(argv)
     except (ConfigError, CellError, DatasetError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    return _train(args, config, cell, worker)
+
+
+def _train(args: argparse.Namespace, config: dict, cell: Cell, worker: dict | None = None) -> int:
     result = train_cell(config, cell, args.data, args.out, training_deadline(), worker=worker)
     summary = {k: result.get(k) for k in ("cell_id", "status", "reason", "accuracy", "time", "params")}
     print(json.dumps(summary), flush=True)
