@@ -49,6 +49,8 @@ def test_every_schema_property_has_a_default_and_description():
         ({"dataset": {"source": "imagenet"}}, "'dataset.source'"),
         ({"dataset": {"val_fraction": 1.5}}, "'dataset.val_fraction'"),
         ({"network": {"batchnorm_momentum": 1}}, "'network.batchnorm_momentum'"),
+        ({"devices": {"trainings_per_gpu": 0}}, "'devices.trainings_per_gpu': 0 is less than the minimum of 1"),
+        ({"devices": {"warm_worker": True}}, "unknown config key devices.warm_worker"),
     ],
 )
 def test_bad_config_is_rejected_naming_the_key(config, message):
