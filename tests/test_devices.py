@@ -40,24 +40,22 @@ def test_concurrent_jobs_get_different_gpus_and_a_third_waits(tmp_path):
         process.wait()
 
 
-def test_one_gpu_is_one_slot_and_devices_already_chosen_are_kept(tmp_path, monkeypatch):
+@pytest.mark.parametrize("gpus", [1, 2])  # one GPU is one slot too
+def test_claim_sets_the_visible_device(tmp_path, monkeypatch, gpus):
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.delenv("POPNAS_DEVICES", raising=False)
     try:
-        assert devices.claim_slot(count=1, folder=tmp_path).gpu == 0
+        assert devices.claim_slot(count=gpus, folder=tmp_path).gpu == 0
         assert os.environ["CUDA_VISIBLE_DEVICES"] == "0"
     finally:
         devices.release_gpus()
+
+
+def test_devices_already_chosen_are_kept(tmp_path, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
-    assert devices.claim_slot(count=4, folder=tmp_path).gpu is None
-    assert os.environ["CUDA_VISIBLE_DEVICES"] == "3"
-
-
-def test_claim_sets_the_visible_device(tmp_path, monkeypatch):
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     try:
-        assert devices.claim_slot(count=2, folder=tmp_path).gpu == 0
-        assert os.environ["CUDA_VISIBLE_DEVICES"] == "0"
+        assert devices.claim_slot(count=4, folder=tmp_path).gpu is None
+        assert os.environ["CUDA_VISIBLE_DEVICES"] == "3"
     finally:
         devices.release_gpus()
 
