@@ -3,7 +3,8 @@
     python -m bench.bench_time_predictor --config config/tiny.yaml --steps results/tiny/popnas
         [--steps ...] [--out bench/results/time_predictor.json]
 
-For each run (a strategy folder, `results/<run>/<strategy>`, with its config files) and
+For each run (a strategy folder, `results/<run>/<strategy>`, with its config files and its
+run's `data/metadata.json`, which gives the work counts their image shape) and
 each step b >= 2: every time model of `predictors.time.model`, its hyperparameters chosen by
 k-fold and by forward validation (`predictors.time.validation`), is fitted on the successful
 cells of the steps before b and predicts the cells trained at step b: MAPE (%), Spearman
@@ -30,6 +31,7 @@ from popnas_steps.config import load_config
 from popnas_steps.features import reindex_values
 from popnas_steps.macro import NetworkSpec
 from popnas_steps.report import time_ablation
+from popnas_steps.work import DataShape
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,13 +64,13 @@ def replay(steps: Path, config: dict) -> dict:
     files = sorted(steps.glob("b*/trained.csv"), key=lambda path: int(path.parent.name[1:]))
     trained = tables.read("trained", *files)
     reindex = reindex_values(tables.read("reindex", steps / "b1" / "reindex.csv"))
+    data = DataShape.from_metadata(json.loads((steps.parent / "data" / "metadata.json").read_text()))
     started = time.perf_counter()
     ablations = []
     for validation in ("kfold", "forward"):  # how each model's hyperparameters are chosen
         settings = {**config["predictors"], "time": {**config["predictors"]["time"], "validation": validation}}
-        ablation = time_ablation(
-            trained, reindex, config["search"]["operators"], NetworkSpec(**config["network"]), settings, config["seed"]
-        )
+        spec = NetworkSpec(**config["network"])
+        ablation = time_ablation(trained, reindex, config["search"]["operators"], spec, settings, config["seed"], data)
         ablations.append(ablation.assign(validation=validation))
     ablation = pd.concat(ablations, ignore_index=True)
     return {

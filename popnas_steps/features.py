@@ -1,4 +1,5 @@
-"""Dynamic reindex (paper eq. 1) and the nine time features of paper 3.3.2.
+"""Dynamic reindex (paper eq. 1) and the nine time features of paper 3.3.2, with the work
+counts of work.py beside them where the data's shape is known.
 
 Features are computed for whole arrays of encoded cells (n, b, 4) at once: the expansion
 step featurises hundreds of thousands of candidates.
@@ -13,6 +14,7 @@ from popnas_steps import tables
 from popnas_steps.macro import NetworkSpec, built_indices
 from popnas_steps.operators import parse_operator
 from popnas_steps.space import Block, Cell, by_size
+from popnas_steps.work import DataShape, WorkCounter
 
 FEATURE_NAMES = (
     "blocks",
@@ -147,8 +149,19 @@ def reindex_array(reindex: dict[str, float], operators: list[str]) -> np.ndarray
     return np.array([reindex[parse_operator(op).name] for op in operators], dtype=np.float64)
 
 
-def features_of_cells(cells: list[Cell], reindex: dict[str, float], operators: list[str], spec: NetworkSpec):
-    """Time features of cells of any sizes, in their order."""
+def time_inputs(encoded: np.ndarray, reindex: np.ndarray, spec: NetworkSpec, work: WorkCounter | None) -> np.ndarray:
+    """What the time predictors take: the nine features, then the work counts (WORK_NAMES)
+    where `work` is given (time_predictor.inputs_of picks a kind's columns)."""
+    features = time_features(encoded, reindex, spec)
+    return features if work is None else np.hstack([features, work.count(encoded)])
+
+
+def features_of_cells(
+    cells: list[Cell], reindex: dict[str, float], operators: list[str], spec: NetworkSpec, data: DataShape | None = None
+) -> np.ndarray:
+    """Time inputs of cells of any sizes, in their order: the nine features, and the work
+    counts of their networks for data of shape `data` where it is given."""
     values = reindex_array(reindex, operators)
-    (features,) = by_size(cells, operators, lambda encoded: (time_features(encoded, values, spec),))
+    work = None if data is None else WorkCounter(operators, spec, data)
+    (features,) = by_size(cells, operators, lambda encoded: (time_inputs(encoded, values, spec, work),))
     return features

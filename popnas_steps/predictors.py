@@ -23,10 +23,11 @@ from popnas_steps.accuracy_predictor import (
     cell_tensors,
     load_accuracy_ensemble,
 )
-from popnas_steps.features import features_of_cells, reindex_array, time_features
+from popnas_steps.features import features_of_cells, reindex_array, time_inputs
 from popnas_steps.macro import NetworkSpec
 from popnas_steps.space import Cell, by_size, canonical_ids, canonicalize, encode, expand
 from popnas_steps.time_predictor import TimePredictor, TimeSettings, fit_time_predictor, load_time_predictor, mape
+from popnas_steps.work import DataShape, WorkCounter
 
 
 def thread_count(configured: int) -> int:
@@ -42,10 +43,14 @@ class Predictors:
     reindex: dict[str, float]
     operators: list[str]
     spec: NetworkSpec
+    data: DataShape | None = None  # None: saved before the work counts existed
 
     @property
     def max_blocks(self) -> int:
         return self.accuracy.max_blocks
+
+    def work_counter(self) -> WorkCounter | None:
+        return None if self.data is None else WorkCounter(self.operators, self.spec, self.data)
 
     def save(self, folder: str | Path) -> None:
         folder = Path(folder)
@@ -53,6 +58,8 @@ class Predictors:
             self.time.save(folder / "time")
         self.accuracy.save(folder / "accuracy")
         context = {"reindex": self.reindex, "operators": self.operators, "network": self.spec.__dict__}
+        if self.data is not None:
+            context["data"] = {"input_shape": list(self.data.input_shape), "num_classes": self.data.num_classes}
         (folder / "context.json").write_text(json.dumps(context, indent=2) + "\n")
 
 
@@ -67,6 +74,7 @@ def load_predictors(folder: str | Path, threads: int = 0) -> Predictors:
         context["reindex"],
         context["operators"],
         NetworkSpec(**context["network"]),
+        DataShape.from_metadata(context["data"]) if "data" in context else None,
     )
 
 
@@ -79,11 +87,13 @@ def fit_predictors(
     settings: dict,
     seed: int,
     with_time: bool = True,
+    data: DataShape | None = None,
 ) -> Predictors:
     """Fit the predictors on the successful rows of `trained` (all steps so far).
 
     `settings` is the `predictors` config slice; `with_time=False` skips the time
-    predictor (the PNAS baseline). The time predictor predicts each cell's time alone on its
+    predictor (the PNAS baseline). `data`, the shape of the images and the class count,
+    gives the work counts that `work_nnls` fits on. The time predictor predicts each cell's time alone on its
     device, from the times and their `concurrent` (time_predictor.sharing_exponent).
     """
     ok = tables.ok_rows(trained)
@@ -96,7 +106,7 @@ def fit_predictors(
     cells = [Cell.from_json(text) for text in ok["cell"]]
     time = None
     if with_time:
-        features = features_of_cells(cells, reindex, operators, spec)
+        features = features_of_cells(cells, reindex, operators, spec, data)
         time_settings = TimeSettings(**settings["time"])
         concurrent = ok["concurrent"].to_numpy(float) if "concurrent" in ok else None  # a table of another source
         time = fit_time_predictor(
@@ -105,7 +115,7 @@ def fit_predictors(
     inputs, ops = _tensors_of(cells, operators, max_blocks)
     accuracy = AccuracyEnsemble(max_blocks, len(operators), AccuracySettings(**settings["accuracy"]), seed)
     accuracy.fit(inputs, ops, ok["accuracy"].to_numpy(float))
-    return Predictors(time, accuracy, reindex, list(operators), spec)
+    return Predictors(time, accuracy, reindex, list(operators), spec, data)
 
 
 def _tensors_of(cells: list[Cell], operators: list[str], max_blocks: int) -> tuple[np.ndarray, np.ndarray]:
@@ -117,7 +127,8 @@ def predict_encoded(predictors: Predictors, encoded: np.ndarray, chunk: int = 32
     """Predicted accuracy and time (NaN without a time predictor) of cells encoded as (n, b, 4)."""
     predicted_time = np.full(len(encoded), np.nan)
     if predictors.time is not None:
-        features = time_features(encoded, reindex_array(predictors.reindex, predictors.operators), predictors.spec)
+        reindex = reindex_array(predictors.reindex, predictors.operators)
+        features = time_inputs(encoded, reindex, predictors.spec, predictors.work_counter())
         predicted_time = predictors.time.predict(features)
     inputs, ops = cell_tensors(encoded, predictors.max_blocks)
     predicted_accuracy = predictors.accuracy.predict(inputs, ops, chunk)

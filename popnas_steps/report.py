@@ -267,20 +267,27 @@ def top_networks(trained: pd.DataFrame, k: int = 5) -> pd.DataFrame:
 
 
 def time_ablation(
-    trained: pd.DataFrame, reindex: dict[str, float], operators: list[str], spec, settings: dict, seed: int
+    trained: pd.DataFrame,
+    reindex: dict[str, float],
+    operators: list[str],
+    spec,
+    settings: dict,
+    seed: int,
+    data=None,
 ) -> pd.DataFrame:
     """Paper Table 1: every time-predictor kind refit on the cached results of steps < b and
     scored on the cells trained at step b: MAPE (%), Spearman, and the error (%) of the
-    step's summed time, which is what a forecast of the step's cost needs."""
+    step's summed time, which is what a forecast of the step's cost needs. Without `data`
+    (work.DataShape), the kinds that fit on the work counts are left out."""
     from scipy.stats import spearmanr
 
     from popnas_steps.features import features_of_cells
-    from popnas_steps.time_predictor import KINDS, TimeSettings, fit_time_predictor, mape
+    from popnas_steps.time_predictor import KINDS, WORK_KINDS, TimeSettings, fit_time_predictor, mape
 
     ok = tables.ok_rows(trained).reset_index(drop=True)
-    features = features_of_cells([Cell.from_json(t) for t in ok["cell"]], reindex, operators, spec)
+    features = features_of_cells([Cell.from_json(t) for t in ok["cell"]], reindex, operators, spec, data)
     rows = []
-    for kind in KINDS:
+    for kind in [kind for kind in KINDS if data is not None or kind not in WORK_KINDS]:
         row = {"model": kind}
         for b in sorted(ok.loc[ok["b"] >= 2, "b"].unique()):
             train, test = (ok["b"] < b).to_numpy(), (ok["b"] == b).to_numpy()

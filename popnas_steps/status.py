@@ -368,7 +368,7 @@ TREE_TIME_MODELS = ("catboost", "xgboost")
 
 def time_ratio(model: CostModel, step: pd.DataFrame, b: int, trees_only: bool) -> float:
     """r for the cells of step b: measured once some prediction has been. Before that, 1 for a
-    model with a linear part (nnls_catboost, the default, nnls, ridge), which extrapolates to
+    model with a linear part (work_nnls, the default, nnls_catboost, nnls, ridge), which extrapolates to
     a new step's larger cells; for trees alone (catboost, xgboost), whose predictions of a new
     step err low, the mean t extrapolated to step b over the step's mean predicted t, and at
     least 1."""

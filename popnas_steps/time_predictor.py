@@ -1,13 +1,17 @@
-"""Time predictors (paper 3.3.2): `nnls_catboost` by default (ours: NNLS times a CatBoost
-correction, which extrapolates to a new step); the paper's CatBoost; NNLS, Ridge and XGBoost
-for its Table 1.
+"""Time predictors (paper 3.3.2): `work_nnls` by default (ours: NNLS on the network's counted
+work, which extrapolates to a new step); the paper's CatBoost; NNLS, Ridge and XGBoost for
+its Table 1; `nnls_catboost` (ours, the default before `work_nnls`).
 
-Every kind fits on the nine time features with a seeded random search over its
-hyperparameters, scored by 5-fold cross-validation (mean validation MAPE), and is refit
-on all the data with the best configuration. The boosted models stop early on each
-validation fold (patience 50 of up to 2500 iterations) and are refit with the mean best
-iteration count of the folds: the paper refits "with the best hyperparameters" and the
-number of trees is the one that early stopping chose.
+The paper's kinds fit on its nine time features (features.FEATURE_NAMES); `work_nnls` on
+the five work counts of the network (work.WORK_NAMES). Callers pass both, side by side, and
+each kind takes its own columns (`inputs_of`).
+
+Every kind with hyperparameters fits them with a seeded random search, scored by 5-fold
+cross-validation (mean validation MAPE), and is refit on all the data with the best
+configuration. The boosted models stop early on each validation fold (patience 50 of up to
+2500 iterations) and are refit with the mean best iteration count of the folds: the paper
+refits "with the best hyperparameters" and the number of trees is the one that early
+stopping chose.
 
 All kinds share one interface (`fit`, `predict`, `save`, `load_time_predictor`), take
 their thread count from the caller, and write nothing outside the folder they are saved to.
@@ -20,9 +24,10 @@ getting 1/k of it), and the predictor is fitted on t / k^alpha. Where every row 
 `devices.trainings_per_gpu`, alpha is 0 and the fit is the one on t, bit for bit.
 
 The boosted models are saved in their libraries' own formats (public and versioned). The
-linear models (NNLS, Ridge) are fitted with scikit-learn but kept as a `LinearTimeModel`
-of our own, saved as plain JSON and evaluated with numpy: a reloaded linear predictor
-needs no scikit-learn object, so it does not depend on scikit-learn's private attributes.
+linear models (NNLS, Ridge, work_nnls) are fitted with scikit-learn but kept as a
+`LinearTimeModel` of our own, saved as plain JSON and evaluated with numpy: a reloaded linear
+predictor needs no scikit-learn object, so it does not depend on scikit-learn's private
+attributes.
 """
 
 from __future__ import annotations
@@ -33,10 +38,14 @@ from pathlib import Path
 
 import numpy as np
 
-KINDS = ("catboost", "nnls", "ridge", "xgboost", "nnls_catboost")
-LINEAR_KINDS = ("nnls", "ridge")
+from popnas_steps.features import FEATURE_NAMES
+from popnas_steps.work import WORK_NAMES
+
+KINDS = ("catboost", "nnls", "ridge", "xgboost", "nnls_catboost", "work_nnls")
+LINEAR_KINDS = ("nnls", "ridge", "work_nnls")
+WORK_KINDS = ("work_nnls",)
 LINEAR_FILE = "linear.json"
-LINEAR_FORMAT = 1  # version of the LINEAR_FILE layout, bumped on any change to its keys
+LINEAR_FORMAT = 2  # version of the LINEAR_FILE layout, bumped on any change to its keys (2: floor)
 SHARING_TREES = {"iterations": 300, "depth": 4, "learning_rate": 0.1}  # sharing_exponent's fixed CatBoost
 
 
@@ -44,7 +53,7 @@ SHARING_TREES = {"iterations": 300, "depth": 4, "learning_rate": 0.1}  # sharing
 class TimeSettings:
     """The `predictors.time` config slice."""
 
-    model: str = "nnls_catboost"
+    model: str = "work_nnls"
     search_iterations: int = 20
     folds: int = 5
     validation: str = "kfold"
@@ -56,6 +65,21 @@ def mape(true: np.ndarray, predicted: np.ndarray) -> float:
     """Mean absolute percentage error, in percent."""
     true, predicted = np.asarray(true, dtype=float), np.asarray(predicted, dtype=float)
     return float(np.mean(np.abs((predicted - true) / true)) * 100)
+
+
+def inputs_of(kind: str, features: np.ndarray) -> np.ndarray:
+    """The columns kind `kind` fits on, out of the paper's nine features followed by the work
+    counts (the work counts may be absent where only a paper kind is used)."""
+    features = np.asarray(features, dtype=float)
+    paper = len(FEATURE_NAMES)
+    if kind not in WORK_KINDS:
+        return features[:, :paper]
+    if features.shape[1] != paper + len(WORK_NAMES):
+        raise ValueError(
+            f"the time predictor {kind!r} needs the work counts of the networks ({', '.join(WORK_NAMES)}), "
+            "which need the data's input shape; these predictors were saved without it"
+        )
+    return features[:, paper:]
 
 
 def forward_split(features: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]] | None:
@@ -147,6 +171,7 @@ class LinearTimeModel:
 
     coefficients: np.ndarray
     intercept: float
+    floor: float = float("-inf")  # the least it predicts (work_nnls: a positive time)
 
     @classmethod
     def from_estimator(cls, estimator) -> LinearTimeModel:
@@ -160,17 +185,53 @@ class LinearTimeModel:
             raise ValueError(
                 f"the linear time model takes {len(self.coefficients)} features per row; got shape {features.shape}"
             )
-        return features @ self.coefficients + self.intercept
+        return np.maximum(features @ self.coefficients + self.intercept, self.floor)
 
     def to_json(self) -> dict:
         """Plain lists and numbers (json keeps float64 exactly: it writes the shortest repr)."""
-        return {"format": LINEAR_FORMAT, "coefficients": self.coefficients.tolist(), "intercept": self.intercept}
+        floor = None if np.isinf(self.floor) else self.floor  # JSON has no infinity
+        coefficients = self.coefficients.tolist()
+        return {"format": LINEAR_FORMAT, "coefficients": coefficients, "intercept": self.intercept, "floor": floor}
 
     @classmethod
     def from_json(cls, data: dict) -> LinearTimeModel:
-        if data.get("format", LINEAR_FORMAT) != LINEAR_FORMAT:
+        if data.get("format", LINEAR_FORMAT) not in (1, LINEAR_FORMAT):  # format 1: no floor
             raise ValueError(f"unknown linear time model format {data['format']!r}; this code reads {LINEAR_FORMAT}")
-        return cls(np.asarray(data["coefficients"], dtype=float), float(data["intercept"]))
+        floor = data.get("floor")
+        return cls(
+            np.asarray(data["coefficients"], dtype=float),
+            float(data["intercept"]),
+            float("-inf") if floor is None else float(floor),
+        )
+
+
+class WorkNNLS:
+    """`work_nnls`: time = c0 + sum_k c_k * work_k with every c_k >= 0 (work.WORK_NAMES).
+
+    Each count is a sum over the network's layers, and a larger cell only adds layers, so a
+    model additive in them carries its coefficients (seconds per multiply-add, per value
+    written, per layer) to cells larger than those it was fitted on. Non-negative, because
+    no work makes a training faster. The counts span ten orders of magnitude (layers ~10^2,
+    multiply-adds ~10^8), so they are scaled to [0, 1] for the solver; the coefficients
+    kept are those of the raw counts. The floor keeps a prediction positive where a
+    negative intercept would outweigh a small network's work.
+    """
+
+    def __init__(self):
+        self.linear: LinearTimeModel | None = None
+
+    def fit(self, features: np.ndarray, times: np.ndarray) -> WorkNNLS:
+        from sklearn.linear_model import LinearRegression
+
+        features, times = np.asarray(features, dtype=float), np.asarray(times, dtype=float)
+        scale = np.abs(features).max(axis=0)
+        scale[scale == 0] = 1.0
+        fitted = LinearRegression(positive=True).fit(features / scale, times)
+        self.linear = LinearTimeModel(fitted.coef_ / scale, float(fitted.intercept_), 0.05 * float(np.min(times)))
+        return self
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        return self.linear.predict(features)
 
 
 class LinearTimesTrees:
@@ -246,6 +307,8 @@ class TimePredictor:
             from sklearn.linear_model import LinearRegression
 
             return LinearRegression(positive=True)
+        if self.kind == "work_nnls":
+            return WorkNNLS()
         raise ValueError(f"unknown time predictor {self.kind!r}; choose one of {KINDS}")
 
     def _catboost(self, params: dict, iterations: int | None):
@@ -278,7 +341,9 @@ class TimePredictor:
         on its device), on the times alone on the device that they imply (sharing_exponent)."""
         from sklearn.model_selection import KFold  # here, so that a reloaded predictor needs no scikit-learn
 
-        features, times = np.asarray(features, dtype=float), np.asarray(times, dtype=float)
+        times = np.asarray(times, dtype=float)
+        splits = forward_split(features) if self.settings.validation == "forward" else None  # by the block count
+        features = inputs_of(self.kind, features)
         if concurrent is not None:
             self.sharing_exponent = sharing_exponent(features, times, concurrent, self.seed, self.threads)
             if self.sharing_exponent > 0.0:
@@ -286,11 +351,10 @@ class TimePredictor:
         folds = min(self.settings.folds, len(times))
         if folds < 2:
             raise ValueError(f"the time predictor needs at least 2 trained cells; got {len(times)}")
-        splits = forward_split(features) if self.settings.validation == "forward" else None
         if splits is None:
             splits = list(KFold(folds, shuffle=True, random_state=self.seed).split(features))
         rng = np.random.default_rng(self.seed)
-        trials = self.settings.search_iterations if self.kind != "nnls" else 1
+        trials = self.settings.search_iterations if self.kind not in ("nnls", "work_nnls") else 1
         best = None
         for _ in range(trials):
             params = _sample(self.kind, rng)
@@ -307,14 +371,19 @@ class TimePredictor:
         refit_iterations = int(round(np.mean(iterations))) if iterations[0] is not None else None
         self.model = self._new_model(params, refit_iterations)
         self.model.fit(features, times)
-        if self.kind in LINEAR_KINDS:  # the same numbers and prediction code as after `load_time_predictor`
+        # the same numbers and prediction code as after `load_time_predictor`
+        if self.kind == "work_nnls":
+            self.model = self.model.linear
+        elif self.kind in LINEAR_KINDS:
             self.model = LinearTimeModel.from_estimator(self.model)
         self.hyperparameters = {**params, **({"iterations": refit_iterations} if refit_iterations else {})}
         self.cv_scores = {"mape_mean": score, "mape_folds": [float(s) for s in scores], "trials": trials}
         return self
 
     def predict(self, features: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model.predict(np.asarray(features, dtype=float)), dtype=float)
+        """Predicted times of cells given the paper's nine features and the work counts
+        side by side (the work counts may be absent for a paper kind)."""
+        return np.asarray(self.model.predict(inputs_of(self.kind, features)), dtype=float)
 
     # --- persistence ----------------------------------------------------------------------
 

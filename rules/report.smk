@@ -131,10 +131,11 @@ rule report_tables:
 
 
 rule report_ablation:
-    # Paper Table 1: NNLS, Ridge, XGBoost and CatBoost refit on the cached results.
+    # Paper Table 1: NNLS, Ridge, XGBoost and CatBoost (and ours) refit on the cached results.
     input:
         trained=ALL_TRAINED,
         reindex=rules.reindex.output.reindex,
+        data=rules.prepare_data.output.metadata,
     output:
         report(
             f"{REPORT}/time_ablation.csv",
@@ -150,7 +151,7 @@ rule report_ablation:
         settings=config_slice("seed", "network", "predictors", "search.operators"),
     shell:
         "{params.python:q} -m popnas_steps.cli.report ablation --settings {params.settings:q} "
-        "--reindex {input.reindex:q} --out {output:q} {input.trained:q} > {log:q} 2>&1"
+        "--reindex {input.reindex:q} --data {input.data:q} --out {output:q} {input.trained:q} > {log:q} 2>&1"
 
 
 rule report_cells:

@@ -24,6 +24,7 @@ rule fit_predictors:
     input:
         trained=trained_before,
         reindex=rules.reindex.output.reindex,
+        data=rules.prepare_data.output.metadata,
     output:
         predictors=directory(f"{STEPS}/b{{b}}/predictors"),
     log:
@@ -43,7 +44,8 @@ rule fit_predictors:
         ),
     shell:
         "{params.python:q} -m popnas_steps.cli.step fit --settings {params.settings:q} "
-        "--reindex {input.reindex:q} --out {output.predictors:q} {input.trained:q} > {log:q} 2>&1"
+        "--reindex {input.reindex:q} --data {input.data:q} --out {output.predictors:q} "
+        "{input.trained:q} > {log:q} 2>&1"
 
 
 rule expand:

@@ -92,6 +92,7 @@ def run_synthetic_search(steps, config: dict, cells_dir=None, altered=None):
     synthetic evaluator (its results `altered` as synthetic_training says); writes every
     artefact of every step into `steps`. With search.budget_hours, `cells_dir` must be the
     run's cells/ folder (steps/../cells): the budget is measured on the results there."""
+    import json
     from pathlib import Path
 
     import pandas as pd
@@ -102,6 +103,9 @@ def run_synthetic_search(steps, config: dict, cells_dir=None, altered=None):
 
     steps = Path(steps)
     operators = config["search"]["operators"]
+    metadata = steps / "synthetic_metadata.json"  # the data shape the work counts need: digits'
+    steps.mkdir(parents=True, exist_ok=True)
+    metadata.write_text(json.dumps({"input_shape": [8, 8, 1], "num_classes": 10}))
     for b, (cells, origin) in enumerate([([Cell()], "thrust"), (one_block_cells(operators), "b1")]):
         (steps / f"b{b}").mkdir(parents=True)
         selected = selection_table(cells, origin)
@@ -113,7 +117,7 @@ def run_synthetic_search(steps, config: dict, cells_dir=None, altered=None):
         here = steps / f"b{b}"
         here.mkdir()
         trained_before = [steps / f"b{i}" / "trained.csv" for i in range(b)]
-        step.fit(config, trained_before, steps / "b1" / "reindex.csv", here / "predictors")
+        step.fit(config, trained_before, steps / "b1" / "reindex.csv", here / "predictors", metadata)
         step.expand(config, here / "predictors", steps / f"b{b - 1}" / "trained.csv", here / "candidates.parquet")
         step.pareto(config, here / "candidates.parquet", here / "pareto.csv")
         step.explore(config, b, here / "candidates.parquet", here / "pareto.csv", here / "exploration.csv")

@@ -7,10 +7,12 @@ from popnas_steps import tables
 from popnas_steps.config import validate
 from popnas_steps.features import symmetric_cell
 from popnas_steps.space import Cell, canonical_cell, decode, encode, expand
+from popnas_steps.work import DataShape
 
 from .synthetic import SPEC, synthetic_accuracy, synthetic_time
 
 OPS = ["3x3 conv", "identity", "2x2 maxpool", "1x1 conv"]
+DATA = DataShape((8, 8, 1), 10)
 
 
 def trained_table(cells: list[Cell], b: int) -> pd.DataFrame:
@@ -40,13 +42,13 @@ def two_steps() -> tuple[pd.DataFrame, list[Cell]]:
 @pytest.fixture(scope="module")
 def fitted():
     trained, b2 = two_steps()  # no `concurrent` column: a table of a run without sharing
-    return P.fit_predictors(trained, REINDEX, OPS, SPEC, max_blocks=3, settings=SETTINGS, seed=0), b2
+    return P.fit_predictors(trained, REINDEX, OPS, SPEC, max_blocks=3, settings=SETTINGS, seed=0, data=DATA), b2
 
 
 def test_rows_that_all_trained_alone_give_the_time_predictor_of_times_without_sharing(fitted):
     predictors, parents = fitted
     trained, _ = two_steps()
-    alone = P.fit_predictors(trained.assign(concurrent=1.0), REINDEX, OPS, SPEC, 3, SETTINGS, seed=0)
+    alone = P.fit_predictors(trained.assign(concurrent=1.0), REINDEX, OPS, SPEC, 3, SETTINGS, seed=0, data=DATA)
     assert alone.time.sharing_exponent == 0.0 == predictors.time.sharing_exponent
     first, second = P.score_expansions(predictors, parents[:5]), P.score_expansions(alone, parents[:5])
     assert np.array_equal(first["predicted_time"], second["predicted_time"])  # bit for bit
@@ -72,10 +74,32 @@ def test_score_every_unique_expansion(fitted):
 def test_saved_predictors_reload_without_refitting(fitted, tmp_path):
     predictors, parents = fitted
     predictors.save(tmp_path / "predictors")
-    assert (tmp_path / "predictors" / "time" / "model.cbm").is_file()
+    assert (tmp_path / "predictors" / "time" / "linear.json").is_file()  # work_nnls, the default
     reloaded = P.load_predictors(tmp_path / "predictors")
+    assert reloaded.data == DATA
     first, second = P.score_expansions(predictors, parents[:3]), P.score_expansions(reloaded, parents[:3])
     pd.testing.assert_frame_equal(first, second, atol=1e-5)
+
+
+def test_predictors_saved_before_the_work_counts_still_predict(tmp_path):
+    import json
+
+    trained, b2 = two_steps()
+    time_model = {"model": "nnls_catboost", "search_iterations": 1}
+    old = validate({"predictors": {"time": time_model, "accuracy": {"epochs": 2}}})
+    predictors = P.fit_predictors(trained, REINDEX, OPS, SPEC, 3, old["predictors"], seed=0)  # no data shape
+    predictors.save(tmp_path / "predictors")
+    context = json.loads((tmp_path / "predictors" / "context.json").read_text())
+    assert "data" not in context  # as a context saved before the work counts
+    reloaded = P.load_predictors(tmp_path / "predictors")
+    first, second = P.score_expansions(predictors, b2[:3]), P.score_expansions(reloaded, b2[:3])
+    pd.testing.assert_frame_equal(first, second, atol=1e-5)
+
+
+def test_the_work_model_without_the_data_shape_is_a_clear_error():
+    trained, _ = two_steps()
+    with pytest.raises(ValueError, match="'work_nnls' needs the work counts of the networks"):
+        P.fit_predictors(trained, REINDEX, OPS, SPEC, 3, SETTINGS, seed=0)
 
 
 def test_predictor_quality_per_step():

@@ -79,12 +79,15 @@ def test_summary_and_top_networks():
 def test_time_ablation_refits_every_kind(tmp_path):
     from popnas_steps.config import validate
     from popnas_steps.macro import NetworkSpec
+    from popnas_steps.work import DataShape
 
     trained = trained_steps()
     settings = validate({"predictors": {"time": {"search_iterations": 1, "folds": 2}}})["predictors"]
     reindex = {"3x3 conv": 1.0, "identity": 0.0, "2x2 maxpool": 0.3}
-    table = report.time_ablation(trained, reindex, list(reindex), NetworkSpec(), settings, 0)
-    assert table["model"].tolist() == ["catboost", "nnls", "ridge", "xgboost", "nnls_catboost"]
+    without_shape = report.time_ablation(trained, reindex, list(reindex), NetworkSpec(), settings, 0)
+    assert without_shape["model"].tolist() == ["catboost", "nnls", "ridge", "xgboost", "nnls_catboost"]
+    table = report.time_ablation(trained, reindex, list(reindex), NetworkSpec(), settings, 0, DataShape((8, 8, 1), 10))
+    assert table["model"].tolist() == ["catboost", "nnls", "ridge", "xgboost", "nnls_catboost", "work_nnls"]
     assert {"mape_b2", "spearman_b2", "sum_error_b2", "mape_b3", "spearman_b3", "sum_error_b3"} <= set(table.columns)
     assert (table["mape_b2"] > 0).all()
     assert np.isfinite(table[["sum_error_b2", "sum_error_b3"]].to_numpy()).all()

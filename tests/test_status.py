@@ -319,7 +319,7 @@ def test_the_text_shows_every_term_of_the_forecast(tmp_path):
     run = up_to_b2_selection(tmp_path)
     text = status.render(status.search_status(run.dir, CONFIG, as_of=2))
     assert "network = a + s*t + d = 4.0 s + 2.00 * t + 1.0 s" in text
-    assert "r = 1.00 (none measured yet, nnls_catboost: taken as predicted (its linear part extrapolates))" in text
+    assert "r = 1.00 (none measured yet, work_nnls: taken as predicted (its linear part extrapolates))" in text
     assert "g = 2.00 s (b0 1.0 s, b1 3.0 s)" in text and "o = 10 s (before b2)" in text
     assert "b2: 3 cells to train (0 running), predicted t 15 s, 45 s of GPU time: 45 s" in text
     assert "b3: o 10 s + 2 cells of t 7.0 s, 19.0 s each: 48 s" in text

@@ -65,6 +65,47 @@ def test_nnls_catboost_extrapolates_to_a_new_step_where_catboost_cannot():
     assert errors["nnls_catboost"][0] < errors["catboost"][0] and errors["nnls_catboost"][1] < errors["catboost"][1]
 
 
+def work_steps(seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Inputs (the nine features, then the work counts) and times of sampled cells of b = 1..4,
+    the times linear in the work (per multiply-add, per value, per layer) with 3% noise."""
+    from popnas_steps.features import time_inputs
+    from popnas_steps.work import DataShape, WorkCounter
+
+    counter = WorkCounter(OPS, SPEC, DataShape((32, 32, 3), 10))
+    rng = np.random.default_rng(seed)
+    steps = sample_cells(rng, OPS, per_step=60, max_blocks=4)
+    inputs = [time_inputs(s, synthetic_reindex(12), SPEC, counter) for s in steps]
+    per_unit = np.array([2e-9, 6e-9, 1e-9, 4e-8, 2e-3])  # seconds per count, the WORK_NAMES order
+    times = [(0.8 + x[:, 9:] @ per_unit) * rng.lognormal(0.0, 0.03, len(x)) for x in inputs]
+    return inputs, times
+
+
+def test_work_nnls_extrapolates_to_a_new_step_and_round_trips(tmp_path):
+    inputs, times = work_steps(5)
+    seen, seen_times = np.concatenate(inputs[:2]), np.concatenate(times[:2])  # steps b = 1, 2
+    errors = {}
+    for kind in ("work_nnls", "nnls_catboost", "catboost"):
+        predictor = fit_time_predictor(seen, seen_times, TimeSettings(model=kind, search_iterations=2), 3, 2)
+        predicted = np.concatenate([predictor.predict(x) for x in inputs[2:]])  # b = 3, 4: larger than any seen
+        errors[kind] = mape(np.concatenate(times[2:]), predicted)
+        if kind == "work_nnls":
+            fitted = predictor
+    assert errors["work_nnls"] < 5 and errors["work_nnls"] < errors["nnls_catboost"] < errors["catboost"]
+    assert (fitted.model.coefficients >= 0).all() and fitted.model.floor > 0
+    assert fitted.cv_scores["trials"] == 1  # nothing to search
+    fitted.save(tmp_path / "saved")
+    reloaded = load_time_predictor(tmp_path / "saved")
+    assert type(reloaded.model) is LinearTimeModel
+    assert np.array_equal(reloaded.predict(inputs[3]), fitted.predict(inputs[3]))
+
+
+def test_the_paper_kinds_take_the_nine_features_whatever_follows_them():
+    inputs, times = work_steps(6)
+    nine = fit_time_predictor(inputs[0][:, :9], times[0], TimeSettings(model="nnls"), 0, 1)
+    both = fit_time_predictor(inputs[0], times[0], TimeSettings(model="nnls"), 0, 1)
+    assert np.array_equal(nine.predict(inputs[1][:, :9]), both.predict(inputs[1]))
+
+
 def test_catboost_search_uses_the_paper_ranges_and_is_seeded(data):
     features, times, test, train = data
     settings = TimeSettings(model="catboost", search_iterations=4)
@@ -80,7 +121,9 @@ def test_catboost_search_uses_the_paper_ranges_and_is_seeded(data):
 def test_mape_and_bad_inputs():
     assert mape(np.array([10.0, 20.0]), np.array([11.0, 18.0])) == pytest.approx(10.0)
     with pytest.raises(ValueError, match="at least 2"):
-        fit_time_predictor(np.zeros((1, 9)), np.ones(1), TimeSettings(), 0, 1)
+        fit_time_predictor(np.zeros((1, 9)), np.ones(1), TimeSettings(model="nnls"), 0, 1)
+    with pytest.raises(ValueError, match="'work_nnls' needs the work counts"):  # the paper's nine alone
+        fit_time_predictor(np.zeros((4, 9)), np.ones(4), TimeSettings(model="work_nnls"), 0, 1)
     with pytest.raises(ValueError, match="unknown time predictor 'svm'"):
         fit_time_predictor(np.zeros((4, 9)), np.ones(4), TimeSettings(model="svm"), 0, 1)
 
@@ -96,8 +139,8 @@ def test_linear_kinds_round_trip_through_our_json(data, kind, tmp_path):
 
     predictor.save(tmp_path / "saved")
     saved = json.loads((tmp_path / "saved" / LINEAR_FILE).read_text())
-    assert set(saved) == {"format", "coefficients", "intercept"}
-    assert saved["format"] == 1 and isinstance(saved["intercept"], float)
+    assert set(saved) == {"format", "coefficients", "intercept", "floor"}
+    assert saved["format"] == 2 and isinstance(saved["intercept"], float) and saved["floor"] is None
     assert len(saved["coefficients"]) == features.shape[1]
     assert all(type(c) is float for c in saved["coefficients"])
     info = json.loads((tmp_path / "saved" / "info.json").read_text())
@@ -151,8 +194,12 @@ def test_linear_model_checks_its_inputs():
     assert np.array_equal(model.predict(np.array([[1.0, 1.0], [0.0, 2.0]])), [3.5, 4.5])
     with pytest.raises(ValueError, match="takes 2 features"):
         model.predict(np.zeros((3, 9)))
-    with pytest.raises(ValueError, match="unknown linear time model format 2"):
-        LinearTimeModel.from_json({"format": 2, "coefficients": [1.0], "intercept": 0.0})
+    with pytest.raises(ValueError, match="unknown linear time model format 3"):
+        LinearTimeModel.from_json({"format": 3, "coefficients": [1.0], "intercept": 0.0})
+    old = LinearTimeModel.from_json({"format": 1, "coefficients": [1.0, 2.0], "intercept": 0.5})  # before floors
+    assert np.array_equal(old.predict(np.array([[1.0, 1.0], [-9.0, 0.0]])), [3.5, -8.5])
+    floored = LinearTimeModel(np.array([1.0, 2.0]), 0.5, floor=0.25)
+    assert np.array_equal(floored.predict(np.array([[1.0, 1.0], [-9.0, 0.0]])), [3.5, 0.25])
 
 
 def test_nnls_catboost_on_times_the_linear_part_fits_exactly(tmp_path):

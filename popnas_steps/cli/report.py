@@ -8,8 +8,8 @@ python -m popnas_steps.cli.report anytime    --out anytime.png TRAINED.csv...
 python -m popnas_steps.cli.report tensorboard --out report/tensorboard TRAINED.csv...   (TensorBoard event file)
 python -m popnas_steps.cli.report summary    --out-summary summary.csv --out-top top_networks.csv
                                          --results cells/<id>/result.json... --trained TRAINED.csv...
-python -m popnas_steps.cli.report ablation   --settings S --reindex b1/reindex.csv --out time_ablation.csv
-                                             TRAINED.csv...
+python -m popnas_steps.cli.report ablation   --settings S --reindex b1/reindex.csv --data data/metadata.json
+                                             --out time_ablation.csv TRAINED.csv...
 python -m popnas_steps.cli.report draw       --cell JSON --out cell.png   (and cell.dot beside it, for graphviz)
 python -m popnas_steps.cli.report cells      --top top_networks.csv --out top_cells.png
 python -m popnas_steps.cli.report final      --out final.csv final/<cell_id>/metrics.json...
@@ -19,6 +19,7 @@ python -m popnas_steps.cli.report compare    --out-dir DIR RUN_DIR...   (RUN_DIR
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     ablation = commands.add_parser("ablation")
     ablation.add_argument("--settings", required=True)
     ablation.add_argument("--reindex", required=True)
+    ablation.add_argument("--data", help="the dataset's metadata.json; without it, no work_nnls row")
     ablation.add_argument("--out", required=True)
     ablation.add_argument("trained", nargs="+")
     draw = commands.add_parser("draw")
@@ -116,12 +118,13 @@ def main(argv: list[str] | None = None) -> int:
         tables.write("summary", search_summary(trained, process_seconds(args.results), dropped), args.out_summary)
         tables.write("top", top_networks(trained), args.out_top)
     elif args.command == "ablation":
+        from popnas_steps.features import reindex_values
         from popnas_steps.macro import NetworkSpec
+        from popnas_steps.work import DataShape
 
         config = config_from_args(args)
-        from popnas_steps.features import reindex_values
-
         reindex = reindex_values(tables.read("reindex", args.reindex))
+        data = None if args.data is None else DataShape.from_metadata(json.loads(Path(args.data).read_text()))
         time_ablation(
             tables.read("trained", *args.trained),
             reindex,
@@ -129,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             NetworkSpec(**config["network"]),
             config["predictors"],
             config["seed"],
+            data,
         ).to_csv(args.out, index=False)
     elif args.command == "cells":
         plot_top_cells(tables.read("top", args.top), args.out)

@@ -40,16 +40,22 @@ def reindex(config: dict, thrust: Path, b1: Path, out: Path) -> None:
     tables.write("reindex", reindex_table(*trained, config["search"]["operators"]), out)
 
 
-def fit(config: dict, trained: list[Path], reindex_file: Path, out: Path) -> None:
+def fit(config: dict, trained: list[Path], reindex_file: Path, out: Path, data_file: Path | None = None) -> None:
     from popnas_steps.features import reindex_values
     from popnas_steps.macro import NetworkSpec
     from popnas_steps.predictors import fit_predictors
+    from popnas_steps.time_predictor import WORK_KINDS
+    from popnas_steps.work import DataShape
 
     if tables.read("trained", trained[-1]).empty:  # the budget ended the search: nothing to expand
         out.mkdir(parents=True, exist_ok=True)
         (out / "SKIPPED").write_text(f"'{trained[-1]}' holds no cell: no expansion, no predictor to fit\n")
         print(f"'{trained[-1]}' holds no cell: step b-1 selected nothing, so no predictor is fitted")
         return
+    model = config["predictors"]["time"]["model"]
+    if data_file is None and model in WORK_KINDS and config["search"]["strategy"] == "popnas":
+        raise ValueError(f"predictors.time.model {model!r} counts the networks' work: pass --data metadata.json")
+    data = None if data_file is None else DataShape.from_metadata(json.loads(data_file.read_text()))
     table = tables.read("trained", *trained)
     predictors = fit_predictors(
         table,
@@ -60,6 +66,7 @@ def fit(config: dict, trained: list[Path], reindex_file: Path, out: Path) -> Non
         config["predictors"],
         config["seed"],
         with_time=config["search"]["strategy"] == "popnas",
+        data=data,
     )
     predictors.save(out)
 
@@ -168,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--out", required=True, type=Path)
         if name == "fit":
             command.add_argument("trained", nargs="+", type=Path, help="trained.csv of every step so far")
+            command.add_argument("--data", type=Path, help="the dataset's metadata.json (input shape, classes)")
         if name == "select":
             command.add_argument("--dropped", type=Path, help="dropped.csv: the cells the budget dropped")
     args = parser.parse_args(argv)
@@ -193,7 +201,7 @@ def run(args: argparse.Namespace, config: dict) -> None:
     if args.command == "reindex":
         reindex(config, args.thrust, args.b1, args.out)
     elif args.command == "fit":
-        fit(config, args.trained, args.reindex, args.out)
+        fit(config, args.trained, args.reindex, args.out, args.data)
     elif args.command == "expand":
         expand(config, args.predictors, args.parents, args.out)
     elif args.command == "pareto":

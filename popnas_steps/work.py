@@ -1,0 +1,201 @@
+"""The work of a network, counted from its cell without building it (ours, not the paper's).
+
+A training's time is, to first order, the work its network does per image times the
+images: multiply-adds of the convolutions, of the depthwise-separable convolutions, values
+read by the pooling windows, values written by every layer (BatchNorm, swish, add, concat:
+memory-bound work), and one launch per layer. These five counts are additive over layers,
+so a cell of a new step is simply more of the same work: a linear model on them
+extrapolates to cells larger than any it was fitted on, where the paper's reindexed
+features (and trees on them) do not, e.g. the concat + 1x1 projection of two unused
+blocks, which no one-block cell has.
+
+The counts follow `model.build_model` layer by layer (tests/test_work.py checks them
+against built Keras models). They are computed for whole arrays of encoded cells
+(n, b, 4), as the expansion step scores hundreds of thousands of candidates: each
+operator's work depends only on the cell position, the operator and where its input
+comes from (-2, -1 or a block), so it is tabulated once per network and summed per cell.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from popnas_steps.macro import NetworkSpec, built_indices
+from popnas_steps.operators import parse_operator
+
+WORK_NAMES = ("conv_madds", "separable_madds", "pool_reads", "values", "layers")
+_CONV, _SEPARABLE, _POOL, _VALUES, _LAYERS = range(len(WORK_NAMES))
+_SOURCES = (-2, -1)  # then index 2: a block of the same cell
+_PATTERNS = ({-1: True, -2: False}, {-1: False, -2: True}, {-1: True, -2: True})  # lookbacks a cell reads
+
+
+@dataclass(frozen=True)
+class DataShape:
+    """What the work of a network depends on besides its cell and macro structure."""
+
+    input_shape: tuple[int, int, int]
+    num_classes: int
+
+    @classmethod
+    def from_metadata(cls, metadata: dict) -> DataShape:
+        """From a prepared dataset's metadata.json."""
+        return cls(tuple(int(size) for size in metadata["input_shape"]), int(metadata["num_classes"]))
+
+
+@dataclass(frozen=True)
+class _Map:
+    """A feature map: height, width, channels."""
+
+    height: int
+    width: int
+    channels: int
+
+    @property
+    def values(self) -> int:
+        return self.height * self.width * self.channels
+
+    def strided(self, stride: int, channels: int) -> _Map:
+        # "same" padding: a stride-2 layer turns H into ceil(H / 2)
+        return _Map(math.ceil(self.height / stride), math.ceil(self.width / stride), channels)
+
+
+def _work(**counts: float) -> np.ndarray:
+    vector = np.zeros(len(WORK_NAMES))
+    for name, value in counts.items():
+        vector[WORK_NAMES.index(name)] = value
+    return vector
+
+
+def _conv_bn_swish(source: _Map, filters: int, kernel: tuple[int, int], stride: int, separable=False) -> np.ndarray:
+    out = source.strided(stride, filters)
+    window = kernel[0] * kernel[1]
+    if separable:
+        madds = _work(separable_madds=out.height * out.width * source.channels * (window + filters))
+    else:
+        madds = _work(conv_madds=out.values * window * source.channels)
+    return madds + _work(values=3 * out.values, layers=3)  # conv, BatchNorm, swish
+
+
+def operator_work(name: str, source: _Map, filters: int, stride: int) -> np.ndarray:
+    """The work of one operator of a block (model._Builder.operator) on `source`."""
+    op = parse_operator(name)
+    if op.kind in ("conv", "dconv"):
+        return _conv_bn_swish(source, filters, op.kernel, stride, separable=op.kind == "dconv")
+    if op.kind == "stacked_conv":
+        size = op.kernel[0]
+        first = _conv_bn_swish(source, filters, (1, size), stride)
+        return first + _conv_bn_swish(source.strided(stride, filters), filters, (size, 1), 1)
+    if op.kind in ("maxpool", "avgpool"):
+        pooled = source.strided(stride, source.channels)
+        work = _work(pool_reads=pooled.values * op.kernel[0] * op.kernel[1], values=pooled.values, layers=1)
+        return work if source.channels == filters else work + _conv_bn_swish(pooled, filters, (1, 1), 1)
+    if op.kind == "identity":
+        if source.channels == filters and stride == 1:
+            return _work()
+        return _conv_bn_swish(source, filters, (1, 1), stride)
+    raise ValueError(f"operator kind {op.kind!r} has no work count")
+
+
+@dataclass(frozen=True)
+class _CellTables:
+    """The work of one cell position of the network, in parts that the encoding selects."""
+
+    operators: np.ndarray  # (n_operators, 3 sources, work): one operator reading -2, -1 or a block
+    add: np.ndarray  # one block's Add
+    output_fixed: np.ndarray  # concat + projection of u > 1 unused blocks: fixed part...
+    output_per_block: np.ndarray  # ...and the part per concatenated block
+    skip_fix: np.ndarray  # the 1x1 stride-2 conv matching -2 to -1's resolution (zero where none)
+
+
+def _cell_tables(index: int, operators: list[str], spec: NetworkSpec, data: DataShape) -> _CellTables:
+    height, width, channels = data.input_shape
+    image = _Map(height, width, channels)
+
+    def output_map(cell: int) -> _Map:  # the output of cell `cell` (the image below 0)
+        if cell < 0:
+            return image
+        reductions = spec.reductions_through(cell)
+        size = image
+        for _ in range(reductions):
+            size = size.strided(2, size.channels)
+        return _Map(size.height, size.width, spec.filters * 2**reductions)
+
+    filters, stride = output_map(index).channels, 2 if spec.is_reduction(index) else 1
+    minus_one, minus_two = output_map(index - 1), output_map(index - 2)
+    skip_fix = np.zeros(len(WORK_NAMES))
+    if spec.reductions_through(index - 2) < spec.reductions_through(index - 1):
+        skip_fix = _conv_bn_swish(minus_two, filters, (1, 1), 2)
+        minus_two = minus_two.strided(2, filters)
+    out = output_map(index)
+    sources = ((minus_two, stride), (minus_one, stride), (out, 1))  # a block's output is already strided
+    table = np.array([[operator_work(name, source, filters, s) for source, s in sources] for name in operators])
+    return _CellTables(
+        operators=table,
+        add=_work(values=out.values, layers=1),
+        output_fixed=_work(values=3 * out.values, layers=4),  # concat, 1x1 conv, BatchNorm, swish
+        output_per_block=_work(conv_madds=out.values * filters, values=out.values),
+        skip_fix=skip_fix,
+    )
+
+
+def _head_work(channels: int, spec: NetworkSpec, data: DataShape) -> np.ndarray:
+    """GAP, the optional dropout and the softmax Dense on `channels` features."""
+    dropout = _work(values=channels, layers=1) if spec.dropout > 0 else _work()
+    dense = _work(conv_madds=channels * data.num_classes, values=data.num_classes, layers=1)
+    return _work(values=channels, layers=1) + dropout + dense
+
+
+class WorkCounter:
+    """The five work counts (WORK_NAMES) of the networks of encoded cells.
+
+    Built once per operator set, macro structure and data shape; `count` then costs a few
+    numpy gathers per cell.
+    """
+
+    def __init__(self, operators: list[str], spec: NetworkSpec, data: DataShape):
+        cells = [_cell_tables(index, list(operators), spec, data) for index in range(spec.total_cells)]
+        self.empty = _head_work(data.input_shape[2], spec, data)
+        last_filters = spec.filters * 2 ** spec.reductions_through(spec.total_cells - 1)
+        head = _head_work(last_filters, spec, data)
+        # per pattern of lookbacks read: the sum over the cells the network really builds
+        self.operators, self.add, self.output_fixed, self.output_per_block, self.fixed = [], [], [], [], []
+        for uses in _PATTERNS:
+            built = [cells[index] for index in built_indices(uses, spec)]
+            self.operators.append(sum(cell.operators for cell in built))
+            self.add.append(sum(cell.add for cell in built))
+            self.output_fixed.append(sum(cell.output_fixed for cell in built))
+            self.output_per_block.append(sum(cell.output_per_block for cell in built))
+            skip_fixes = sum(cell.skip_fix for cell in built) if uses[-2] else 0.0
+            self.fixed.append(head + skip_fixes)
+        self.operators, self.add = np.array(self.operators), np.array(self.add)
+        self.output_fixed, self.output_per_block = np.array(self.output_fixed), np.array(self.output_per_block)
+        self.fixed = np.array(self.fixed)
+
+    def count(self, encoded: np.ndarray) -> np.ndarray:
+        """(n, len(WORK_NAMES)) counts of cells encoded as (n, b, 4)."""
+        encoded = np.asarray(encoded)
+        n, b = encoded.shape[0], encoded.shape[1]
+        if b == 0:
+            return np.repeat(self.empty[None, :], n, axis=0)
+        inputs = encoded[:, :, [0, 2]].astype(np.int64)
+        operators = encoded[:, :, [1, 3]].astype(np.int64)
+        pattern = (inputs == -1).any(axis=(1, 2)) * 1 + (inputs == -2).any(axis=(1, 2)) * 2 - 1
+        source = np.where(inputs < 0, inputs + 2, 2)  # -2 -> 0, -1 -> 1, a block -> 2
+        work = self.operators[pattern[:, None, None], operators, source].sum(axis=(1, 2))
+        unused = unused_block_counts(encoded)[:, None]
+        output = (unused > 1) * (self.output_fixed[pattern] + unused * self.output_per_block[pattern])
+        return work + b * self.add[pattern] + output + self.fixed[pattern]
+
+
+def unused_block_counts(encoded: np.ndarray) -> np.ndarray:
+    """How many blocks of each encoded cell (n, b, 4) no later block reads."""
+    encoded = np.asarray(encoded)
+    n, b = encoded.shape[0], encoded.shape[1]
+    read = np.zeros((n, b), dtype=bool)
+    for side in (0, 2):
+        rows, blocks = np.nonzero(encoded[:, :, side] >= 0)
+        read[rows, encoded[rows, blocks, side]] = True
+    return b - read.sum(axis=1)

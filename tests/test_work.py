@@ -1,0 +1,95 @@
+import numpy as np
+import pytest
+
+from popnas_steps.macro import NetworkSpec
+from popnas_steps.operators import PAPER_OPERATORS
+from popnas_steps.space import Cell, by_size, decode, encode, expand, one_block_cells
+from popnas_steps.work import WORK_NAMES, DataShape, WorkCounter, unused_block_counts
+
+
+def keras_work(model) -> np.ndarray:
+    """The five counts read off a built Keras model, layer by layer (what work.py must match)."""
+    counts = dict.fromkeys(WORK_NAMES, 0)
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind == "InputLayer":
+            continue
+        out_shape = layer.output.shape
+        in_shape = None if kind in ("Add", "Concatenate") else layer.input.shape  # those take lists
+        counts["layers"] += 1
+        counts["values"] += int(np.prod(out_shape[1:]))
+        if kind == "Conv2D":
+            counts["conv_madds"] += int(np.prod(out_shape[1:])) * int(np.prod(layer.kernel_size)) * in_shape[-1]
+        elif kind == "SeparableConv2D":
+            pixels = out_shape[1] * out_shape[2]
+            counts["separable_madds"] += pixels * in_shape[-1] * (int(np.prod(layer.kernel_size)) + out_shape[-1])
+        elif kind in ("MaxPooling2D", "AveragePooling2D"):
+            counts["pool_reads"] += int(np.prod(out_shape[1:])) * int(np.prod(layer.pool_size))
+        elif kind == "Dense":
+            counts["conv_madds"] += in_shape[-1] * out_shape[-1]
+    return np.array([counts[name] for name in WORK_NAMES], dtype=float)
+
+
+def sampled_cells(operators, blocks: int, count: int, seed: int) -> list[Cell]:
+    """`count` random cells of `blocks` blocks, grown by random expansions of one-block cells."""
+    rng = np.random.default_rng(seed)
+    encoded = encode(one_block_cells(operators), operators)
+    for _ in range(blocks - 1):
+        parents = encoded[rng.choice(len(encoded), size=min(len(encoded), 8), replace=False)]
+        encoded = expand(parents, len(operators))
+    return decode(encoded[rng.choice(len(encoded), size=count, replace=False)], operators)
+
+
+@pytest.mark.parametrize(
+    ("spec", "data"),
+    [
+        (NetworkSpec(motifs=3, normal_cells=2, filters=8), DataShape((32, 32, 1), 10)),
+        (NetworkSpec(motifs=2, normal_cells=1, filters=16, dropout=0.2), DataShape((8, 8, 1), 10)),
+        (NetworkSpec(motifs=3, normal_cells=0, filters=4), DataShape((7, 9, 3), 5)),  # odd sizes, reductions only
+    ],
+)
+def test_counts_match_the_built_keras_model(spec, data):
+    from popnas_steps.model import build_model
+
+    operators = list(PAPER_OPERATORS)
+    cells = [Cell(())] + sampled_cells(operators, 1, 6, 0) + sampled_cells(operators, 2, 6, 1)
+    cells += sampled_cells(operators, 3, 6, 2)
+    counter = WorkCounter(operators, spec, data)
+    (counted,) = by_size(cells, operators, lambda encoded: (counter.count(encoded),))
+    for cell, row in zip(cells, counted, strict=True):
+        expected = keras_work(build_model(cell, data.input_shape, data.num_classes, spec))
+        assert row == pytest.approx(expected, rel=1e-12), cell.to_json()
+
+
+def test_equivalent_forms_count_the_same():
+    operators = ["3x3 conv", "identity", "2x2 maxpool"]
+    counter = WorkCounter(operators, NetworkSpec(), DataShape((8, 8, 1), 10))
+    forms = [
+        [[-1, "3x3 conv", -2, "identity"], [-1, "2x2 maxpool", 0, "3x3 conv"]],
+        [[-2, "identity", -1, "3x3 conv"], [0, "3x3 conv", -1, "2x2 maxpool"]],
+    ]
+    cells = [Cell.from_json(form) for form in forms]
+    (counted,) = by_size(cells, operators, lambda encoded: (counter.count(encoded),), canonical=False)
+    assert counted[0] == pytest.approx(counted[1])
+
+
+def test_a_second_unused_block_adds_the_concat_and_projection():
+    operators = ["identity", "1x1 conv"]
+    counter = WorkCounter(operators, NetworkSpec(), DataShape((8, 8, 1), 10))
+    chained = Cell.from_json([[-1, "1x1 conv", -1, "1x1 conv"], [0, "1x1 conv", 0, "1x1 conv"]])
+    side_by_side = Cell.from_json([[-1, "1x1 conv", -1, "1x1 conv"], [-1, "1x1 conv", -1, "1x1 conv"]])
+    (counts,) = by_size([chained, side_by_side], operators, lambda encoded: (counter.count(encoded),))
+    layers = WORK_NAMES.index("layers")
+    # the same layers (conv, BN, swish per op, an Add per block) but for concat + conv + BN + swish
+    # in each of the 8 cells (both read -1 alone, so every cell is built)
+    assert counts[1][layers] - counts[0][layers] == 4 * NetworkSpec().total_cells
+
+
+def test_unused_block_counts():
+    encoded = np.array([[[-1, 0, -1, 0], [0, 0, -2, 0], [-1, 0, -1, 0]]])
+    assert unused_block_counts(encoded).tolist() == [2]
+    assert unused_block_counts(np.zeros((3, 0, 4), dtype=int)).tolist() == [0, 0, 0]
+
+
+def test_data_shape_from_metadata():
+    assert DataShape.from_metadata({"input_shape": [32, 32, 3], "num_classes": 100}) == DataShape((32, 32, 3), 100)
