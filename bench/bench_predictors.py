@@ -28,9 +28,10 @@ import pandas as pd
 from popnas_steps import predictors as P
 from popnas_steps.accuracy_predictor import cell_tensors
 from popnas_steps.config import validate
-from popnas_steps.features import reindex_array, time_features
+from popnas_steps.features import reindex_array, time_inputs
 from popnas_steps.operators import PAPER_OPERATORS
 from popnas_steps.space import decode, encode, expand
+from popnas_steps.work import DataShape
 from tests.synthetic import SPEC, sample_cells, synthetic_accuracy, synthetic_reindex, synthetic_time
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,11 +41,11 @@ OPS = list(PAPER_OPERATORS)
 
 def authors_strategy(predictors: P.Predictors, encoded: np.ndarray, batch: int = 32) -> float:
     """Seconds to score `encoded` the authors' way: per batch of 32, one call per model."""
-    reindex = reindex_array(predictors.reindex, predictors.operators)
+    reindex, work = reindex_array(predictors.reindex, predictors.operators), predictors.work_counter()
     started = time.perf_counter()
     for start in range(0, len(encoded), batch):
         chunk = encoded[start : start + batch]
-        predictors.time.predict(time_features(chunk, reindex, predictors.spec))
+        predictors.time.predict(time_inputs(chunk, reindex, predictors.spec, work))
         inputs, ops = cell_tensors(chunk, predictors.max_blocks)
         for member in predictors.accuracy.members:
             member.predict([inputs, ops], verbose=0)
@@ -71,7 +72,8 @@ def main() -> None:
     settings = validate({})["predictors"]
 
     started = time.perf_counter()
-    predictors = P.fit_predictors(trained, reindex, OPS, SPEC, max_blocks=5, settings=settings, seed=0)
+    data = DataShape((32, 32, 3), 10)  # CIFAR-10's, the paper's first dataset
+    predictors = P.fit_predictors(trained, reindex, OPS, SPEC, max_blocks=5, settings=settings, seed=0, data=data)
     fit_seconds = time.perf_counter() - started
 
     parents = decode(sample_cells(rng, OPS, per_step=128, max_blocks=4)[-1], OPS)

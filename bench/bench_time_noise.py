@@ -1,0 +1,131 @@
+"""Benchmark: how reproducible a training's time t is, the floor under any time predictor's error.
+
+    python -m bench.bench_time_noise --steps results/<run>/<strategy> --config CONFIG...
+        [--per-step 8] [--repeats 3] [--out bench/results/time_noise.json]
+
+Takes up to --per-step cells of each step of a finished run (seeded sample; every cell of a
+smaller step) and trains each --repeats times on the run's own data split, as the
+workflow's train_cell jobs do (one job per training, warm workers on), in rounds: every
+cell once per round, in a new shuffled order each round, so that a slow spell of the
+machine falls on all cells alike. Nothing of the run is read but its data, its cells and
+their recorded t; the trainings go to a temporary folder.
+
+Per step it reports the spread of t over the repeats of one cell (median coefficient of
+variation), and what a perfect predictor would score: each repeat's t predicted by the
+mean of the cell's other repeats (MAPE) and the Spearman of two repeats over the step's
+cells. A time predictor scored against one measurement per cell, as the replays of
+bench/bench_time_predictor.py score it, cannot do better than these. Also the ratio of
+the run's recorded t to the repeats' mean: how far the machine drifted between the run
+and now.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.bench_job_cost import run_job
+from popnas_steps import tables
+from popnas_steps.config import load_config, params_text
+from popnas_steps.worker import stop_workers
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def sample_cells(trained: pd.DataFrame, per_step: int, seed: int) -> pd.DataFrame:
+    """Up to `per_step` successful cells of each step, drawn with `seed`."""
+    ok = tables.ok_rows(trained)
+    groups = [group.sample(min(per_step, len(group)), random_state=seed) for _, group in ok.groupby("b")]
+    return pd.concat(groups, ignore_index=True)
+
+
+def floor_figures(times: np.ndarray) -> dict:
+    """The noise figures of one step from its (cells, repeats) times."""
+    from scipy.stats import spearmanr
+
+    cells, repeats = times.shape
+    others = (times.sum(axis=1, keepdims=True) - times) / (repeats - 1)  # each repeat's other repeats, averaged
+    figures = {
+        "cells": cells,
+        "cv_median_percent": float(np.median(times.std(axis=1, ddof=1) / times.mean(axis=1)) * 100),
+        "perfect_predictor_mape_percent": float(np.mean(np.abs(others - times) / times) * 100),
+        "summed_time_spread_percent": float(np.ptp(times.sum(axis=0)) / times.sum(axis=0).mean() * 100),
+    }
+    if cells > 2:
+        pairs = [spearmanr(times[:, i], times[:, j]).statistic for i in range(repeats) for j in range(i + 1, repeats)]
+        figures["repeat_spearman_median"] = float(np.median(pairs))
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=Path, required=True, help="results/<run>/<strategy> of a finished run")
+    parser.add_argument("--config", nargs="+", required=True, help="the config files the run was made with")
+    parser.add_argument("--per-step", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "time_noise.json")
+    args = parser.parse_args(argv)
+    if args.repeats < 2:
+        parser.error("--repeats must be at least 2: the noise is the spread between repeats")
+
+    config = load_config(*args.config)
+    settings = params_text(config, "seed", "network", "training")  # what the workflow's rule passes
+    trained = tables.read("trained", *sorted(args.steps.glob("b*/trained.csv")))
+    cells = sample_cells(trained, args.per_step, config["seed"])
+    short = Path(tempfile.mkdtemp(prefix="ptn", dir="/tmp"))  # a Unix socket's path is short
+    env = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES", "POPNAS_DEVICES")}
+    env.update(TMPDIR=str(short), POPNAS_GPU_SLOTS=str(short / "slots"), PYTHONPATH=str(ROOT))
+    env["POPNAS_DEVICES"] = json.dumps({"warm_workers": True})
+    data = (args.steps.parent / "data").resolve()
+
+    rng = np.random.default_rng(config["seed"])
+    times = np.full((len(cells), args.repeats), np.nan)
+    started = time.perf_counter()
+    for repeat in range(args.repeats):
+        for index in rng.permutation(len(cells)):
+            out = short / f"r{repeat}" / str(index)
+            times[index, repeat] = run_job(settings, data, cells["cell"][index], out, env)["t"]
+        print(f"round {repeat + 1}/{args.repeats} done, {time.perf_counter() - started:.0f} s", flush=True)
+    stop_workers(short)
+
+    steps = {}
+    for b in sorted(cells["b"].unique()):
+        rows = (cells["b"] == b).to_numpy()
+        figures = floor_figures(times[rows])
+        recorded = cells.loc[rows, "time"].to_numpy(float)
+        figures["recorded_over_repeats_median"] = float(np.median(recorded / times[rows].mean(axis=1)))
+        steps[f"b{int(b)}"] = figures
+    report = {
+        "what": "reproducibility of t: each sampled cell of a finished run trained --repeats times, in shuffled rounds",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "run": str(args.steps),
+        "config": args.config,
+        "repeats": args.repeats,
+        "seconds": round(time.perf_counter() - started, 1),
+        "steps": steps,
+        "all_steps_perfect_predictor_mape_percent": floor_figures(times)["perfect_predictor_mape_percent"],
+        "cells": [
+            {"cell_id": cell_id, "b": int(b), "recorded_t": float(t), "repeats_t": [float(x) for x in row]}
+            for cell_id, b, t, row in zip(cells["cell_id"], cells["b"], cells["time"], times, strict=True)
+        ],
+    }
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    for b, figures in steps.items():
+        print(b, {k: round(v, 2) if isinstance(v, float) else v for k, v in figures.items()})
+    print("median t over all:", statistics.median(times.ravel()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

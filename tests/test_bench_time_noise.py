@@ -1,0 +1,57 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench import bench_time_noise
+from popnas_steps import tables
+from popnas_steps.space import Cell
+
+
+def test_identical_repeats_leave_no_noise_and_a_perfect_predictor_exact():
+    times = np.array([[1.0, 1.0, 1.0], [2.0, 2.0, 2.0], [4.0, 4.0, 4.0]])
+    figures = bench_time_noise.floor_figures(times)
+    assert figures["cv_median_percent"] == 0.0 and figures["perfect_predictor_mape_percent"] == 0.0
+    assert figures["repeat_spearman_median"] == pytest.approx(1.0) and figures["summed_time_spread_percent"] == 0.0
+
+
+def test_the_perfect_predictor_is_the_mean_of_the_other_repeats():
+    times = np.array([[1.0, 2.0], [4.0, 4.0], [10.0, 3.0]])
+    figures = bench_time_noise.floor_figures(times)
+    # repeat 1 predicted by repeat 2 and the other way round: |2-1|/1, |1-2|/2, 0, 0, |3-10|/10, |10-3|/3
+    assert figures["perfect_predictor_mape_percent"] == pytest.approx((1 + 0.5 + 0 + 0 + 0.7 + 7 / 3) / 6 * 100)
+    assert figures["repeat_spearman_median"] == pytest.approx(0.5)  # ranks 1, 2, 3 against 1, 3, 2
+
+
+def test_the_sample_takes_every_cell_of_a_small_step_and_is_seeded():
+    trained = pd.DataFrame({"b": [1] * 10 + [2] * 3, "status": "ok", "time": np.arange(13.0)})
+    first = bench_time_noise.sample_cells(trained, 4, seed=0)
+    assert first.groupby("b").size().to_dict() == {1: 4, 2: 3}
+    assert first.equals(bench_time_noise.sample_cells(trained, 4, seed=0))
+
+
+@pytest.mark.slow
+def test_the_noise_bench_retrains_the_cells_of_a_run(tmp_path):
+    from popnas_steps.config import load_config
+    from popnas_steps.datasets import prepare
+
+    config_file = "config/tiny.yaml"
+    config = load_config(config_file)
+    run = tmp_path / "run"
+    prepare(config["dataset"], config["seed"], run / "data")
+    cells = [Cell(), Cell.from_json([[-1, "3x3 conv", -1, "identity"]])]
+    rows = [
+        {"cell_id": c.cell_id, "cell": c.to_json(), "b": len(c), "origin": "b1", "status": "ok", "accuracy": 0.5,
+         "time": 1.0, "params": 1}
+        for c in cells
+    ]  # fmt: skip
+    (run / "popnas" / "b0").mkdir(parents=True)
+    tables.write("trained", pd.DataFrame(rows), run / "popnas" / "b0" / "trained.csv")
+    out = tmp_path / "noise.json"
+    assert bench_time_noise.main(["--steps", str(run / "popnas"), "--config", config_file, "--repeats", "2",
+                                  "--out", str(out)]) == 0  # fmt: skip
+    report = json.loads(out.read_text())
+    assert set(report["steps"]) == {"b0", "b1"}
+    assert all(len(cell["repeats_t"]) == 2 and min(cell["repeats_t"]) > 0 for cell in report["cells"])
+    assert report["steps"]["b1"]["perfect_predictor_mape_percent"] >= 0
