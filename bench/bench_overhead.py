@@ -114,7 +114,8 @@ def fit_seconds(config: dict, steps: Path, models: list[str], repeats: int) -> l
                     predictors, candidates = Path(scratch) / f"p{b}{model}", Path(scratch) / "c.parquet"
                     commands = {
                         "fit": ["fit", "--settings", settings, "--reindex", str(steps / "b1" / "reindex.csv"),
-                                "--out", str(predictors), *(str(steps / f"b{i}" / "trained.csv") for i in range(b))],
+                                "--data", str(steps.parent / "data" / "metadata.json"), "--out", str(predictors),
+                                *(str(steps / f"b{i}" / "trained.csv") for i in range(b))],
                         "expand": ["expand", "--settings", settings, "--predictors", str(predictors),
                                    "--parents", str(steps / f"b{b - 1}" / "trained.csv"), "--out", str(candidates)],
                     }  # fmt: skip
