@@ -43,7 +43,7 @@ def test_the_noise_bench_retrains_the_cells_of_a_run(tmp_path):
     cells = [Cell(), Cell.from_json([[-1, "3x3 conv", -1, "identity"]])]
     rows = [
         {"cell_id": c.cell_id, "cell": c.to_json(), "b": len(c), "origin": "b1", "status": "ok", "accuracy": 0.5,
-         "time": 1.0, "params": 1}
+         "time": 1.0, "params": 1, "predicted_accuracy": None, "predicted_time": None, "reason": None}
         for c in cells
     ]  # fmt: skip
     (run / "popnas" / "b0").mkdir(parents=True)
