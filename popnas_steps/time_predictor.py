@@ -211,7 +211,7 @@ class WorkNNLS:
     Each count is a sum over the network's layers, and a larger cell only adds layers, so a
     model additive in them carries its coefficients (seconds per multiply-add, per value
     written, per layer) to cells larger than those it was fitted on. Non-negative, because
-    no work makes a training faster. The counts span ten orders of magnitude (layers ~10^2,
+    no work makes a training faster. The counts span six orders of magnitude (layers ~10^2,
     multiply-adds ~10^8), so they are scaled to [0, 1] for the solver; the coefficients
     kept are those of the raw counts. The floor keeps a prediction positive where a
     negative intercept would outweigh a small network's work.

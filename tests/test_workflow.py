@@ -97,7 +97,11 @@ def test_tiny_search_runs_every_phase(tiny_run):
         candidates = pd.read_parquet(steps / f"b{b}" / "candidates.parquet")
         assert set(pareto["cell_id"]) <= set(candidates["cell_id"])
     assert pd.read_csv(steps / "b3" / "exploration.csv").empty  # no exploration at the last step
-    assert (steps / "b2" / "predictors" / "time" / "model.cbm").is_file()
+    time_predictor = steps / "b2" / "predictors" / "time"  # work_nnls, the default: a linear model
+    assert json.loads((time_predictor / "info.json").read_text())["kind"] == "work_nnls"
+    assert (time_predictor / "linear.json").is_file()
+    context = json.loads((steps / "b2" / "predictors" / "context.json").read_text())
+    assert context["data"] == {"input_shape": [8, 8, 1], "num_classes": 10}  # the work counts' data shape
     reindex = pd.read_csv(steps / "b1" / "reindex.csv")
     assert reindex["reindex"].between(0, 1).all() and reindex["reindex"].max() == 1
     # The devices settings reached the jobs ($POPNAS_DEVICES): warm workers trained the cells.
