@@ -36,6 +36,14 @@ from popnas_steps.worker import stop_workers
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def job_environment(folder: Path) -> dict:
+    """This process's environment for jobs of a benchmark: no scheduler's GPU or devices
+    settings, and the workers' sockets and GPU slots in `folder` (short: a Unix socket's path
+    is), apart from any search's."""
+    env = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES", "POPNAS_DEVICES")}
+    return env | {"TMPDIR": str(folder), "POPNAS_GPU_SLOTS": str(folder / "slots")}
+
+
 def run_job(settings: str, data: Path, cell: str, out: Path, env: dict) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "popnas_steps.cli.train_cell", "--settings", settings, "--data", str(data),
@@ -61,8 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = params_text(config, "seed", "network", "training")  # what the workflow's rule passes
     cells = [cell.to_json() for cell in one_block_cells(config["search"]["operators"])][: args.cells]
     short = Path(tempfile.mkdtemp(prefix="pjc", dir="/tmp"))  # a Unix socket's path is short
-    base = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES", "POPNAS_DEVICES")}
-    base.update(TMPDIR=str(short), POPNAS_GPU_SLOTS=str(short / "slots"))
+    base = job_environment(short)
     envs = {
         "fresh": {**base, "POPNAS_DEVICES": json.dumps({"warm_workers": False}), "PYTHONPATH": str(ROOT)},
         "warm": {**base, "POPNAS_DEVICES": json.dumps({"warm_workers": True}), "PYTHONPATH": str(ROOT)},

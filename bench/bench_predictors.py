@@ -41,7 +41,7 @@ OPS = list(PAPER_OPERATORS)
 
 def authors_strategy(predictors: P.Predictors, encoded: np.ndarray, batch: int = 32) -> float:
     """Seconds to score `encoded` the authors' way: per batch of 32, one call per model."""
-    reindex, work = reindex_array(predictors.reindex, predictors.operators), predictors.work_counter()
+    reindex, work = reindex_array(predictors.reindex, predictors.operators), predictors.work_counter
     started = time.perf_counter()
     for start in range(0, len(encoded), batch):
         chunk = encoded[start : start + batch]

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.bench_job_cost import run_job
+from bench.bench_job_cost import job_environment, run_job
 from popnas_steps import tables
 from popnas_steps.config import load_config, params_text
 from popnas_steps.worker import stop_workers
@@ -83,9 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     trained = tables.read("trained", *sorted(args.steps.glob("b*/trained.csv")))
     cells = sample_cells(trained, args.per_step, config["seed"])
     short = Path(tempfile.mkdtemp(prefix="ptn", dir="/tmp"))  # a Unix socket's path is short
-    env = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES", "POPNAS_DEVICES")}
-    env.update(TMPDIR=str(short), POPNAS_GPU_SLOTS=str(short / "slots"), PYTHONPATH=str(ROOT))
-    env["POPNAS_DEVICES"] = json.dumps({"warm_workers": True})
+    env = job_environment(short) | {"PYTHONPATH": str(ROOT), "POPNAS_DEVICES": json.dumps({"warm_workers": True})}
     data = (args.steps.parent / "data").resolve()
 
     rng = np.random.default_rng(config["seed"])

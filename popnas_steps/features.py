@@ -14,7 +14,7 @@ from popnas_steps import tables
 from popnas_steps.macro import NetworkSpec, built_indices
 from popnas_steps.operators import parse_operator
 from popnas_steps.space import Block, Cell, by_size
-from popnas_steps.work import DataShape, WorkCounter
+from popnas_steps.work import DataShape, WorkCounter, unused_block_counts
 
 FEATURE_NAMES = (
     "blocks",
@@ -117,7 +117,6 @@ def time_features(encoded: np.ndarray, reindex: np.ndarray, spec: NetworkSpec) -
 
     depth = np.zeros((n, b), dtype=np.int64)
     heaviest = np.zeros((n, b), dtype=np.float64)
-    read = np.zeros((n, b), dtype=bool)
     for i in range(b):
         for side in (0, 1):
             source = inputs[:, i, side]
@@ -126,8 +125,7 @@ def time_features(encoded: np.ndarray, reindex: np.ndarray, spec: NetworkSpec) -
             depth[:, i] = np.maximum(depth[:, i], np.where(is_block, depth[rows, reference], 0) + 1)
             path = weights[:, i, side] + np.where(is_block, heaviest[rows, reference], 0.0)
             heaviest[:, i] = np.maximum(heaviest[:, i], path)
-            read[rows[is_block], reference[is_block]] = True
-    unused = b - read.sum(axis=1)
+    unused = unused_block_counts(encoded)
     lookback_score = (weights * (inputs < 0)).sum(axis=(1, 2))
     positive = op_score > 0
     safe_score = np.where(positive, op_score, 1.0)

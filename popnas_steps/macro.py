@@ -32,6 +32,10 @@ class NetworkSpec:
         """Reduction cells among cells 0..index (index < 0 is the input image: 0)."""
         return sum(self.is_reduction(i) for i in range(index + 1))
 
+    def filters_of(self, index: int) -> int:
+        """The output channels of cell `index`: `filters`, doubled at each reduction so far."""
+        return self.filters * 2 ** self.reductions_through(index)
+
 
 def built_cells(cell: Cell, spec: NetworkSpec) -> list[int]:
     """Indices of the cells the network really contains (those the output depends on)."""

@@ -34,7 +34,7 @@ from popnas_steps.space import Cell
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["NetworkSpec", "build_model", "built_cells", "kernel_warnings"]
+__all__ = ["NetworkSpec", "build_model", "built_cells", "kernel_warnings", "resolutions"]
 
 log = logging.getLogger("popnas.model")
 
@@ -89,7 +89,7 @@ class _Builder:
         if index in self.outputs:
             return self.outputs[index]
         spec, reduction = self.spec, self.spec.is_reduction(index)
-        filters = spec.filters * 2 ** spec.reductions_through(index)
+        filters = spec.filters_of(index)
         strides = 2 if reduction else 1
         lookbacks = {}
         uses = self.cell.uses_lookback
@@ -157,7 +157,7 @@ def kernel_warnings(
     if isinstance(cell_or_operators, Cell):
         met, verb = _sizes_in_cell(cell_or_operators, input_shape, spec), "meets"
     else:
-        every = set(_resolutions(input_shape, spec))
+        every = set(resolutions(input_shape, spec))
         met, verb = {parse_operator(name).name: every for name in cell_or_operators}, "can meet"
     height, width, reductions = input_shape[0], input_shape[1], spec.motifs - 1
     context = f"{height}x{width} images, {reductions} reduction cell{'' if reductions == 1 else 's'}"
@@ -173,7 +173,7 @@ def kernel_warnings(
     return warnings
 
 
-def _resolutions(input_shape: Sequence[int], spec: NetworkSpec) -> list[tuple[int, int]]:
+def resolutions(input_shape: Sequence[int], spec: NetworkSpec) -> list[tuple[int, int]]:
     """(H, W) of the feature maps after 0, 1, ... reductions (a network of M motifs has M-1)."""
     sizes = [(int(input_shape[0]), int(input_shape[1]))]
     for _ in range(spec.motifs - 1):
@@ -184,13 +184,13 @@ def _resolutions(input_shape: Sequence[int], spec: NetworkSpec) -> list[tuple[in
 
 def _sizes_in_cell(cell: Cell, input_shape: Sequence[int], spec: NetworkSpec) -> dict[str, set[tuple[int, int]]]:
     """The (H, W) each operator of `cell` meets, over the cells the network really builds."""
-    resolutions = _resolutions(input_shape, spec)
+    maps = resolutions(input_shape, spec)
     met: dict[str, set[tuple[int, int]]] = {}
     for index in built_cells(cell, spec):
         # Lookbacks arrive at the resolution before this cell (-2 is matched to -1), block
         # outputs at the resolution after it: they differ only in a reduction cell.
-        before = resolutions[spec.reductions_through(index - 1)]
-        after = resolutions[spec.reductions_through(index)]
+        before = maps[spec.reductions_through(index - 1)]
+        after = maps[spec.reductions_through(index)]
         for block in cell.blocks:
             for inp, name in block.pairs:
                 sizes = met.setdefault(name, set())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,9 @@ class Predictors:
     def max_blocks(self) -> int:
         return self.accuracy.max_blocks
 
+    @cached_property
     def work_counter(self) -> WorkCounter | None:
+        """Built once: predict_encoded runs once per size group of the cells it scores."""
         return None if self.data is None else WorkCounter(self.operators, self.spec, self.data)
 
     def save(self, folder: str | Path) -> None:
@@ -128,7 +131,7 @@ def predict_encoded(predictors: Predictors, encoded: np.ndarray, chunk: int = 32
     predicted_time = np.full(len(encoded), np.nan)
     if predictors.time is not None:
         reindex = reindex_array(predictors.reindex, predictors.operators)
-        features = time_inputs(encoded, reindex, predictors.spec, predictors.work_counter())
+        features = time_inputs(encoded, reindex, predictors.spec, predictors.work_counter)
         predicted_time = predictors.time.predict(features)
     inputs, ops = cell_tensors(encoded, predictors.max_blocks)
     predicted_accuracy = predictors.accuracy.predict(inputs, ops, chunk)

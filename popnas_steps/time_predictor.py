@@ -44,6 +44,7 @@ from popnas_steps.work import WORK_NAMES
 KINDS = ("catboost", "nnls", "ridge", "xgboost", "nnls_catboost", "work_nnls")
 LINEAR_KINDS = ("nnls", "ridge", "work_nnls")
 WORK_KINDS = ("work_nnls",)
+UNTUNED_KINDS = ("nnls", "work_nnls")  # no hyperparameters: one fit per fold, no search
 LINEAR_FILE = "linear.json"
 LINEAR_FORMAT = 2  # version of the LINEAR_FILE layout, bumped on any change to its keys (2: floor)
 SHARING_TREES = {"iterations": 300, "depth": 4, "learning_rate": 0.1}  # sharing_exponent's fixed CatBoost
@@ -77,7 +78,8 @@ def inputs_of(kind: str, features: np.ndarray) -> np.ndarray:
     if features.shape[1] != paper + len(WORK_NAMES):
         raise ValueError(
             f"the time predictor {kind!r} needs the work counts of the networks ({', '.join(WORK_NAMES)}), "
-            "which need the data's input shape; these predictors were saved without it"
+            "which need the data's input shape and class count (the dataset's metadata.json, `fit --data`); "
+            "none was given to these predictors"
         )
     return features[:, paper:]
 
@@ -354,7 +356,7 @@ class TimePredictor:
         if splits is None:
             splits = list(KFold(folds, shuffle=True, random_state=self.seed).split(features))
         rng = np.random.default_rng(self.seed)
-        trials = self.settings.search_iterations if self.kind not in ("nnls", "work_nnls") else 1
+        trials = self.settings.search_iterations if self.kind not in UNTUNED_KINDS else 1
         best = None
         for _ in range(trials):
             params = _sample(self.kind, rng)

@@ -24,11 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from popnas_steps.macro import NetworkSpec, built_indices
+from popnas_steps.model import resolutions
 from popnas_steps.operators import parse_operator
 
 WORK_NAMES = ("conv_madds", "separable_madds", "pool_reads", "values", "layers")
-_CONV, _SEPARABLE, _POOL, _VALUES, _LAYERS = range(len(WORK_NAMES))
-_SOURCES = (-2, -1)  # then index 2: a block of the same cell
 _PATTERNS = ({-1: True, -2: False}, {-1: False, -2: True}, {-1: True, -2: True})  # lookbacks a cell reads
 
 
@@ -111,17 +110,12 @@ class _CellTables:
 
 
 def _cell_tables(index: int, operators: list[str], spec: NetworkSpec, data: DataShape) -> _CellTables:
-    height, width, channels = data.input_shape
-    image = _Map(height, width, channels)
+    sizes = resolutions(data.input_shape, spec)
 
     def output_map(cell: int) -> _Map:  # the output of cell `cell` (the image below 0)
         if cell < 0:
-            return image
-        reductions = spec.reductions_through(cell)
-        size = image
-        for _ in range(reductions):
-            size = size.strided(2, size.channels)
-        return _Map(size.height, size.width, spec.filters * 2**reductions)
+            return _Map(*data.input_shape)
+        return _Map(*sizes[spec.reductions_through(cell)], spec.filters_of(cell))
 
     filters, stride = output_map(index).channels, 2 if spec.is_reduction(index) else 1
     minus_one, minus_two = output_map(index - 1), output_map(index - 2)
@@ -158,8 +152,7 @@ class WorkCounter:
     def __init__(self, operators: list[str], spec: NetworkSpec, data: DataShape):
         cells = [_cell_tables(index, list(operators), spec, data) for index in range(spec.total_cells)]
         self.empty = _head_work(data.input_shape[2], spec, data)
-        last_filters = spec.filters * 2 ** spec.reductions_through(spec.total_cells - 1)
-        head = _head_work(last_filters, spec, data)
+        head = _head_work(spec.filters_of(spec.total_cells - 1), spec, data)
         # per pattern of lookbacks read: the sum over the cells the network really builds
         self.operators, self.add, self.output_fixed, self.output_per_block, self.fixed = [], [], [], [], []
         for uses in _PATTERNS:

@@ -3,8 +3,10 @@ import pytest
 
 from popnas_steps.macro import NetworkSpec
 from popnas_steps.operators import PAPER_OPERATORS
-from popnas_steps.space import Cell, by_size, decode, encode, expand, one_block_cells
+from popnas_steps.space import Cell, by_size, decode
 from popnas_steps.work import WORK_NAMES, DataShape, WorkCounter, unused_block_counts
+
+from .synthetic import sample_cells
 
 
 def keras_work(model) -> np.ndarray:
@@ -31,13 +33,8 @@ def keras_work(model) -> np.ndarray:
 
 
 def sampled_cells(operators, blocks: int, count: int, seed: int) -> list[Cell]:
-    """`count` random cells of `blocks` blocks, grown by random expansions of one-block cells."""
-    rng = np.random.default_rng(seed)
-    encoded = encode(one_block_cells(operators), operators)
-    for _ in range(blocks - 1):
-        parents = encoded[rng.choice(len(encoded), size=min(len(encoded), 8), replace=False)]
-        encoded = expand(parents, len(operators))
-    return decode(encoded[rng.choice(len(encoded), size=count, replace=False)], operators)
+    """`count` random cells of `blocks` blocks (the synthetic evaluator's sampling)."""
+    return decode(sample_cells(np.random.default_rng(seed), operators, count, blocks)[-1], operators)
 
 
 @pytest.mark.parametrize(

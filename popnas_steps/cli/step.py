@@ -44,7 +44,6 @@ def fit(config: dict, trained: list[Path], reindex_file: Path, out: Path, data_f
     from popnas_steps.features import reindex_values
     from popnas_steps.macro import NetworkSpec
     from popnas_steps.predictors import fit_predictors
-    from popnas_steps.time_predictor import WORK_KINDS
     from popnas_steps.work import DataShape
 
     if tables.read("trained", trained[-1]).empty:  # the budget ended the search: nothing to expand
@@ -52,9 +51,6 @@ def fit(config: dict, trained: list[Path], reindex_file: Path, out: Path, data_f
         (out / "SKIPPED").write_text(f"'{trained[-1]}' holds no cell: no expansion, no predictor to fit\n")
         print(f"'{trained[-1]}' holds no cell: step b-1 selected nothing, so no predictor is fitted")
         return
-    model = config["predictors"]["time"]["model"]
-    if data_file is None and model in WORK_KINDS and config["search"]["strategy"] == "popnas":
-        raise ValueError(f"predictors.time.model {model!r} counts the networks' work: pass --data metadata.json")
     data = None if data_file is None else DataShape.from_metadata(json.loads(data_file.read_text()))
     table = tables.read("trained", *trained)
     predictors = fit_predictors(
