@@ -64,7 +64,7 @@ def replay(steps: Path, config: dict) -> dict:
     files = sorted(steps.glob("b*/trained.csv"), key=lambda path: int(path.parent.name[1:]))
     trained = tables.read("trained", *files)
     reindex = reindex_values(tables.read("reindex", steps / "b1" / "reindex.csv"))
-    data = DataShape.from_metadata(json.loads((steps.parent / "data" / "metadata.json").read_text()))
+    data = DataShape.read(steps.parent / "data" / "metadata.json")
     started = time.perf_counter()
     ablations = []
     for validation in ("kfold", "forward"):  # how each model's hyperparameters are chosen

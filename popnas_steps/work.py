@@ -18,8 +18,10 @@ comes from (-2, -1 or a block), so it is tabulated once per network and summed p
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -42,6 +44,23 @@ class DataShape:
     def from_metadata(cls, metadata: dict) -> DataShape:
         """From a prepared dataset's metadata.json."""
         return cls(tuple(int(size) for size in metadata["input_shape"]), int(metadata["num_classes"]))
+
+    @classmethod
+    def read(cls, path: str | Path) -> DataShape:
+        """From the metadata.json file at `path`; a file that is not one is an error naming it."""
+        try:
+            shape = cls.from_metadata(json.loads(Path(path).read_text()))
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ValueError(
+                f"'{path}' is not a dataset's metadata.json with input_shape [height, width, channels] and "
+                f"num_classes ({type(error).__name__}: {error}); prepare the data again"
+            ) from None
+        if len(shape.input_shape) != 3 or min(shape.input_shape) < 1 or shape.num_classes < 1:
+            raise ValueError(
+                f"'{path}' gives input_shape {list(shape.input_shape)} and num_classes "
+                f"{shape.num_classes}: a positive [height, width, channels] and count are needed"
+            )
+        return shape
 
 
 @dataclass(frozen=True)

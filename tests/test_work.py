@@ -90,3 +90,17 @@ def test_unused_block_counts():
 
 def test_data_shape_from_metadata():
     assert DataShape.from_metadata({"input_shape": [32, 32, 3], "num_classes": 100}) == DataShape((32, 32, 3), 100)
+
+
+def test_a_data_shape_is_read_from_metadata_json_and_a_bad_file_is_named(tmp_path):
+    good = tmp_path / "metadata.json"
+    good.write_text('{"input_shape": [32, 32, 3], "num_classes": 100, "source": "cifar100"}')
+    assert DataShape.read(good) == DataShape((32, 32, 3), 100)
+    for text in ("{not json", '{"input_shape": [32, 32, 3]}', '{"input_shape": [32, 32], "num_classes": 10}',
+                 '{"input_shape": [32, 0, 3], "num_classes": 10}'):  # fmt: skip
+        bad = tmp_path / "bad.json"
+        bad.write_text(text)
+        with pytest.raises(ValueError, match="bad.json"):
+            DataShape.read(bad)
+    with pytest.raises(ValueError, match="missing.json"):
+        DataShape.read(tmp_path / "missing.json")

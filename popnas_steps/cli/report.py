@@ -19,7 +19,6 @@ python -m popnas_steps.cli.report compare    --out-dir DIR RUN_DIR...   (RUN_DIR
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -124,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
 
         config = config_from_args(args)
         reindex = reindex_values(tables.read("reindex", args.reindex))
-        data = None if args.data is None else DataShape.from_metadata(json.loads(Path(args.data).read_text()))
+        data = None if args.data is None else DataShape.read(args.data)
         time_ablation(
             tables.read("trained", *args.trained),
             reindex,

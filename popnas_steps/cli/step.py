@@ -51,7 +51,7 @@ def fit(config: dict, trained: list[Path], reindex_file: Path, out: Path, data_f
         (out / "SKIPPED").write_text(f"'{trained[-1]}' holds no cell: no expansion, no predictor to fit\n")
         print(f"'{trained[-1]}' holds no cell: step b-1 selected nothing, so no predictor is fitted")
         return
-    data = None if data_file is None else DataShape.from_metadata(json.loads(data_file.read_text()))
+    data = None if data_file is None else DataShape.read(data_file)
     table = tables.read("trained", *trained)
     predictors = fit_predictors(
         table,
