@@ -1,7 +1,7 @@
 """Benchmark: how reproducible a training's time t is, the floor under any time predictor's error.
 
     python -m bench.bench_time_noise --steps results/<run>/<strategy> --config CONFIG...
-        [--per-step 8] [--repeats 3] [--out bench/results/time_noise.json]
+        [--per-step 8] [--repeats 3] [--b 2 3] [--out bench/results/time_noise.json]
 
 Takes up to --per-step cells of each step of a finished run (seeded sample; every cell of a
 smaller step) and trains each --repeats times on the run's own data split, as the
@@ -16,7 +16,9 @@ mean of the cell's other repeats (MAPE) and the Spearman of two repeats over the
 cells. A time predictor scored against one measurement per cell, as the replays of
 bench/bench_time_predictor.py score it, cannot do better than these. Also the ratio of
 the run's recorded t to the repeats' mean: how far the machine drifted between the run
-and now.
+and now. Where the run's time predictor predicted the step (its `predicted_time`), that
+prediction is scored twice: against the recorded t, as the run's report scores it, and
+against the mean of the repeats, a measurement with the noise of one training averaged out.
 """
 
 from __future__ import annotations
@@ -67,12 +69,25 @@ def floor_figures(times: np.ndarray) -> dict:
     return figures
 
 
+def predictor_figures(predicted: np.ndarray, recorded: np.ndarray, times: np.ndarray) -> dict:
+    """A step's predictions scored against its recorded t and against the mean of its repeats."""
+    from scipy.stats import spearmanr
+
+    figures = {}
+    for name, measured in (("recorded", recorded), ("repeat_mean", times.mean(axis=1))):
+        figures[f"predictor_mape_percent_vs_{name}"] = float(np.mean(np.abs(predicted - measured) / measured) * 100)
+        if len(predicted) > 2:
+            figures[f"predictor_spearman_vs_{name}"] = float(spearmanr(predicted, measured).statistic)
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=Path, required=True, help="results/<run>/<strategy> of a finished run")
     parser.add_argument("--config", nargs="+", required=True, help="the config files the run was made with")
     parser.add_argument("--per-step", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--b", type=int, nargs="+", help="only these steps (default: every step)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "time_noise.json")
     args = parser.parse_args(argv)
     if args.repeats < 2:
@@ -81,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config(*args.config)
     settings = params_text(config, "seed", "network", "training")  # what the workflow's rule passes
     trained = tables.read("trained", *sorted(args.steps.glob("b*/trained.csv")))
+    if args.b:
+        trained = trained[trained["b"].isin(args.b)]
     cells = sample_cells(trained, args.per_step, config["seed"])
     short = Path(tempfile.mkdtemp(prefix="ptn", dir="/tmp"))  # a Unix socket's path is short
     env = job_environment(short) | {"PYTHONPATH": str(ROOT), "POPNAS_DEVICES": json.dumps({"warm_workers": True})}
@@ -102,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
         figures = floor_figures(times[rows])
         recorded = cells.loc[rows, "time"].to_numpy(float)
         figures["recorded_over_repeats_median"] = float(np.median(recorded / times[rows].mean(axis=1)))
+        predicted = cells.loc[rows, "predicted_time"].to_numpy(float)
+        if not np.isnan(predicted).any():  # b <= 1 and PNAS steps have no prediction
+            figures |= predictor_figures(predicted, recorded, times[rows])
         steps[f"b{int(b)}"] = figures
     report = {
         "what": "reproducibility of t: each sampled cell of a finished run trained --repeats times, in shuffled rounds",
@@ -114,8 +134,16 @@ def main(argv: list[str] | None = None) -> int:
         "steps": steps,
         "all_steps_perfect_predictor_mape_percent": floor_figures(times)["perfect_predictor_mape_percent"],
         "cells": [
-            {"cell_id": cell_id, "b": int(b), "recorded_t": float(t), "repeats_t": [float(x) for x in row]}
-            for cell_id, b, t, row in zip(cells["cell_id"], cells["b"], cells["time"], times, strict=True)
+            {
+                "cell_id": cell_id,
+                "b": int(b),
+                "recorded_t": float(t),
+                "predicted_t": None if np.isnan(p) else float(p),
+                "repeats_t": [float(x) for x in row],
+            }
+            for cell_id, b, t, p, row in zip(
+                cells["cell_id"], cells["b"], cells["time"], cells["predicted_time"], times, strict=True
+            )
         ],
     }
     args.out.write_text(json.dumps(report, indent=2) + "\n")

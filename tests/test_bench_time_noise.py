@@ -24,6 +24,16 @@ def test_the_perfect_predictor_is_the_mean_of_the_other_repeats():
     assert figures["repeat_spearman_median"] == pytest.approx(0.5)  # ranks 1, 2, 3 against 1, 3, 2
 
 
+def test_a_prediction_is_scored_against_the_recorded_t_and_against_the_repeats_mean():
+    times = np.array([[1.0, 3.0], [4.0, 4.0], [5.0, 7.0]])  # repeat means 2, 4, 6
+    recorded = np.array([4.0, 2.0, 6.0])  # one noisy measurement: ranks 2, 1, 3
+    figures = bench_time_noise.predictor_figures(np.array([2.0, 4.0, 6.0]), recorded, times)
+    assert figures["predictor_mape_percent_vs_repeat_mean"] == 0.0
+    assert figures["predictor_spearman_vs_repeat_mean"] == pytest.approx(1.0)
+    assert figures["predictor_mape_percent_vs_recorded"] == pytest.approx((0.5 + 1.0 + 0.0) / 3 * 100)
+    assert figures["predictor_spearman_vs_recorded"] == pytest.approx(0.5)
+
+
 def test_the_sample_takes_every_cell_of_a_small_step_and_is_seeded():
     trained = pd.DataFrame({"b": [1] * 10 + [2] * 3, "status": "ok", "time": np.arange(13.0)})
     first = bench_time_noise.sample_cells(trained, 4, seed=0)
@@ -40,18 +50,27 @@ def test_the_noise_bench_retrains_the_cells_of_a_run(tmp_path):
     config = load_config(config_file)
     run = tmp_path / "run"
     prepare(config["dataset"], config["seed"], run / "data")
-    cells = [Cell(), Cell.from_json([[-1, "3x3 conv", -1, "identity"]])]
+    cells = [
+        Cell(),
+        Cell.from_json([[-1, "3x3 conv", -1, "identity"]]),
+        Cell.from_json([[-1, "3x3 conv", -1, "identity"], [0, "identity", -2, "identity"]]),
+    ]
     rows = [
         {"cell_id": c.cell_id, "cell": c.to_json(), "b": len(c), "origin": "b1", "status": "ok", "accuracy": 0.5,
-         "time": 1.0, "params": 1, "predicted_accuracy": None, "predicted_time": None, "reason": None}
+         "time": 1.0, "params": 1, "predicted_accuracy": None, "predicted_time": 2.0 if len(c) == 2 else None,
+         "reason": None}
         for c in cells
     ]  # fmt: skip
     (run / "popnas" / "b0").mkdir(parents=True)
     tables.write("trained", pd.DataFrame(rows), run / "popnas" / "b0" / "trained.csv")
     out = tmp_path / "noise.json"
     assert bench_time_noise.main(["--steps", str(run / "popnas"), "--config", config_file, "--repeats", "2",
-                                  "--out", str(out)]) == 0  # fmt: skip
+                                  "--b", "1", "2", "--out", str(out)]) == 0  # fmt: skip
     report = json.loads(out.read_text())
-    assert set(report["steps"]) == {"b0", "b1"}
+    assert set(report["steps"]) == {"b1", "b2"}  # the empty cell's step left out
+    assert "predictor_mape_percent_vs_repeat_mean" in report["steps"]["b2"]  # b=2 was predicted, b=1 was not
+    assert not any(key.startswith("predictor") for key in report["steps"]["b1"])
+    predicted = {cell["b"]: cell["predicted_t"] for cell in report["cells"]}
+    assert predicted == {1: None, 2: 2.0}
     assert all(len(cell["repeats_t"]) == 2 and min(cell["repeats_t"]) > 0 for cell in report["cells"])
     assert report["steps"]["b1"]["perfect_predictor_mape_percent"] >= 0
