@@ -39,6 +39,7 @@ import pandas as pd
 from bench.bench_job_cost import job_environment, run_job
 from popnas_steps import tables
 from popnas_steps.config import load_config, params_text
+from popnas_steps.time_predictor import mape
 from popnas_steps.worker import stop_workers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,7 +61,7 @@ def floor_figures(times: np.ndarray) -> dict:
     figures = {
         "cells": cells,
         "cv_median_percent": float(np.median(times.std(axis=1, ddof=1) / times.mean(axis=1)) * 100),
-        "perfect_predictor_mape_percent": float(np.mean(np.abs(others - times) / times) * 100),
+        "perfect_predictor_mape_percent": mape(times, others),
         "summed_time_spread_percent": float(np.ptp(times.sum(axis=0)) / times.sum(axis=0).mean() * 100),
     }
     if cells > 2:
@@ -75,7 +76,7 @@ def predictor_figures(predicted: np.ndarray, recorded: np.ndarray, times: np.nda
 
     figures = {}
     for name, measured in (("recorded", recorded), ("repeat_mean", times.mean(axis=1))):
-        figures[f"predictor_mape_percent_vs_{name}"] = float(np.mean(np.abs(predicted - measured) / measured) * 100)
+        figures[f"predictor_mape_percent_vs_{name}"] = mape(measured, predicted)
         if len(predicted) > 2:
             figures[f"predictor_spearman_vs_{name}"] = float(spearmanr(predicted, measured).statistic)
     return figures
