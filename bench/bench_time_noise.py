@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     trained = tables.read("trained", *sorted(args.steps.glob("b*/trained.csv")))
     if args.b:
         trained = trained[trained["b"].isin(args.b)]
+    if tables.ok_rows(trained).empty:
+        parser.error(f"no successful cell of steps {args.b or 'any'} in {args.steps}/b*/trained.csv")
     cells = sample_cells(trained, args.per_step, config["seed"])
     short = Path(tempfile.mkdtemp(prefix="ptn", dir="/tmp"))  # a Unix socket's path is short
     env = job_environment(short) | {"PYTHONPATH": str(ROOT), "POPNAS_DEVICES": json.dumps({"warm_workers": True})}

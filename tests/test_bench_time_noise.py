@@ -41,6 +41,17 @@ def test_the_sample_takes_every_cell_of_a_small_step_and_is_seeded():
     assert first.equals(bench_time_noise.sample_cells(trained, 4, seed=0))
 
 
+def test_steps_with_no_cell_are_refused_before_any_training(tmp_path, capsys):
+    row = {"cell_id": Cell().cell_id, "cell": Cell().to_json(), "b": 0, "origin": "b0", "status": "ok",
+           "accuracy": 0.5, "time": 1.0, "params": 1, "predicted_accuracy": None, "predicted_time": None,
+           "reason": None}  # fmt: skip
+    (tmp_path / "popnas" / "b0").mkdir(parents=True)
+    tables.write("trained", pd.DataFrame([row]), tmp_path / "popnas" / "b0" / "trained.csv")
+    with pytest.raises(SystemExit):
+        bench_time_noise.main(["--steps", str(tmp_path / "popnas"), "--config", "config/tiny.yaml", "--b", "3"])
+    assert "no successful cell of steps [3]" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_the_noise_bench_retrains_the_cells_of_a_run(tmp_path):
     from popnas_steps.config import load_config
