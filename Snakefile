@@ -1,5 +1,5 @@
 # popnas: POPNASv2 as a Snakemake workflow. Each search phase is a rule with file outputs
-# under results/<run>/ (README.md lists them).
+# under results/<run>/ (docs/outputs.md lists them; popnas_steps/layout.py builds their paths).
 #
 #   snakemake --cores all --resources gpu=1                         # the embedded default
 #   snakemake --cores all --resources gpu=1 --configfile my.yaml    # overrides, key by key

@@ -18,16 +18,13 @@ on 8x8 images (the test does). Writes bench/results/augmentation.json (--out).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import time
-from pathlib import Path
 
 import keras
 import numpy as np
 
+from bench.common import DEFAULT_CONFIG, RESULTS, machine, write_result
 from popnas_steps.config import load_config
 from popnas_steps.datasets import PreparedData, Split
 from popnas_steps.macro import NetworkSpec
@@ -35,7 +32,6 @@ from popnas_steps.model import build_model
 from popnas_steps.space import Cell
 from popnas_steps.train import Recipe, make_datasets, train_model
 
-ROOT = Path(__file__).resolve().parent.parent
 CELL = Cell.from_json('[[-1, "3x3 conv", -2, "identity"], [0, "3x3 dconv", -1, "2x2 maxpool"]]')
 PLACEMENTS = {"pipeline": False, "device": True}
 
@@ -83,11 +79,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--images", type=int, default=2560, help="generated images (80%% train)")
     parser.add_argument("--size", type=int, default=32, help="image height and width")
     parser.add_argument("--tiny", action="store_true", help="seconds: 8x8 images, 1 epoch, 1 repeat")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "augmentation.json"))
+    parser.add_argument("--out", default=str(RESULTS / "augmentation.json"))
     args = parser.parse_args(argv)
     if args.tiny:
         args.repeats, args.epochs, args.images, args.size = 1, 1, 160, 8
-    config = load_config(ROOT / "config" / "config.yaml")
+    config = load_config(DEFAULT_CONFIG)
     network = NetworkSpec(**config["network"])
     data = generated_data(args.images, args.size)
     # The paper's augmentation (the embedded default turns the flip off for digits) and batch.
@@ -123,7 +119,7 @@ def main(argv: list[str] | None = None) -> dict:
         },
     }
     result = {
-        "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, CPU only",
+        "machine": machine(),
         "date": time.strftime("%Y-%m-%d"),
         "workload": {
             "images": f"{args.images} generated {args.size}x{args.size}x3 (80% train), 10 classes",
@@ -153,9 +149,7 @@ def main(argv: list[str] | None = None) -> dict:
             },
         },
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(args.out, result)
     return result
 
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import statistics
 import sys
@@ -24,16 +22,14 @@ from datetime import datetime
 from pathlib import Path
 
 import keras
-import tensorflow as tf
 
+from bench.common import DEFAULT_CONFIG, RESULTS, machine, write_result
 from popnas_steps.config import load_config
 from popnas_steps.datasets import load_prepared, prepare
 from popnas_steps.macro import NetworkSpec
 from popnas_steps.model import build_model
 from popnas_steps.space import Cell
 from popnas_steps.train import Recipe, train_model
-
-ROOT = Path(__file__).resolve().parent.parent
 
 CELLS = [
     '[[-1, "3x3 conv", -2, "identity"]]',
@@ -57,7 +53,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=21)
     args = parser.parse_args()
-    config = load_config(ROOT / "config" / "config.yaml")
+    config = load_config(DEFAULT_CONFIG)
     scratch = Path(tempfile.mkdtemp(prefix="popnas-bench-checkpoint-"))
     prepare(config["dataset"], config["seed"], scratch / "data")
     data = load_prepared(scratch / "data")
@@ -83,7 +79,7 @@ def main() -> int:
         })  # fmt: skip
     result = {
         "date": datetime.now().isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "tensorflow": tf.__version__},
+        "machine": machine(),
         "epochs": args.epochs,
         "repeats": args.repeats,
         "per_cell": per_cell,
@@ -91,8 +87,7 @@ def main() -> int:
         "median_checkpoint_seconds_per_epoch": statistics.median(c["checkpoint_seconds_per_epoch"] for c in per_cell),
         "runs": rows,
     }
-    out = ROOT / "bench" / "results" / "checkpoint.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(RESULTS / "checkpoint.json", result, show=False)
     print(json.dumps({k: result[k] for k in ("median_fit_ratio", "median_checkpoint_seconds_per_epoch")}))
     for row in per_cell:
         print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}))

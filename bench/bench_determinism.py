@@ -30,8 +30,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import platform
 import re
 import shutil
 import statistics
@@ -40,12 +38,9 @@ import sys
 import time
 from pathlib import Path
 
-from bench.workflow import run_workflow
-
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import DEFAULT_CONFIG, RESULTS, ROOT, machine, run_training_job, run_workflow, write_result
 
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
-CONFIG = ROOT / "config" / "config.yaml"
 CELLS = {
     "empty": [],
     "one_block": [[-1, "3x3 conv", -2, "identity"]],
@@ -71,21 +66,16 @@ def overlay(workdir: Path, deterministic: bool) -> Path:
 def prepare(workdir: Path) -> Path:
     data = workdir / "data"
     if not data.exists():
-        command = [PYTHON, "-m", "popnas_steps.cli.datasets", "prepare", "--config", str(CONFIG), "--out", str(data)]
+        command = [PYTHON, "-m", "popnas_steps.cli.datasets", "prepare", "--config", str(DEFAULT_CONFIG),
+                   "--out", str(data)]  # fmt: skip
         subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     return data
 
 
 def train(workdir: Path, data: Path, cell: list, deterministic: bool, out: Path) -> dict:
     """One training as its own process, as the workflow runs it; its result.json plus the outside wall."""
-    shutil.rmtree(out, ignore_errors=True)
-    command = [PYTHON, "-m", "popnas_steps.cli.train_cell", "--config", str(CONFIG),
-               str(overlay(workdir, deterministic)), "--data", str(data), "--cell", json.dumps(cell),
-               "--out", str(out)]  # fmt: skip
-    started = time.perf_counter()
-    subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    outside = time.perf_counter() - started
-    result = json.loads((out / "result.json").read_text())
+    config = ["--config", str(DEFAULT_CONFIG), str(overlay(workdir, deterministic))]
+    result, outside = run_training_job(config, data, json.dumps(cell), out, python=PYTHON, cwd=ROOT)
     if result["status"] != "ok":
         raise RuntimeError(f"training of {cell} failed: {result['reason']}")
     if result["training"].get("deterministic", False) != deterministic:
@@ -300,26 +290,9 @@ def run_searches(workdir: Path) -> dict:
         det = d / "det.yaml"
         det.write_text("training:\n  deterministic: true\n")
         print(f"search in {d} ...", flush=True)
-        walls[d.name] = round(run_workflow(d, configs=[CONFIG, det]), 1)
+        walls[d.name] = round(run_workflow(d, configs=[DEFAULT_CONFIG, det]), 1)
         print(f"  {walls[d.name]} s", flush=True)
     return {"walls_seconds": walls, **compare_runs(*dirs)}
-
-
-def machine() -> dict:
-    import tensorflow as tf
-
-    try:
-        gpu = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True).stdout.strip() or "none"
-    except FileNotFoundError:
-        gpu = "nvidia-smi absent"
-    return {
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "gpu": gpu,
-    }
 
 
 def summary(result: dict) -> None:
@@ -352,7 +325,7 @@ def main() -> None:
     parser.add_argument("--searches-only", action="store_true", help="only the two searches and their comparison")
     parser.add_argument("--compare", nargs=2, metavar="DIR", help="only compare two finished runs")
     parser.add_argument("--run", default="default", help="run name of the compared runs")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "determinism.json"))
+    parser.add_argument("--out", default=str(RESULTS / "determinism.json"))
     args = parser.parse_args()
     workdir, out = Path(args.workdir).resolve(), Path(args.out)
     result = json.loads(out.read_text()) if out.exists() else {}  # keep the parts not run now
@@ -368,8 +341,7 @@ def main() -> None:
             result["searches"]["walls_seconds"] = previous["walls_seconds"]  # the same runs: keep their walls
     elif args.searches or args.searches_only:
         result["searches"] = {"command": "python -m bench.bench_determinism --searches-only", **run_searches(workdir)}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(out, result, show=False)
     summary(result)
     print(f"\nwritten: {out}")
 

@@ -11,24 +11,19 @@ so both see the same machine load. Writes bench/results/fixed_cost.json.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import time
-from pathlib import Path
 
 import keras
 import numpy as np
 
+from bench.common import DEFAULT_CONFIG, RESULTS, machine, write_result
 from popnas_steps.config import load_config
 from popnas_steps.datasets import load_digits, split
 from popnas_steps.macro import NetworkSpec
 from popnas_steps.model import build_model
 from popnas_steps.space import Cell
 from popnas_steps.train import Recipe, learning_rate_schedule
-
-ROOT = Path(__file__).resolve().parent.parent
 
 CELL = Cell.from_json('[[-1, "3x3 conv", -2, "identity"], [0, "3x3 dconv", -1, "2x2 maxpool"]]')
 
@@ -55,9 +50,9 @@ def first_step_seconds(config: dict, keras_schedule: bool) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "fixed_cost.json"))
+    parser.add_argument("--out", default=str(RESULTS / "fixed_cost.json"))
     args = parser.parse_args()
-    config = load_config(ROOT / "config" / "config.yaml")
+    config = load_config(DEFAULT_CONFIG)
     split(load_digits(), config["dataset"], 0)  # warm the imports of the data path
     first_step_seconds(config, False)  # warm TensorFlow itself
     timings = {"keras_cosine_decay_restarts": [], "tabulated_schedule": []}
@@ -66,14 +61,13 @@ def main() -> None:
         timings["tabulated_schedule"].append(first_step_seconds(config, False))
     medians = {k: round(statistics.median(v), 2) for k, v in timings.items()}
     result = {
-        "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, CPU only",
+        "machine": machine(),
         "date": time.strftime("%Y-%m-%d"),
         "first_train_step_seconds_median": medians,
         "all": {k: [round(t, 2) for t in v] for k, v in timings.items()},
         "saved_seconds_per_network": round(medians["keras_cosine_decay_restarts"] - medians["tabulated_schedule"], 2),
     }
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

@@ -18,44 +18,19 @@ are only read.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import re
 import time
-from datetime import datetime
 from pathlib import Path
 
+from bench.common import RESULTS, LoggedJob, logged_jobs, machine, write_result
+from popnas_steps.artefacts import read_cells
 from popnas_steps.config import load_config
-from popnas_steps.status import read_cells, search_status
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def logged_jobs(log_dir: Path) -> list[tuple[str, str, float]]:
-    """(rule, first output, end) of every finished job of the Snakemake logs in `log_dir`."""
-    jobs = []
-    for log in sorted(log_dir.glob("*.snakemake.log")):
-        stamp, rule, output, started = None, None, None, {}
-        for line in log.read_text().splitlines():
-            text = line.strip()
-            if re.fullmatch(r"\[\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4}\]", text):
-                stamp = datetime.strptime(text, "[%a %b %d %H:%M:%S %Y]").timestamp()
-            elif m := re.match(r"(?:local)?(?:rule|checkpoint) (\w+):", line):
-                rule, output = m.group(1), None
-            elif (m := re.match(r"\s+output: ([^,\s]+)", line)) and rule is not None:
-                output = m.group(1)
-            elif (m := re.match(r"\s+jobid: (\d+)", line)) and rule is not None:
-                started[m.group(1)] = (rule, output)
-                rule = None
-            elif (m := re.match(r"Finished jobid: (\d+)", line)) and m.group(1) in started:
-                jobs.append((*started.pop(m.group(1)), stamp))
-    return jobs
+from popnas_steps.layout import RunLayout
+from popnas_steps.status import search_status
 
 
-def logged_walls(jobs: list[tuple[str, str, float]], run: str, strategy: str, cells, b: int, last: int):
+def logged_walls(jobs: list[LoggedJob], run: str, strategy: str, cells, b: int, last: int):
     """The step's wall and the rest of the search, from the Snakemake log; None where absent."""
-    ends = {output: end for _, output, end in jobs if output}
+    ends = {job.output: job.end for job in jobs if job.output}
     selected = ends.get(f"results/{run}/{strategy}/b{b}/selected.csv")
 
     def trained(step: int) -> float | None:
@@ -71,11 +46,12 @@ def logged_walls(jobs: list[tuple[str, str, float]], run: str, strategy: str, ce
 
 def replay(run_dir: Path, config: dict, gpus: int) -> list[dict]:
     strategy = config["search"]["strategy"]
-    cells, selected_at = read_cells(run_dir, strategy)
+    cells, selected_at = read_cells(RunLayout(Path(run_dir), strategy))
     last = config["search"]["max_blocks"]
     if last not in selected_at or (cells["state"] == "pending").any():
         raise SystemExit(f"{run_dir}: the search has not finished (b{last} trained), nothing to replay")
-    jobs = logged_jobs(run_dir.parent.parent / ".snakemake" / "log")
+    logs = sorted((run_dir.parent.parent / ".snakemake" / "log").glob("*.snakemake.log"))
+    jobs = [job for log in logs for job in logged_jobs(log)]
     search_end = cells["finished"].max()
     rows = []
     for b in range(2, last + 1):
@@ -127,7 +103,7 @@ def main() -> None:
     parser.add_argument("--run", nargs="+", action="append", required=True, metavar="RUN_DIR CONFIG",
                         help="a finished run's results/<run> folder, then its config file(s)")  # fmt: skip
     parser.add_argument("--gpus", type=int, default=1, help="the trainings the runs ran at once")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "forecast.json"))
+    parser.add_argument("--out", default=str(RESULTS / "forecast.json"))
     args = parser.parse_args()
     rows, runs = [], []
     for run_dir, *configs in args.run:
@@ -139,13 +115,13 @@ def main() -> None:
         runs.append({"run": run_dir, "config": configs, "strategy": search["strategy"], "B": search["max_blocks"],
                      "K": search["beam"], "J": search["exploration"]})  # fmt: skip
     result = {
-        "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores (where this replay ran)",
+        "machine": machine() | {"note": "where this replay ran"},
         "date": time.strftime("%Y-%m-%d"),
         "gpus": args.gpus,
         "runs": runs,
         "steps": rows,
     }
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.out, result, show=False)
     print(table(rows))
 
 

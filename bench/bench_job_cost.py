@@ -18,41 +18,22 @@ included) - `t`. Writes bench/results/job_cost.json: medians per setting and the
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench.common import DEFAULT_CONFIG, RESULTS, job_environment, machine, run_training_job, write_result
 from popnas_steps.config import load_config, params_text
 from popnas_steps.datasets import prepare
 from popnas_steps.space import one_block_cells
 from popnas_steps.worker import stop_workers
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def job_environment(folder: Path) -> dict:
-    """This process's environment for jobs of a benchmark: no scheduler's GPU or devices
-    settings, and the workers' sockets and GPU slots in `folder` (short: a Unix socket's path
-    is), apart from any search's."""
-    env = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES", "POPNAS_DEVICES")}
-    return env | {"TMPDIR": str(folder), "POPNAS_GPU_SLOTS": str(folder / "slots")}
-
 
 def run_job(settings: str, data: Path, cell: str, out: Path, env: dict) -> dict:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "popnas_steps.cli.train_cell", "--settings", settings, "--data", str(data),
-               "--cell", cell, "--out", str(out)]  # fmt: skip
-    started = time.perf_counter()
-    # Run outside any checkout: `python -m` puts the working folder first on the path.
-    subprocess.run(command, env=env, check=True, capture_output=True, cwd=out.parent)
-    wall = time.perf_counter() - started
-    result = json.loads((out / "result.json").read_text())
+    """One job's wall, t and fixed cost (wall - t), its phases' timings, and its warm worker."""
+    result, wall = run_training_job(["--settings", settings], data, cell, out, env=env)
     # `worker` is a key of results since warm workers exist: the check that `before` ran the old code.
     timings = {"wall": wall, "t": result["time"], "fixed": wall - result["time"], **result["timings"]}
     return {**timings, "warm_worker": (result.get("worker") or {}).get("pid"), "has_worker_key": "worker" in result}
@@ -62,20 +43,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cells", type=int, default=6)
     parser.add_argument("--before", type=Path, help="a checkout of an older popnas to compare with")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "job_cost.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "job_cost.json")
     args = parser.parse_args(argv)
 
-    config = load_config(ROOT / "config" / "config.yaml")
+    config = load_config(DEFAULT_CONFIG)
     settings = params_text(config, "seed", "network", "training")  # what the workflow's rule passes
     cells = [cell.to_json() for cell in one_block_cells(config["search"]["operators"])][: args.cells]
     short = Path(tempfile.mkdtemp(prefix="pjc", dir="/tmp"))  # a Unix socket's path is short
-    base = job_environment(short)
     envs = {
-        "fresh": {**base, "POPNAS_DEVICES": json.dumps({"warm_workers": False}), "PYTHONPATH": str(ROOT)},
-        "warm": {**base, "POPNAS_DEVICES": json.dumps({"warm_workers": True}), "PYTHONPATH": str(ROOT)},
+        "fresh": job_environment(short, warm_workers=False),
+        "warm": job_environment(short, warm_workers=True),
     }
     if args.before:
-        envs["before"] = {**base, "PYTHONPATH": str(args.before.resolve())}
+        envs["before"] = job_environment(short, args.before.resolve())
     data = short / "data"
     prepare(config["dataset"], config["seed"], data)
 
@@ -109,13 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     report = {
         "what": "fixed cost of a train_cell job (wall - t) on the embedded default's data, settings interleaved",
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, CPU only",
+        "machine": machine(),
         "date": time.strftime("%Y-%m-%d"),
         "cells": cells,
         "summary": summary,
         "ratios": ratios,
     }
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_result(args.out, report, show=False)
     for name in envs:
         print(name, {k: v for k, v in summary[name].items() if k != "jobs"})
     print("ratios", ratios)

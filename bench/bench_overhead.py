@@ -22,41 +22,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
-from bench.workflow import run_workflow
-
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import DEFAULT_CONFIG, RESULTS, ROOT, job_spans, machine, run_workflow, write_result
 
 PHASES = ["interpreter_seconds", "import_seconds", "data_seconds", "build_seconds", "trace_seconds",
           "validation_seconds", "write_seconds"]  # fmt: skip
-
-
-def job_spans(log: Path) -> list[tuple[str, float, float]]:
-    """(rule, start, end) of every job of a Snakemake log."""
-    stamp, starts, spans, rule_of = None, {}, [], {}
-    rule = None
-    for line in log.read_text().splitlines():
-        if re.fullmatch(r"\[\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4}\]", line.strip()):
-            stamp = datetime.strptime(line.strip(), "[%a %b %d %H:%M:%S %Y]").timestamp()
-        elif m := re.match(r"(?:local)?(?:rule|checkpoint) (\w+):", line):
-            rule = m.group(1)
-        elif (m := re.match(r"\s+jobid: (\d+)", line)) and rule is not None:
-            starts[m.group(1)], rule_of[m.group(1)] = stamp, rule
-            rule = None
-        elif m := re.match(r"Finished jobid: (\d+)", line):
-            if m.group(1) in starts:
-                spans.append((rule_of[m.group(1)], starts[m.group(1)], stamp))
-    return spans
 
 
 def covered(spans: list[tuple[str, float, float]]) -> float:
@@ -139,28 +115,25 @@ def main() -> None:
     parser.add_argument("--analyse-only", action="store_true")
     parser.add_argument("--out", default=None, help="default: bench/results/overhead.json (fit_overhead.json)")
     parser.add_argument("--fit-models", nargs="+", help="replay fit and expand with each")
-    parser.add_argument("--config", nargs="+", default=[str(ROOT / "config" / "config.yaml")], help="with --fit-models")
+    parser.add_argument("--config", nargs="+", default=[str(DEFAULT_CONFIG)], help="with --fit-models")
     parser.add_argument("--strategy", default="popnas", help="with --fit-models: the steps folder")
     parser.add_argument("--repeats", type=int, default=3, help="with --fit-models")
     args = parser.parse_args()
     workdir = Path(args.workdir)
-    machine = f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, CPU only"
+    where = machine()
     if args.fit_models:
         from popnas_steps.config import load_config
 
         steps = workdir / "results" / args.run / args.strategy
-        result = {"machine": machine, "date": time.strftime("%Y-%m-%d"), "run": str(steps), "repeats": args.repeats,
+        result = {"machine": where, "date": time.strftime("%Y-%m-%d"), "run": str(steps), "repeats": args.repeats,
                   "steps": fit_seconds(load_config(*args.config), steps, args.fit_models, args.repeats)}  # fmt: skip
-        out = Path(args.out or ROOT / "bench" / "results" / "fit_overhead.json")
-        out.write_text(json.dumps(result, indent=2) + "\n")
-        print(json.dumps(result, indent=2))
+        write_result(args.out or RESULTS / "fit_overhead.json", result)
         return
     wall = None
     if not args.analyse_only:
         wall = run_workflow(workdir)
-    result = {"machine": machine, "date": time.strftime("%Y-%m-%d"), **analyse(workdir, args.run, wall)}
-    Path(args.out or ROOT / "bench" / "results" / "overhead.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    result = {"machine": where, "date": time.strftime("%Y-%m-%d"), **analyse(workdir, args.run, wall)}
+    write_result(args.out or RESULTS / "overhead.json", result)
 
 
 if __name__ == "__main__":

@@ -16,15 +16,12 @@ Writes bench/results/predictors.json.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from bench.common import RESULTS, machine, write_result
 from popnas_steps import predictors as P
 from popnas_steps.accuracy_predictor import cell_tensors
 from popnas_steps.config import validate
@@ -33,8 +30,6 @@ from popnas_steps.operators import PAPER_OPERATORS
 from popnas_steps.space import decode, encode, expand
 from popnas_steps.work import DataShape
 from tests.synthetic import SPEC, sample_cells, synthetic_accuracy, synthetic_reindex, synthetic_time
-
-ROOT = Path(__file__).resolve().parent.parent
 
 OPS = list(PAPER_OPERATORS)
 
@@ -56,7 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trained", type=int, default=300, help="synthetic trained cells (b=1..4)")
     parser.add_argument("--sample", type=int, default=2048, help="candidates scored the authors' way")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "predictors.json"))
+    parser.add_argument("--out", default=str(RESULTS / "predictors.json"))
     args = parser.parse_args()
     rng = np.random.default_rng(0)
 
@@ -89,7 +84,7 @@ def main() -> None:
     authors = sample_seconds / args.sample * len(all_expansions)
 
     result = {
-        "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores",
+        "machine": machine(),
         "date": time.strftime("%Y-%m-%d"),
         "trained_cells": len(trained),
         "fit_seconds": round(fit_seconds, 1),
@@ -102,9 +97,7 @@ def main() -> None:
         "authors_extrapolated_seconds": round(authors, 1),
         "speedup": round(authors / ours, 1),
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

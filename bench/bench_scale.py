@@ -14,26 +14,20 @@ Writes bench/results/scale.json.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import re
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+from bench.common import RESULTS, ROOT, machine, snakemake_command, write_result
 from popnas_steps.config import load_config, validate
 from popnas_steps.datasets import prepare
 from tests.synthetic import run_synthetic_search
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def dry_run(workdir: Path) -> tuple[float, dict]:
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-               "-n", "--cores", "all", "--configfile", str(ROOT / "config" / "cifar10.yaml")]  # fmt: skip
+    command = snakemake_command(workdir, "-n", "--cores", "all", "--configfile", str(ROOT / "config" / "cifar10.yaml"))
     started = time.perf_counter()
     run = subprocess.run(command, check=True, capture_output=True, text=True)
     seconds = time.perf_counter() - started
@@ -44,7 +38,7 @@ def dry_run(workdir: Path) -> tuple[float, dict]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workdir", default=str(ROOT / "bench_work" / "scale"))
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "scale.json"))
+    parser.add_argument("--out", default=str(RESULTS / "scale.json"))
     args = parser.parse_args()
     workdir = Path(args.workdir)
     shutil.rmtree(workdir, ignore_errors=True)
@@ -62,7 +56,7 @@ def main() -> None:
     synthetic_seconds = time.perf_counter() - started
     full_seconds, full_jobs = dry_run(workdir)
     result = {
-        "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores",
+        "machine": machine(),
         "date": time.strftime("%Y-%m-%d"),
         "cifar10_dry_run_from_nothing_seconds": round(empty_seconds, 2),
         "cifar10_dry_run_from_nothing_jobs": empty_jobs,
@@ -71,8 +65,7 @@ def main() -> None:
         "cifar10_dry_run_over_complete_search_seconds": round(full_seconds, 2),
         "cifar10_dry_run_over_complete_search_jobs": full_jobs,
     }
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import time
 from pathlib import Path
@@ -31,14 +29,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.bench_overhead import job_spans
-from bench.workflow import run_workflow
+from bench.common import RESULTS, ROOT, job_spans, machine, run_workflow, write_result
 from popnas_steps import tables
 from popnas_steps.config import load_config
+from popnas_steps.layout import RunLayout
 from popnas_steps.predictors import predictor_quality
 from popnas_steps.report import finished_job_seconds, search_summary
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def logged_wall(workdir: Path, run: str, until_rule: str | None = None) -> float:
@@ -64,7 +60,7 @@ def share_b1(workdir: Path, source: str, target: str) -> None:
 
 def figures(steps: Path, wall: float) -> dict:  # wall: from the Snakemake logs, 1 s resolution
     trained = tables.read("trained", *sorted(steps.glob("b*/trained.csv")))
-    summary = search_summary(trained, finished_job_seconds(steps.parent / "cells", trained)).iloc[0]
+    summary = search_summary(trained, finished_job_seconds(RunLayout.of_steps(steps), trained)).iloc[0]
     ok = tables.ok_rows(trained)
     t = ok["time"].to_numpy(float)
     final = pd.read_csv(steps / "report" / "final.csv").iloc[0]
@@ -101,7 +97,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--config", default=str(ROOT / "bench" / "search.yaml"))
     parser.add_argument("--workdir", default=str(ROOT / "bench_work"))
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "search_efficiency.json"))
+    parser.add_argument("--out", default=str(RESULTS / "search_efficiency.json"))
     parser.add_argument("--analyse-only", action="store_true", help="use the runs already in --workdir")
     parser.add_argument("--time-models", nargs="+", help="one POPNASv2 run per time model (default: the config's)")
     parser.add_argument("--share-b1", action="store_true", help="later runs start from the first run's b <= 1")
@@ -132,7 +128,7 @@ def main() -> None:
     }
     first = next(iter(results))
     result = {
-        "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, CPU only",
+        "machine": machine(),
         "date": time.strftime("%Y-%m-%d"),
         "config": str(config.relative_to(ROOT)),
         "shared_b1": args.share_b1,
@@ -159,8 +155,7 @@ def main() -> None:
             if label != first
         },
     }
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

@@ -14,15 +14,13 @@ finishes) and the job step's own start-up. Writes bench/results/slurm.json.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import shutil
 import sys
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
-from bench.workflow import run_workflow
+from bench.common import RESULTS, ROOT, machine, run_workflow, write_result
 from cluster.slurm_check import (
     cluster_answers,
     full_run,
@@ -32,8 +30,6 @@ from cluster.slurm_check import (
     snakemake_command,
     tiny_workdir,
 )
-
-ROOT = Path(__file__).resolve().parent.parent
 
 GPUS = 2
 
@@ -63,7 +59,7 @@ def main() -> int:
 
     result = {
         "date": datetime.now().isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {platform.node()}, 2 cores (one-node SLURM of cluster/localhost-slurm.sh)",
+        "machine": machine() | {"note": "one-node SLURM of cluster/localhost-slurm.sh"},
         "config": "config/tiny.yaml",
         "trainings_at_once": GPUS,
         "local_wall_seconds": round(local_wall, 1),
@@ -80,9 +76,7 @@ def main() -> int:
             1,
         ),
     }
-    (ROOT / "bench" / "results").mkdir(exist_ok=True)
-    (ROOT / "bench" / "results" / "slurm.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(RESULTS / "slurm.json", result)
     return 0
 
 

@@ -24,9 +24,6 @@ against the mean of the repeats, a measurement with the noise of one training av
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -36,13 +33,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.bench_job_cost import job_environment, run_job
+from bench.common import RESULTS, job_environment, machine, run_training_job, write_result
 from popnas_steps import tables
 from popnas_steps.config import load_config, params_text
 from popnas_steps.time_predictor import mape
 from popnas_steps.worker import stop_workers
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def sample_cells(trained: pd.DataFrame, per_step: int, seed: int) -> pd.DataFrame:
@@ -89,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-step", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--b", type=int, nargs="+", help="only these steps (default: every step)")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "time_noise.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "time_noise.json")
     args = parser.parse_args(argv)
     if args.repeats < 2:
         parser.error("--repeats must be at least 2: the noise is the spread between repeats")
@@ -103,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no successful cell of steps {args.b or 'any'} in {args.steps}/b*/trained.csv")
     cells = sample_cells(trained, args.per_step, config["seed"])
     short = Path(tempfile.mkdtemp(prefix="ptn", dir="/tmp"))  # a Unix socket's path is short
-    env = job_environment(short) | {"PYTHONPATH": str(ROOT), "POPNAS_DEVICES": json.dumps({"warm_workers": True})}
+    env = job_environment(short, warm_workers=True)
     data = (args.steps.parent / "data").resolve()
 
     rng = np.random.default_rng(config["seed"])
@@ -112,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     for repeat in range(args.repeats):
         for index in rng.permutation(len(cells)):
             out = short / f"r{repeat}" / str(index)
-            times[index, repeat] = run_job(settings, data, cells["cell"][index], out, env)["t"]
+            result, _ = run_training_job(["--settings", settings], data, cells["cell"][index], out, env=env)
+            times[index, repeat] = result["time"]
         print(f"round {repeat + 1}/{args.repeats} done, {time.perf_counter() - started:.0f} s", flush=True)
     stop_workers(short)
 
@@ -128,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         steps[f"b{int(b)}"] = figures
     report = {
         "what": "reproducibility of t: each sampled cell of a finished run trained --repeats times, in shuffled rounds",
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+        "machine": machine(),
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "run": str(args.steps),
         "config": args.config,
@@ -149,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         ],
     }
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_result(args.out, report, show=False)
     for b, figures in steps.items():
         print(b, {k: round(v, 2) if isinstance(v, float) else v for k, v in figures.items()})
     print("median t over all:", statistics.median(times.ravel()))

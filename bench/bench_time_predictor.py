@@ -17,23 +17,19 @@ come from the run's `b<b>/trained.csv`. Writes the tables, per run, to --out.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from bench.common import RESULTS, machine, write_result
 from popnas_steps import tables
 from popnas_steps.config import load_config
 from popnas_steps.features import reindex_values
 from popnas_steps.macro import NetworkSpec
 from popnas_steps.report import time_ablation
 from popnas_steps.work import DataShape
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def accuracy_spearman(trained: pd.DataFrame, config: dict, canonical: bool = True) -> dict[str, float]:
@@ -89,12 +85,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", nargs="+", required=True, help="the config files the runs were made with")
     parser.add_argument("--steps", nargs="+", required=True, type=Path, help="results/<run>/<strategy> folders")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "time_predictor.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "time_predictor.json")
     args = parser.parse_args()
     config = load_config(*args.config)
     runs = [replay(steps, config) for steps in args.steps]
-    machine = {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()}
-    args.out.write_text(json.dumps({"machine": machine, "config": args.config, "runs": runs}, indent=2) + "\n")
+    write_result(args.out, {"machine": machine(), "config": args.config, "runs": runs}, show=False)
     for run in runs:
         print(run["steps"], run["cells_per_step"])
         print(pd.DataFrame(run["time_models"]).to_string(index=False))

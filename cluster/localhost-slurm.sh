@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A single-node SLURM cluster on this machine, from Debian's packages, to run the workflow
-# through `--executor slurm` for real (tests/test_slurm.py, README "Running on a cluster").
+# through `--executor slurm` for real (tests/test_slurm.py, docs/cluster.md).
 #
 #   sudo cluster/localhost-slurm.sh up      # install if needed, configure, start, wait until idle
 #   sudo cluster/localhost-slurm.sh down    # stop the daemons (configuration and accounting stay)

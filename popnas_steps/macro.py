@@ -6,6 +6,8 @@ without importing TensorFlow.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from popnas_steps.space import Cell
@@ -51,3 +53,12 @@ def built_indices(uses: dict[int, bool], spec: NetworkSpec) -> list[int]:
         if index in needed:
             needed.update(index + lookback for lookback in (-1, -2) if uses[lookback] and index + lookback >= 0)
     return sorted(needed)
+
+
+def resolutions(input_shape: Sequence[int], spec: NetworkSpec) -> list[tuple[int, int]]:
+    """(H, W) of the feature maps after 0, 1, ... reductions (a network of M motifs has M-1)."""
+    sizes = [(int(input_shape[0]), int(input_shape[1]))]
+    for _ in range(spec.motifs - 1):
+        height, width = sizes[-1]
+        sizes.append((math.ceil(height / 2), math.ceil(width / 2)))  # stride 2, "same" padding
+    return sizes

@@ -21,11 +21,10 @@ build and train, but most of such a kernel only ever covers padding.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from popnas_steps.macro import NetworkSpec, built_cells
+from popnas_steps.macro import NetworkSpec, built_cells, resolutions
 from popnas_steps.operators import Operator, parse_operator
 from popnas_steps.space import Cell
 
@@ -34,7 +33,7 @@ from popnas_steps.space import Cell
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["NetworkSpec", "build_model", "built_cells", "kernel_warnings", "resolutions"]
+__all__ = ["NetworkSpec", "build_model", "built_cells", "kernel_warnings"]
 
 log = logging.getLogger("popnas.model")
 
@@ -68,8 +67,11 @@ class _Builder:
             return self.conv_bn_swish(x, filters, op.kernel, strides, name, separable=op.kind == "dconv")
         if op.kind == "stacked_conv":
             size = op.kernel[0]
+            # Named by their kernels; "1x1-1x1 conv"'s two halves would share one name, which
+            # Keras refuses, so its second half is _1x1b. Other sizes keep their names as they were.
+            second = f"{name}_{size}x1" if size > 1 else f"{name}_1x1b"
             x = self.conv_bn_swish(x, filters, (1, size), strides, f"{name}_1x{size}")
-            return self.conv_bn_swish(x, filters, (size, 1), 1, f"{name}_{size}x1")
+            return self.conv_bn_swish(x, filters, (size, 1), 1, second)
         if op.kind in ("maxpool", "avgpool"):
             pool_class = layers.MaxPooling2D if op.kind == "maxpool" else layers.AveragePooling2D
             x = pool_class(op.kernel, strides=strides, padding="same", name=f"{name}_pool")(x)
@@ -171,15 +173,6 @@ def kernel_warnings(
                 f"it {verb} ({context}); most of the kernel only covers padding there"
             )
     return warnings
-
-
-def resolutions(input_shape: Sequence[int], spec: NetworkSpec) -> list[tuple[int, int]]:
-    """(H, W) of the feature maps after 0, 1, ... reductions (a network of M motifs has M-1)."""
-    sizes = [(int(input_shape[0]), int(input_shape[1]))]
-    for _ in range(spec.motifs - 1):
-        height, width = sizes[-1]
-        sizes.append((math.ceil(height / 2), math.ceil(width / 2)))  # stride 2, "same" padding
-    return sizes
 
 
 def _sizes_in_cell(cell: Cell, input_shape: Sequence[int], spec: NetworkSpec) -> dict[str, set[tuple[int, int]]]:

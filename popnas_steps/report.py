@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from popnas_steps import tables
 from popnas_steps.drawing import draw_cell_on
+from popnas_steps.layout import RunLayout
 from popnas_steps.results import job_seconds, read_results
 from popnas_steps.space import Cell
 
@@ -218,10 +219,10 @@ def process_seconds(result_files: list[str | Path]) -> dict[str, float]:
     return {cell_id: 0.0 if math.isnan(wall) else wall for cell_id, wall in walls.items()}
 
 
-def finished_job_seconds(cells_dir: Path, trained: pd.DataFrame) -> dict[str, float]:
-    """process_seconds of the cells of `trained` that have a result in `cells_dir` (a finished
-    run given by hand, as in `compare`, rather than a rule's declared inputs)."""
-    results = [cells_dir / cell_id / "result.json" for cell_id in trained["cell_id"]]
+def finished_job_seconds(layout: RunLayout, trained: pd.DataFrame) -> dict[str, float]:
+    """process_seconds of the cells of `trained` that have a result in the run of `layout` (a
+    finished run given by hand, as in `compare`, rather than a rule's declared inputs)."""
+    results = [layout.result(cell_id) for cell_id in trained["cell_id"]]
     missing = [str(path) for path in results if not path.is_file()]
     if missing:
         log.warning("no result.json for %d cells (%s): their job time is unknown", len(missing), ", ".join(missing))
@@ -282,12 +283,12 @@ def time_ablation(
     from scipy.stats import spearmanr
 
     from popnas_steps.features import features_of_cells
-    from popnas_steps.time_predictor import KINDS, WORK_KINDS, TimeSettings, fit_time_predictor, mape
+    from popnas_steps.time_predictor import TIME_MODELS, TimeSettings, fit_time_predictor, mape
 
     ok = tables.ok_rows(trained).reset_index(drop=True)
     features = features_of_cells([Cell.from_json(t) for t in ok["cell"]], reindex, operators, spec, data)
     rows = []
-    for kind in [kind for kind in KINDS if data is not None or kind not in WORK_KINDS]:
+    for kind in [kind for kind, model in TIME_MODELS.items() if data is not None or model.inputs != "work"]:
         row = {"model": kind}
         for b in sorted(ok.loc[ok["b"] >= 2, "b"].unique()):
             train, test = (ok["b"] < b).to_numpy(), (ok["b"] == b).to_numpy()
@@ -318,13 +319,14 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> pd.DataFrame:
     and their anytime curves on one plot."""
     out_dir.mkdir(parents=True, exist_ok=True)
     runs, summaries, tops = {}, [], []
-    for run in run_dirs:
-        label = f"{run.parent.name}/{run.name}"
-        trained = tables.read("trained", *sorted(run.glob("b*/trained.csv")))
+    for steps in run_dirs:
+        layout = RunLayout.of_steps(steps)
+        label = f"{layout.run_dir.name}/{layout.strategy}"
+        trained = tables.read("trained", *sorted(map(str, layout.step_files("trained").values())))
         runs[label] = trained
         # a run made before search.budget_hours existed has no dropped.csv: no step was cut
-        dropped = {int(path.parent.name[1:]): tables.read("dropped", path) for path in run.glob("b*/dropped.csv")}
-        job_seconds = finished_job_seconds(run.parent / "cells", trained)
+        dropped = {b: tables.read("dropped", path) for b, path in layout.step_files("dropped").items()}
+        job_seconds = finished_job_seconds(layout, trained)
         summaries.append(search_summary(trained, job_seconds, dropped).assign(run=label))
         tops.append(top_networks(trained, 1).assign(run=label))
     summary = pd.concat(summaries, ignore_index=True)

@@ -17,6 +17,7 @@ import math
 from pathlib import Path
 
 from popnas_steps import tables
+from popnas_steps.layout import RunLayout
 from popnas_steps.space import Cell, CellError, cell_from_list, cell_ids
 
 
@@ -109,8 +110,10 @@ def concurrent(result: dict) -> float:
 def job_seconds(result: dict) -> float:
     """The wall time of the job that trained the cell, from its interpreter's start to its
     result (`timings`: process_seconds + interpreter_seconds, the latter unknown off Linux and
-    then counted as none); NaN for a result without timings (a training killed by a signal).
-    The one definition of a job's wall: status, the budget and summary.csv all use it."""
+    then counted as none), a crashed training's included (train_cell.record_crash: its job's
+    wall up to the crash); NaN for a result without timings (a crash recorded by a version
+    before that). The one definition of a job's wall: status, the budget and summary.csv all
+    use it."""
     timings = result.get("timings") or {}
     process, interpreter = timings.get("process_seconds"), timings.get("interpreter_seconds")
     if not _is_number(process):
@@ -122,7 +125,7 @@ def _is_number(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def stale_artefacts(run_dir: str | Path, steps_dir: str | Path) -> tuple[set[str], list[str]]:
+def stale_artefacts(layout: RunLayout) -> tuple[set[str], list[str]]:
     """The files of a run that must be made again, each with why.
 
     For each step with a selection: a damaged result is made again (its cell retrained); a
@@ -132,11 +135,10 @@ def stale_artefacts(run_dir: str | Path, steps_dir: str | Path) -> tuple[set[str
     and a damaged file looks finished. The Snakefile passes these files to Snakemake as
     `--forcerun` does, so everything made from them is made again too.
     """
-    run_dir, steps_dir = Path(run_dir), Path(steps_dir)
     forced: set[str] = set()
     reasons: list[str] = []
-    for step in sorted(steps_dir.glob("b*/")):
-        selection = step / "selected.csv"
+    for b in layout.step_numbers():
+        step, selection = layout.step(b), layout.table(b, "selected")
         for table in sorted(step.glob("*.csv")) + sorted(step.glob("*.parquet")):
             why = tables.damage(table) if table != selection else None  # the selection is read below
             if why is not None:
@@ -150,8 +152,8 @@ def stale_artefacts(run_dir: str | Path, steps_dir: str | Path) -> tuple[set[str
             forced.add(str(selection))
             reasons.append(f"{error}: it will be made again")
             continue
-        trained = step / "trained.csv"
-        paths = [run_dir / "cells" / cell_id / "result.json" for cell_id in selected["cell_id"]]
+        trained = layout.table(b, "trained")
+        paths = [layout.result(cell_id) for cell_id in selected["cell_id"]]
         present = [path for path in paths if path.is_file()]
         missing = [path.parent.name for path in paths if not path.is_file()]
         for path, (_, error) in zip(present, check_results(present), strict=True):

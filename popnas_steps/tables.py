@@ -1,5 +1,5 @@
 """The tables a run writes, in one place: their columns, a reader and a writer, and the
-rows of successful trainings. The executable form of the README's "Outputs of a run".
+rows of successful trainings. The executable form of docs/outputs.md.
 
 | name | file | one row per |
 |---|---|---|
@@ -142,6 +142,13 @@ def write(name: str, table: pd.DataFrame, path: str | Path) -> None:
 
 def empty(name: str) -> pd.DataFrame:
     return pd.DataFrame(columns=COLUMNS[name])
+
+
+def selection_table(cells: list, origin: str) -> pd.DataFrame:
+    """The selected table of `cells` (space.Cell) chosen as `origin` with no prediction: the
+    initial thrust and step b=1."""
+    rows = [{"cell_id": cell.cell_id, "cell": cell.to_json(), "origin": origin} for cell in cells]
+    return pd.DataFrame(rows, columns=COLUMNS["selected"])
 
 
 def ok_rows(trained: pd.DataFrame) -> pd.DataFrame:

@@ -15,6 +15,9 @@ stopping chose.
 
 All kinds share one interface (`fit`, `predict`, `save`, `load_time_predictor`), take
 their thread count from the caller, and write nothing outside the folder they are saved to.
+Each kind is one entry of TIME_MODELS (at the end of this file): its inputs, whether it is
+tuned and extrapolates, and how it is built, fitted on a fold, saved and loaded. Adding a
+kind is adding an entry; the schema's enum of `predictors.time.model` is checked against it.
 
 Every kind predicts the time of a training alone on its device, the paper's t. A time
 measured while k trainings shared the device (`concurrent` in trained.csv, the mean k over
@@ -32,7 +35,9 @@ attributes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,10 +46,6 @@ import numpy as np
 from popnas_steps.features import FEATURE_NAMES
 from popnas_steps.work import WORK_NAMES
 
-KINDS = ("catboost", "nnls", "ridge", "xgboost", "nnls_catboost", "work_nnls")
-LINEAR_KINDS = ("nnls", "ridge", "work_nnls")
-WORK_KINDS = ("work_nnls",)
-UNTUNED_KINDS = ("nnls", "work_nnls")  # no hyperparameters: one fit per fold, no search
 LINEAR_FILE = "linear.json"
 LINEAR_FORMAT = 2  # version of the LINEAR_FILE layout, bumped on any change to its keys (2: floor)
 SHARING_TREES = {"iterations": 300, "depth": 4, "learning_rate": 0.1}  # sharing_exponent's fixed CatBoost
@@ -73,7 +74,7 @@ def inputs_of(kind: str, features: np.ndarray) -> np.ndarray:
     counts (the work counts may be absent where only a paper kind is used)."""
     features = np.asarray(features, dtype=float)
     paper = len(FEATURE_NAMES)
-    if kind not in WORK_KINDS:
+    if TIME_MODELS[kind].inputs == "features":
         return features[:, :paper]
     if features.shape[1] != paper + len(WORK_NAMES):
         raise ValueError(
@@ -94,9 +95,44 @@ def forward_split(features: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]] |
     return [(train, validate)] if len(train) >= 2 and len(validate) >= 2 else None
 
 
+# Rows needed to estimate alpha, and how much log k must vary (its standard deviation, and
+# that of what the features leave of it): k spread over about 5%. Below either, the rows
+# cannot tell a slow-down from the cells' own cost, and any estimate is noise.
+MIN_SHARING_ROWS = 10
+MIN_LOG_K_SPREAD = 0.05
+
+
+@dataclass(frozen=True)
+class SharingFit:
+    """alpha of t = t_alone * k^alpha, as estimated: `estimate` is the slope before clipping
+    to [0, 1] (None where the rows could not identify it), `why` says how alpha came out."""
+
+    alpha: float
+    estimate: float | None
+    why: str
+
+    @property
+    def clipped(self) -> bool:
+        return self.estimate is not None and self.estimate != self.alpha
+
+    def line(self) -> str:
+        """The line the fit step logs."""
+        if self.estimate is None:
+            return f"sharing exponent alpha = {self.alpha:g}: {self.why}"
+        clipped = f", clipped from {self.estimate:.3f} to [0, 1]" if self.clipped else ""
+        return f"sharing exponent alpha = {self.alpha:.3f}{clipped}: {self.why}"
+
+
 def sharing_exponent(
     features: np.ndarray, times: np.ndarray, concurrent: np.ndarray, seed: int = 0, threads: int = 1
 ) -> float:
+    """The alpha of t = t_alone * k^alpha (sharing_fit, which says how it was reached)."""
+    return sharing_fit(features, times, concurrent, seed, threads).alpha
+
+
+def sharing_fit(
+    features: np.ndarray, times: np.ndarray, concurrent: np.ndarray, seed: int = 0, threads: int = 1
+) -> SharingFit:
     """The alpha of t = t_alone * k^alpha, k being each row's mean count of trainings on its
     device (1 = alone), clipped to [0, 1].
 
@@ -105,23 +141,35 @@ def sharing_exponent(
     k's residual, each residual out of fold against a CatBoost of the features (SHARING_TREES).
     Removing from log k what the features predict matters: the trainings that outlast the
     others of their step, alone at the end, are the long ones, so k is not independent of
-    the cells' cost. Where k does not vary (every row alone, or all shared alike), the rows
-    cannot tell a slowdown from the cells' own cost: 0, no correction.
+    the cells' cost. Where k barely varies (every row alone, all shared alike, or a spread
+    under MIN_LOG_K_SPREAD), or there are fewer than MIN_SHARING_ROWS rows, the rows cannot
+    tell a slowdown from the cells' own cost: 0, no correction.
     """
     features, times = np.asarray(features, dtype=float), np.asarray(times, dtype=float)
     concurrent = np.asarray(concurrent, dtype=float)
     if concurrent.shape != times.shape or not np.all(np.isfinite(concurrent) & (concurrent >= 1.0)):
         raise ValueError("each time needs its count of concurrent trainings, a number >= 1 (1 = alone)")
+    log_k = np.log(concurrent)
     if np.ptp(concurrent) == 0.0:
-        return 0.0
+        k = concurrent[0]
+        alike = "had its device to itself" if k == 1.0 else f"shared its device alike (k = {k:g})"
+        return SharingFit(0.0, None, f"every training {alike}: not estimated")
+    if len(times) < MIN_SHARING_ROWS:
+        return SharingFit(0.0, None, f"{len(times)} trainings, fewer than {MIN_SHARING_ROWS}: not estimated")
+    if np.std(log_k) < MIN_LOG_K_SPREAD:
+        return SharingFit(0.0, None, f"k barely varies (std of log k {np.std(log_k):.4f} < {MIN_LOG_K_SPREAD}): "
+                          "not estimated")  # fmt: skip
     from sklearn.model_selection import KFold
 
     splits = list(KFold(min(5, len(times)), shuffle=True, random_state=seed).split(features))
-    log_t, log_k = np.log(np.maximum(times, 1e-6)), np.log(concurrent)
+    log_t = np.log(np.maximum(times, 1e-6))
     rest_t = log_t - _out_of_fold(features, log_t, splits, seed, threads)
     rest_k = log_k - _out_of_fold(features, log_k, splits, seed, threads)
-    spread = float(np.sum(rest_k**2))
-    return float(np.clip(np.sum(rest_t * rest_k) / spread, 0.0, 1.0)) if spread > 1e-12 else 0.0
+    if np.std(rest_k) < MIN_LOG_K_SPREAD:
+        return SharingFit(0.0, None, f"the cells' features explain k (std of its residual {np.std(rest_k):.4f} < "
+                          f"{MIN_LOG_K_SPREAD}): not estimated")  # fmt: skip
+    estimate = float(np.sum(rest_t * rest_k) / np.sum(rest_k**2))
+    return SharingFit(float(np.clip(estimate, 0.0, 1.0)), estimate, f"estimated on {len(times)} trainings")
 
 
 def _out_of_fold(features: np.ndarray, target: np.ndarray, splits, seed: int, threads: int) -> np.ndarray:
@@ -138,29 +186,6 @@ def _out_of_fold(features: np.ndarray, target: np.ndarray, splits, seed: int, th
         )
         predicted[held] = trees.fit(features[train], target[train]).predict(features[held])
     return predicted
-
-
-def _sample(kind: str, rng: np.random.Generator) -> dict:
-    """One random configuration of the paper's search space (or ours for Ridge/XGBoost)."""
-    if kind in ("catboost", "nnls_catboost"):
-        return {
-            "learning_rate": float(rng.uniform(0.02, 0.2)),
-            "depth": int(rng.integers(3, 8)),  # randint(3, 7) inclusive
-            "l2_leaf_reg": float(rng.uniform(0.1, 5)),
-            "random_strength": float(rng.uniform(0.3, 3)),
-            "bagging_temperature": float(rng.uniform(0.3, 3)),
-        }
-    if kind == "xgboost":
-        return {
-            "learning_rate": float(rng.uniform(0.02, 0.2)),
-            "max_depth": int(rng.integers(3, 8)),
-            "reg_lambda": float(rng.uniform(0.1, 5)),
-            "subsample": float(rng.uniform(0.6, 1.0)),
-            "colsample_bytree": float(rng.uniform(0.6, 1.0)),
-        }
-    if kind == "ridge":
-        return {"alpha": float(10 ** rng.uniform(-3, 2))}
-    return {}
 
 
 @dataclass(frozen=True)
@@ -283,58 +308,14 @@ class TimePredictor:
     cv_scores: dict = field(default_factory=dict)
     model: object = None
     sharing_exponent: float = 0.0  # alpha of t = t_alone * k^alpha; predictions are at k = 1
+    sharing: SharingFit | None = None  # how alpha was reached (None: no counts given, or loaded)
 
-    # --- the model of each kind ---------------------------------------------------------
+    @property
+    def spec(self) -> TimeModelKind:
+        return time_model(self.kind)
 
     def _new_model(self, params: dict, iterations: int | None = None):
-        if self.kind == "nnls_catboost":
-            return LinearTimesTrees(self._catboost(params, iterations))
-        if self.kind == "catboost":
-            return self._catboost(params, iterations)
-        if self.kind == "xgboost":
-            from xgboost import XGBRegressor
-
-            return XGBRegressor(
-                n_estimators=iterations or self.settings.max_iterations,
-                early_stopping_rounds=None if iterations else self.settings.early_stopping,
-                random_state=self.seed,
-                n_jobs=self.threads,
-                **params,
-            )
-        if self.kind == "ridge":
-            from sklearn.linear_model import Ridge
-
-            return Ridge(**params)
-        if self.kind == "nnls":
-            from sklearn.linear_model import LinearRegression
-
-            return LinearRegression(positive=True)
-        if self.kind == "work_nnls":
-            return WorkNNLS()
-        raise ValueError(f"unknown time predictor {self.kind!r}; choose one of {KINDS}")
-
-    def _catboost(self, params: dict, iterations: int | None):
-        from catboost import CatBoostRegressor
-
-        return CatBoostRegressor(
-            iterations=iterations or self.settings.max_iterations,
-            random_seed=self.seed,
-            thread_count=self.threads,
-            allow_writing_files=False,  # no catboost_info/ in the working directory
-            verbose=False,
-            **params,
-        )
-
-    def _fit_fold(self, params, x_train, y_train, x_val, y_val) -> tuple[object, int | None]:
-        model = self._new_model(params)
-        if self.kind in ("catboost", "nnls_catboost"):
-            model.fit(x_train, y_train, eval_set=(x_val, y_val), early_stopping_rounds=self.settings.early_stopping)
-            return model, model.get_best_iteration() + 1
-        if self.kind == "xgboost":
-            model.fit(x_train, y_train, eval_set=[(x_val, y_val)], verbose=False)
-            return model, model.best_iteration + 1
-        model.fit(x_train, y_train)
-        return model, None
+        return self.spec.build(self, params, iterations)
 
     # --- fitting and prediction ---------------------------------------------------------
 
@@ -347,7 +328,8 @@ class TimePredictor:
         splits = forward_split(features) if self.settings.validation == "forward" else None  # by the block count
         features = inputs_of(self.kind, features)
         if concurrent is not None:
-            self.sharing_exponent = sharing_exponent(features, times, concurrent, self.seed, self.threads)
+            self.sharing = sharing_fit(features, times, concurrent, self.seed, self.threads)
+            self.sharing_exponent = self.sharing.alpha
             if self.sharing_exponent > 0.0:
                 times = times / np.asarray(concurrent, dtype=float) ** self.sharing_exponent
         folds = min(self.settings.folds, len(times))
@@ -356,14 +338,15 @@ class TimePredictor:
         if splits is None:
             splits = list(KFold(folds, shuffle=True, random_state=self.seed).split(features))
         rng = np.random.default_rng(self.seed)
-        trials = self.settings.search_iterations if self.kind not in UNTUNED_KINDS else 1
+        trials = self.settings.search_iterations if self.spec.tuned else 1
         best = None
         for _ in range(trials):
-            params = _sample(self.kind, rng)
+            params = self.spec.sample(rng)
             scores, iterations = [], []
             for train_idx, val_idx in splits:
-                model, best_iteration = self._fit_fold(
-                    params, features[train_idx], times[train_idx], features[val_idx], times[val_idx]
+                model = self._new_model(params)
+                best_iteration = self.spec.fit_fold(
+                    model, features[train_idx], times[train_idx], features[val_idx], times[val_idx], self.settings
                 )
                 scores.append(mape(times[val_idx], model.predict(features[val_idx])))
                 iterations.append(best_iteration)
@@ -373,11 +356,7 @@ class TimePredictor:
         refit_iterations = int(round(np.mean(iterations))) if iterations[0] is not None else None
         self.model = self._new_model(params, refit_iterations)
         self.model.fit(features, times)
-        # the same numbers and prediction code as after `load_time_predictor`
-        if self.kind == "work_nnls":
-            self.model = self.model.linear
-        elif self.kind in LINEAR_KINDS:
-            self.model = LinearTimeModel.from_estimator(self.model)
+        self.model = self.spec.kept(self.model)  # the same numbers and code as after `load_time_predictor`
         self.hyperparameters = {**params, **({"iterations": refit_iterations} if refit_iterations else {})}
         self.cv_scores = {"mape_mean": score, "mape_folds": [float(s) for s in scores], "trials": trials}
         return self
@@ -399,18 +378,9 @@ class TimePredictor:
             "hyperparameters": self.hyperparameters,
             "cv_scores": self.cv_scores,
             "sharing_exponent": self.sharing_exponent,
+            **({"sharing": dataclasses.asdict(self.sharing)} if self.sharing is not None else {}),
         }
-        if self.kind == "catboost":
-            self.model.save_model(str(folder / "model.cbm"))
-        elif self.kind == "nnls_catboost":
-            if not self.model.exact:
-                self.model.trees.save_model(str(folder / "model.cbm"))
-            linear = {**self.model.linear.to_json(), "floor": self.model.floor, "exact": self.model.exact}
-            (folder / LINEAR_FILE).write_text(json.dumps(linear, indent=2) + "\n")
-        elif self.kind == "xgboost":
-            self.model.save_model(str(folder / "model.json"))
-        else:
-            (folder / LINEAR_FILE).write_text(json.dumps(self.model.to_json(), indent=2) + "\n")
+        self.spec.save(self.model, folder)
         (folder / "info.json").write_text(json.dumps(info, indent=2) + "\n")
 
 
@@ -424,8 +394,7 @@ def fit_time_predictor(
 ) -> TimePredictor:
     """Fit the configured kind of time predictor (on the times alone on the device, given
     each time's `concurrent`: TimePredictor.fit)."""
-    if settings.model not in KINDS:
-        raise ValueError(f"unknown time predictor {settings.model!r}; choose one of {KINDS}")
+    time_model(settings.model)  # a clear error for an unknown kind, before any work
     return TimePredictor(settings.model, settings, seed, threads).fit(features, times, concurrent)
 
 
@@ -436,34 +405,206 @@ def load_time_predictor(folder: str | Path, threads: int = 1) -> TimePredictor:
     settings = TimeSettings(**info["settings"])
     predictor = TimePredictor(info["kind"], settings, info["seed"], threads, info["hyperparameters"], info["cv_scores"])
     predictor.sharing_exponent = float(info.get("sharing_exponent", 0.0))  # absent: saved before sharing
-    if predictor.kind == "catboost":
-        from catboost import CatBoostRegressor
-
-        predictor.model = CatBoostRegressor(thread_count=threads)
-        predictor.model.load_model(str(folder / "model.cbm"))
-    elif predictor.kind == "xgboost":
-        from xgboost import XGBRegressor
-
-        predictor.model = XGBRegressor(n_jobs=threads)
-        predictor.model.load_model(str(folder / "model.json"))
-    elif predictor.kind == "nnls_catboost":
-        from catboost import CatBoostRegressor
-
-        linear = json.loads((folder / LINEAR_FILE).read_text())
-        trees = CatBoostRegressor(thread_count=threads)
-        if not linear["exact"]:
-            trees.load_model(str(folder / "model.cbm"))
-        predictor.model = LinearTimesTrees(trees, LinearTimeModel.from_json(linear), linear["floor"], linear["exact"])
-    elif predictor.kind in LINEAR_KINDS:
-        predictor.model = _load_linear(folder, info)
-    else:
-        raise ValueError(f"unknown time predictor {predictor.kind!r} in {folder}; choose one of {KINDS}")
+    predictor.model = time_model(predictor.kind).load(folder, info, threads)
     return predictor
 
 
-def _load_linear(folder: Path, info: dict) -> LinearTimeModel:
+def _load_linear(folder: Path, info: dict, threads: int = 1) -> LinearTimeModel:
     """The linear model of `folder`; folders saved before LINEAR_FILE existed kept its numbers in info.json."""
     path = folder / LINEAR_FILE
     if path.exists():
         return LinearTimeModel.from_json(json.loads(path.read_text()))
     return LinearTimeModel.from_json({"coefficients": info["coefficients"], "intercept": info["intercept"]})
+
+
+# --- the kinds: how each is built, tuned, fitted on a fold, saved and loaded ------------------
+
+
+def _catboost(predictor: TimePredictor, params: dict, iterations: int | None):
+    from catboost import CatBoostRegressor
+
+    return CatBoostRegressor(
+        iterations=iterations or predictor.settings.max_iterations,
+        random_seed=predictor.seed,
+        thread_count=predictor.threads,
+        allow_writing_files=False,  # no catboost_info/ in the working directory
+        verbose=False,
+        **params,
+    )
+
+
+def _xgboost(predictor: TimePredictor, params: dict, iterations: int | None):
+    from xgboost import XGBRegressor
+
+    return XGBRegressor(
+        n_estimators=iterations or predictor.settings.max_iterations,
+        early_stopping_rounds=None if iterations else predictor.settings.early_stopping,
+        random_state=predictor.seed,
+        n_jobs=predictor.threads,
+        **params,
+    )
+
+
+def _ridge(predictor: TimePredictor, params: dict, iterations: int | None):
+    from sklearn.linear_model import Ridge
+
+    return Ridge(**params)
+
+
+def _nnls(predictor: TimePredictor, params: dict, iterations: int | None):
+    from sklearn.linear_model import LinearRegression
+
+    return LinearRegression(positive=True)
+
+
+def _nnls_catboost(predictor: TimePredictor, params: dict, iterations: int | None):
+    return LinearTimesTrees(_catboost(predictor, params, iterations))
+
+
+def _work_nnls(predictor: TimePredictor, params: dict, iterations: int | None):
+    return WorkNNLS()
+
+
+def _sample_catboost(rng: np.random.Generator) -> dict:
+    """The paper's search space of CatBoost's hyperparameters."""
+    return {
+        "learning_rate": float(rng.uniform(0.02, 0.2)),
+        "depth": int(rng.integers(3, 8)),  # randint(3, 7) inclusive
+        "l2_leaf_reg": float(rng.uniform(0.1, 5)),
+        "random_strength": float(rng.uniform(0.3, 3)),
+        "bagging_temperature": float(rng.uniform(0.3, 3)),
+    }
+
+
+def _sample_xgboost(rng: np.random.Generator) -> dict:
+    return {
+        "learning_rate": float(rng.uniform(0.02, 0.2)),
+        "max_depth": int(rng.integers(3, 8)),
+        "reg_lambda": float(rng.uniform(0.1, 5)),
+        "subsample": float(rng.uniform(0.6, 1.0)),
+        "colsample_bytree": float(rng.uniform(0.6, 1.0)),
+    }
+
+
+def _sample_ridge(rng: np.random.Generator) -> dict:
+    return {"alpha": float(10 ** rng.uniform(-3, 2))}
+
+
+def _no_hyperparameters(rng: np.random.Generator) -> dict:
+    return {}
+
+
+def _fit_catboost_fold(model, x_train, y_train, x_val, y_val, settings: TimeSettings) -> int:
+    model.fit(x_train, y_train, eval_set=(x_val, y_val), early_stopping_rounds=settings.early_stopping)
+    return model.get_best_iteration() + 1
+
+
+def _fit_xgboost_fold(model, x_train, y_train, x_val, y_val, settings: TimeSettings) -> int:
+    model.fit(x_train, y_train, eval_set=[(x_val, y_val)], verbose=False)
+    return model.best_iteration + 1
+
+
+def _fit_fold(model, x_train, y_train, x_val, y_val, settings: TimeSettings) -> None:
+    model.fit(x_train, y_train)  # no early stopping: nothing to count
+
+
+@dataclass(frozen=True)
+class OwnFormat:
+    """A boosted model saved in its library's own format (public and versioned), one file."""
+
+    file_name: str
+    new_model: Callable[[int], object]  # an empty model of the library, given the thread count
+
+    def save(self, model, folder: Path) -> None:
+        model.save_model(str(folder / self.file_name))
+
+    def load(self, folder: Path, info: dict, threads: int):
+        model = self.new_model(threads)
+        model.load_model(str(folder / self.file_name))
+        return model
+
+
+def _empty_catboost(threads: int):
+    from catboost import CatBoostRegressor
+
+    return CatBoostRegressor(thread_count=threads)
+
+
+def _empty_xgboost(threads: int):
+    from xgboost import XGBRegressor
+
+    return XGBRegressor(n_jobs=threads)
+
+
+CATBOOST_FORMAT = OwnFormat("model.cbm", _empty_catboost)
+XGBOOST_FORMAT = OwnFormat("model.json", _empty_xgboost)
+
+
+def _save_linear_times_trees(model: LinearTimesTrees, folder: Path) -> None:
+    if not model.exact:
+        CATBOOST_FORMAT.save(model.trees, folder)
+    linear = {**model.linear.to_json(), "floor": model.floor, "exact": model.exact}
+    (folder / LINEAR_FILE).write_text(json.dumps(linear, indent=2) + "\n")
+
+
+def _load_linear_times_trees(folder: Path, info: dict, threads: int) -> LinearTimesTrees:
+    linear = json.loads((folder / LINEAR_FILE).read_text())
+    trees = CATBOOST_FORMAT.load(folder, info, threads) if not linear["exact"] else _empty_catboost(threads)
+    return LinearTimesTrees(trees, LinearTimeModel.from_json(linear), linear["floor"], linear["exact"])
+
+
+def _save_linear(model: LinearTimeModel, folder: Path) -> None:
+    (folder / LINEAR_FILE).write_text(json.dumps(model.to_json(), indent=2) + "\n")
+
+
+def _as_fitted(model):
+    return model
+
+
+def _linear_part(model: WorkNNLS) -> LinearTimeModel:
+    return model.linear
+
+
+@dataclass(frozen=True)
+class TimeModelKind:
+    """One kind of time model: what it fits on and how it is built, tuned, saved and loaded."""
+
+    name: str
+    inputs: str  # "features": the paper's nine (features.FEATURE_NAMES); "work": work.WORK_NAMES
+    tuned: bool  # hyperparameters searched (search_iterations trials); else one fit per fold
+    extrapolates: bool  # predicts beyond the times fitted (a linear part); trees alone do not
+    build: Callable[[TimePredictor, dict, int | None], object]  # (predictor, hyperparameters, refit iterations)
+    sample: Callable[[np.random.Generator], dict]  # one random configuration of its hyperparameters
+    fit_fold: Callable  # (model, x_train, y_train, x_val, y_val, settings) -> the best iteration count or None
+    kept: Callable  # the fitted model -> the form kept, saved and predicted with
+    save: Callable[[object, Path], None]
+    load: Callable[[Path, dict, int], object]  # (folder, info.json, threads)
+
+
+TIME_MODELS: dict[str, TimeModelKind] = {
+    kind.name: kind
+    # in the order of the ablation report's rows (time_ablation.csv)
+    for kind in (
+        TimeModelKind("catboost", "features", True, False, _catboost, _sample_catboost, _fit_catboost_fold,
+                      _as_fitted, CATBOOST_FORMAT.save, CATBOOST_FORMAT.load),
+        TimeModelKind("nnls", "features", False, True, _nnls, _no_hyperparameters, _fit_fold,
+                      LinearTimeModel.from_estimator, _save_linear, _load_linear),
+        TimeModelKind("ridge", "features", True, True, _ridge, _sample_ridge, _fit_fold,
+                      LinearTimeModel.from_estimator, _save_linear, _load_linear),
+        TimeModelKind("xgboost", "features", True, False, _xgboost, _sample_xgboost, _fit_xgboost_fold,
+                      _as_fitted, XGBOOST_FORMAT.save, XGBOOST_FORMAT.load),
+        TimeModelKind("nnls_catboost", "features", True, True,
+                      _nnls_catboost, _sample_catboost,
+                      _fit_catboost_fold, _as_fitted, _save_linear_times_trees, _load_linear_times_trees),
+        TimeModelKind("work_nnls", "work", False, True, _work_nnls, _no_hyperparameters, _fit_fold,
+                      _linear_part, _save_linear, _load_linear),
+    )
+}  # fmt: skip
+
+
+def time_model(kind: str) -> TimeModelKind:
+    """The kind named `kind`; ValueError naming the known ones otherwise."""
+    try:
+        return TIME_MODELS[kind]
+    except KeyError:
+        raise ValueError(f"unknown time predictor {kind!r}; choose one of {', '.join(TIME_MODELS)}") from None

@@ -216,7 +216,12 @@ def write_result(out: Path, result: dict) -> None:
 def record_crash(cell: Cell, out_dir: str | Path, signum: int | None, process: str = "the training process") -> dict:
     """A failed result for a training process killed by signal `signum` before it wrote one
     (the kernel's out-of-memory killer, a segmentation fault); None: a signal not known here
-    (a warm worker is not this process's child)."""
+    (a warm worker is not this process's child).
+
+    Its `timings` are the job's (job_timings: from the start of the supervising job, which
+    $POPNAS_JOB_START passes, to now), so the GPU time the training spent before it died is
+    counted as any other job's wall (results.job_seconds; status, the budget). Results written
+    before this recorded them have none, and count no wall."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if signum is None:
@@ -227,7 +232,7 @@ def record_crash(cell: Cell, out_dir: str | Path, signum: int | None, process: s
         except ValueError:
             name = "unknown"
         reason = f"{process} was killed by signal {signum} ({name}) without writing a result"
-    result = _failed(cell, reason)
+    result = {**_failed(cell, reason), "timings": job_timings()}
     write_result(out, result)
     return result
 

@@ -25,8 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from popnas_steps.macro import NetworkSpec, built_indices
-from popnas_steps.model import resolutions
+from popnas_steps.macro import NetworkSpec, built_indices, resolutions
 from popnas_steps.operators import parse_operator
 
 WORK_NAMES = ("conv_madds", "separable_madds", "pool_reads", "values", "layers")

@@ -1,7 +1,7 @@
 """Warm workers: trainings of a search in a process that imported TensorFlow once.
 
 A training job costs seconds before its first batch, mostly importing TensorFlow and Keras
-(3.5 s on a CPU; BENCHMARKS.md, "Where the time of the default run goes"). With
+(BENCHMARKS.md, "Where the time of the default run goes"). With
 `devices.warm_workers` (on by default in the workflow, off on SLURM, where each job is its
 own allocation), the job of a cell still starts as before (`python -m
 popnas_steps.cli.train_cell`: one job, one result.json, one cache entry per cell), but
@@ -25,7 +25,6 @@ The socket lives in a folder of this user's only (0700) in the temporary folder.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import gc
 import hashlib
@@ -39,9 +38,14 @@ import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from popnas_steps.devices import slot_folder
+
+WORKER_MODULE = "popnas_steps.cli.worker"  # the command that serves (`python -m`), found by its cmdline
+# One cell from a job's train_cell arguments: (argv, worker=info) -> exit status
+Train = Callable[..., int]
 
 IDLE_SECONDS = 120.0  # longer than a step's fit and expand, so a worker lasts a whole search
 MAX_CELLS = 200  # a fresh process now and then: bounded growth of whatever TensorFlow keeps
@@ -159,7 +163,7 @@ def _start(path: Path) -> socket.socket:
     path.unlink(missing_ok=True)
     log = open(path.with_suffix(".log"), "a")  # noqa: SIM115 - handed to the worker
     process = subprocess.Popen(
-        [sys.executable, "-m", "popnas_steps.worker", "--socket", str(path)],
+        [sys.executable, "-m", WORKER_MODULE, "--socket", str(path)],
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=log,
@@ -182,12 +186,15 @@ def _start(path: Path) -> socket.socket:
 # -- the worker's side ----------------------------------------------------------------------
 
 
-def serve(path: Path, idle_seconds: float = IDLE_SECONDS, max_cells: int = MAX_CELLS) -> None:
-    """Import TensorFlow, listen at `path`, and train the cells jobs send until idle."""
+def serve(path: Path, train: Train, idle_seconds: float = IDLE_SECONDS, max_cells: int = MAX_CELLS) -> None:
+    """Import TensorFlow, listen at `path`, and train the cells jobs send until idle.
+
+    `train(argv, worker=...)` trains one cell from a job's train_cell arguments and returns
+    its exit status: the command line's own function (cli.train_cell.train_here), handed in
+    so that the library does not import its entry points."""
     import keras  # imported once, for every cell this worker trains
     import tensorflow
 
-    from popnas_steps.cli import train_cell
     from popnas_steps.train_cell import share_gpu_memory
 
     share_gpu_memory(tensorflow, warm_worker=True)  # before anything can start the GPU
@@ -206,7 +213,7 @@ def serve(path: Path, idle_seconds: float = IDLE_SECONDS, max_cells: int = MAX_C
             with connection:
                 connection.settimeout(None)
                 try:
-                    status = _train_one(connection, train_cell, trained)
+                    status = _train_one(connection, train, trained)
                 except (OSError, ValueError):  # a job gone, or a bad request: the job trains alone
                     return
             if status != 0:
@@ -218,7 +225,7 @@ def serve(path: Path, idle_seconds: float = IDLE_SECONDS, max_cells: int = MAX_C
         listener.close()
 
 
-def _train_one(connection: socket.socket, train_cell, trained_before: int) -> int:
+def _train_one(connection: socket.socket, train: Train, trained_before: int) -> int:
     """One cell, with the job's folder, environment and output; its exit status."""
     message, fds, _, _ = socket.recv_fds(connection, 1 << 16, 2)
     size = int.from_bytes(message[:8], "big")
@@ -244,7 +251,7 @@ def _train_one(connection: socket.socket, train_cell, trained_before: int) -> in
         connection.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
         threading.Thread(target=_end_with_the_job, args=(connection, done), daemon=True).start()
         print(f"popnas: trained by warm worker {os.getpid()} (cells before: {trained_before})", file=sys.stderr)
-        status = train_cell.train_here(request["argv"], worker={"pid": os.getpid(), "cells_before": trained_before})
+        status = train(request["argv"], worker={"pid": os.getpid(), "cells_before": trained_before})
     except SystemExit as stop:  # argparse's exit on a bad argument
         status = stop.code if isinstance(stop.code, int) else 1
     except BaseException:  # the machine's failure (train_cell.environment_failure): the job fails
@@ -297,7 +304,7 @@ def _socket_of(pid: int) -> str | None:
         words = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
     except OSError:
         return None
-    if "popnas_steps.worker" not in words or "--socket" not in words[:-1]:
+    if WORKER_MODULE not in words or "--socket" not in words[:-1]:
         return None
     return words[words.index("--socket") + 1]
 
@@ -310,25 +317,3 @@ def stop_workers(under: str | Path | None = None) -> list[int]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
     return pids
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m popnas_steps.worker", description=__doc__.split("\n")[0])
-    action = parser.add_mutually_exclusive_group(required=True)
-    action.add_argument("--socket", help="serve: where to listen (Unix socket); jobs start their workers themselves")
-    action.add_argument(
-        "--stop", action="store_true", help="end this user's warm workers now (a cell one trains is recorded as failed)"
-    )
-    parser.add_argument("--idle-seconds", type=float, default=IDLE_SECONDS)
-    args = parser.parse_args(argv)
-    if args.stop:
-        pids = stop_workers()
-        print(f"stopped {len(pids)} warm worker(s)" + (f": {' '.join(map(str, pids))}" if pids else ""))
-        return 0
-    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(128 + signum))
-    serve(Path(args.socket), args.idle_seconds)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,5 +1,4 @@
 # Shared helpers of the rules: paths, config slices and input functions.
-import glob
 import json
 import os
 import sys
@@ -13,6 +12,7 @@ from snakemake.logging import logger
 from popnas_steps import tables
 from popnas_steps.config import WATCH_ENVIRONMENT, params_text, watch_settings
 from popnas_steps.devices import DEVICES_ENVIRONMENT
+from popnas_steps.layout import RunLayout
 from popnas_steps.macro import NetworkSpec
 from popnas_steps.model import kernel_warnings
 from popnas_steps.results import stale_artefacts
@@ -27,9 +27,11 @@ _settings = getattr(workflow, "deployment_settings", None)
 _conda = _settings is not None and DeploymentMethod.CONDA in _settings.deployment_method
 PYTHON = Path("python" if _conda else sys.executable)
 
-RUN = f"results/{config['run']}"  # data/ and cells/ (shared by strategies: a cell trains once)
-STEPS = f"{RUN}/{config['search']['strategy']}"  # b<b>/ folders of this strategy
-FINAL = f"{STEPS}/final"  # the final training of the best cells (rules/final.smk)
+# The run's files (popnas_steps.layout); the rules' patterns are written over these folders.
+LAYOUT = RunLayout(Path("results") / config["run"], config["search"]["strategy"])
+RUN = str(LAYOUT.run_dir)  # data/ and cells/ (shared by strategies: a cell trains once)
+STEPS = str(LAYOUT.steps)  # b<b>/ folders of this strategy
+FINAL = str(LAYOUT.final)  # the final training of the best cells (rules/final.smk)
 B = config["search"]["max_blocks"]
 OPERATORS = config["search"]["operators"]
 
@@ -41,9 +43,7 @@ B1_CELLS = {cell.cell_id: cell.to_json() for cell in one_block_cells(OPERATORS)}
 # them, as `--forcerun FILE` would: Snakemake alone would take a damaged file for a finished
 # one, and would not rebuild a missing file that only finished files were made from. Checked
 # by the Snakemake that plans the run (a SLURM job runs only its own rule).
-STALE, _reasons = (
-    stale_artefacts(RUN, STEPS) if workflow.is_main_process else (set(), [])
-)
+STALE, _reasons = stale_artefacts(LAYOUT) if workflow.is_main_process else (set(), [])
 for _reason in _reasons:
     logger.warning(f"popnas: {_reason}")
 
@@ -58,8 +58,8 @@ def force_stale():
 
 # A kernel larger than the feature maps it meets mostly convolves padding: said once the
 # data is prepared (and in the train.log of each cell that uses it).
-if workflow.is_main_process and os.path.isfile(f"{RUN}/data/metadata.json"):
-    with open(f"{RUN}/data/metadata.json") as _handle:
+if workflow.is_main_process and LAYOUT.metadata.is_file():
+    with open(LAYOUT.metadata) as _handle:
         _shape = json.load(_handle)["input_shape"]
     for _warning in kernel_warnings(
         OPERATORS, _shape, NetworkSpec(**config["network"])
@@ -114,7 +114,7 @@ def cell_spec(wildcards):
         return "[]"
     if wildcards.cell_id in B1_CELLS:
         return B1_CELLS[wildcards.cell_id]
-    for path in sorted(glob.glob(f"{STEPS}/b*/selected.csv")):
+    for path in sorted(map(str, LAYOUT.step_files("selected").values())):
         key = (path, os.path.getmtime(path))
         if key not in _selected_cache:
             table = tables.read("selected", path)
@@ -129,7 +129,7 @@ def step_selection(wildcards):
     b = int(wildcards.b)
     if b >= 2:
         return checkpoints.select.get(b=wildcards.b).output.selected
-    return f"{STEPS}/b{b}/selected.csv"
+    return str(LAYOUT.table(b, "selected"))
 
 
 def step_results(wildcards):
@@ -141,7 +141,7 @@ def step_results(wildcards):
         ids = list(B1_CELLS)
     else:
         ids = tables.read("selected", step_selection(wildcards))["cell_id"]
-    return [f"{RUN}/cells/{i}/result.json" for i in ids]
+    return [str(LAYOUT.result(i)) for i in ids]
 
 
 def all_results(wildcards):
@@ -153,7 +153,7 @@ def all_results(wildcards):
 
 def trained_before(wildcards):
     """trained.csv of every step before b: the data the predictors of step b fit on."""
-    return [f"{STEPS}/b{i}/trained.csv" for i in range(int(wildcards.b))]
+    return [str(LAYOUT.table(i, "trained")) for i in range(int(wildcards.b))]
 
 
 # search.budget_hours reaches only the selections of steps b >= 2, and only when set, so a
@@ -175,11 +175,15 @@ def final_cell(wildcards):
 
 def final_drawings(wildcards):
     """The drawing of every cell of the final selection (after its checkpoint)."""
-    return [f"{FINAL}/{cell_id}/cell.png" for cell_id in final_selection()["cell_id"]]
+    return [
+        str(LAYOUT.final / cell_id / "cell.png")
+        for cell_id in final_selection()["cell_id"]
+    ]
 
 
 def final_metrics(wildcards):
     """The test metrics of every cell of the final selection (after its checkpoint)."""
     return [
-        f"{FINAL}/{cell_id}/metrics.json" for cell_id in final_selection()["cell_id"]
+        str(LAYOUT.final / cell_id / "metrics.json")
+        for cell_id in final_selection()["cell_id"]
     ]

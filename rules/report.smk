@@ -1,5 +1,5 @@
 # Figures and tables from cached artefacts only: no rule here trains a network.
-REPORT = f"{STEPS}/report"
+REPORT = str(LAYOUT.report)
 ALL_TRAINED = [f"{STEPS}/b{b}/trained.csv" for b in range(B + 1)]
 
 

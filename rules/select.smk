@@ -56,5 +56,6 @@ checkpoint select:
             *BUDGET_KEYS,
         ),
     shell:
-        "{params.python:q} -m popnas_steps.cli.step select --settings {params.settings:q} --pareto {input.pareto:q} "
-        "--exploration {input.exploration:q} --out {output.selected:q} --dropped {output.dropped:q} > {log:q} 2>&1"
+        "{params.python:q} -m popnas_steps.cli.step select --settings {params.settings:q} --b {wildcards.b} "
+        "--pareto {input.pareto:q} --exploration {input.exploration:q} --out {output.selected:q} "
+        "--dropped {output.dropped:q} > {log:q} 2>&1"

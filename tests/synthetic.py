@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from popnas_steps import space
+from popnas_steps import space, tables
 from popnas_steps.features import time_features
 from popnas_steps.macro import NetworkSpec
 
@@ -98,7 +98,6 @@ def run_synthetic_search(steps, config: dict, cells_dir=None, altered=None):
     import pandas as pd
 
     from popnas_steps.cli import step
-    from popnas_steps.select_cells import selection_table
     from popnas_steps.space import Cell, one_block_cells
 
     steps = Path(steps)
@@ -108,7 +107,7 @@ def run_synthetic_search(steps, config: dict, cells_dir=None, altered=None):
     metadata.write_text(json.dumps({"input_shape": [8, 8, 1], "num_classes": 10}))
     for b, (cells, origin) in enumerate([([Cell()], "thrust"), (one_block_cells(operators), "b1")]):
         (steps / f"b{b}").mkdir(parents=True)
-        selected = selection_table(cells, origin)
+        selected = tables.selection_table(cells, origin)
         selected.to_csv(steps / f"b{b}" / "selected.csv", index=False)
         trained = synthetic_training(selected, b, operators, cells_dir, altered)
         trained.to_csv(steps / f"b{b}" / "trained.csv", index=False)
@@ -121,7 +120,9 @@ def run_synthetic_search(steps, config: dict, cells_dir=None, altered=None):
         step.expand(config, here / "predictors", steps / f"b{b - 1}" / "trained.csv", here / "candidates.parquet")
         step.pareto(config, here / "candidates.parquet", here / "pareto.csv")
         step.explore(config, b, here / "candidates.parquet", here / "pareto.csv", here / "exploration.csv")
-        step.select(config, here / "pareto.csv", here / "exploration.csv", here / "selected.csv", here / "dropped.csv")
+        step.select(
+            config, b, here / "pareto.csv", here / "exploration.csv", here / "selected.csv", here / "dropped.csv"
+        )
         trained = synthetic_training(
             pd.read_csv(here / "selected.csv", dtype={"cell_id": str}), b, operators, cells_dir, altered
         )

@@ -57,6 +57,115 @@ def test_cut_of_an_empty_selection():
     assert list(kept.columns) == tables.COLUMNS["selected"] and list(dropped.columns) == tables.COLUMNS["dropped"]
 
 
+def test_raising_the_budget_keeps_the_cells_already_trained():
+    # A (400 s), B, C (300 s) in accuracy order, 1000 s spent: 1300 s keeps B, 1400 s alone would keep A
+    table, seconds = selection([0.9, 0.8, 0.7]), pd.Series([400.0, 300.0, 300.0])
+    kept, _ = cut(table, seconds, spent=1000.0, budget=1300.0)
+    assert kept["predicted_accuracy"].tolist() == [0.8]
+    assert cut(table, seconds, spent=1000.0, budget=1400.0)[0]["predicted_accuracy"].tolist() == [0.9]
+    # B trained under the first budget: it stays, and costs its measured wall (here 250 s) of what is left
+    trained = pd.Series([False, True, False])
+    measured = seconds.where(~trained, 250.0)
+    kept, dropped = cut(table, measured, spent=1000.0, budget=1400.0, trained=trained)
+    assert kept["predicted_accuracy"].tolist() == [0.8]  # 150 s left after B: neither A nor C fits
+    assert "already trained" in dropped["reason"].iloc[0]
+    assert cut(table, measured, spent=1000.0, budget=1700.0, trained=trained)[0]["predicted_accuracy"].tolist() == [
+        0.9,
+        0.8,
+    ]
+    # a trained cell stays even where the budget no longer pays for it (lowered), or its wall is unknown
+    trained = pd.Series([True, False, True])
+    kept, dropped = cut(table, seconds.where(~trained, math.nan), spent=1000.0, budget=900.0, trained=trained)
+    assert kept["predicted_accuracy"].tolist() == [0.9, 0.7] and dropped["predicted_accuracy"].tolist() == [0.8]
+
+
+def test_cut_is_monotone_in_the_budget_given_the_cells_already_trained():
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        n = int(rng.integers(1, 9))
+        table = selection(rng.choice(np.arange(0.0, 1.0, 0.05), n).tolist())
+        seconds = pd.Series(rng.uniform(10.0, 500.0, n).round())
+        spent = float(rng.uniform(0.0, 1000.0))
+        low, high = sorted(rng.uniform(0.0, 3000.0, 2))
+        first, _ = cut(table, seconds, spent, low)
+        trained = pd.Series(table.index.isin(first.index), index=table.index)  # the first cut's cells trained
+        # their measured wall differs from the prediction, either way
+        measured = seconds.where(~trained, seconds * rng.uniform(0.5, 1.5, n))
+        rerun, _ = cut(table, measured, spent, high, trained=trained)
+        assert set(first.index) <= set(rerun.index)
+        again, _ = cut(table, measured, spent, low, trained=trained)
+        assert set(first.index) <= set(again.index)  # the same budget again: nothing trained is dropped
+        assert cut(table, seconds, spent, high, trained=pd.Series(False, index=table.index))[0].equals(
+            cut(table, seconds, spent, high)[0]
+        )
+
+
+def test_the_budget_is_overrun_by_the_steps_summed_error_not_by_about_one_network():
+    from popnas_steps import budget
+    from popnas_steps.budget import overrun_bound, overrun_line, summed_time_errors
+
+    # 100 networks of 100 s predicted; the step's summed time comes out 12 % under (report.py's
+    # sum_error_b<b>, -12): the step costs 10000 / 0.88 s, 1364 s over, some 13.6 networks, not one
+    assert overrun_bound(10_000.0, -0.12) == pytest.approx(10_000.0 / 0.88 - 10_000.0)
+    assert overrun_bound(10_000.0, -0.12) > 13 * 100.0
+    assert overrun_bound(10_000.0, 0.05) == 0.0 and overrun_bound(0.0, -0.12) == 0.0  # predicted high: no overrun
+    assert overrun_bound(10_000.0, -1.0) == math.inf and math.isnan(overrun_bound(10_000.0, math.nan))
+    assert "about one network" not in budget.__doc__ + budget.cut.__doc__
+    assert "overrun_bound" in budget.cut.__doc__
+    # each step's summed time error as the budget priced it: r * predicted t, r from the steps before it
+    cells = pd.DataFrame({
+        "b": [1, 1, 2, 2, 3, 3, 3],
+        "state": ["ok", "ok", "ok", "ok", "ok", "ok", "failed"],
+        "predicted_time": [math.nan, 0.0, 10.0, 10.0, 20.0, 20.0, 20.0],
+        "time": [5.0, 6.0, 12.0, 13.0, 20.0, 35.0, math.nan],
+    })  # fmt: skip
+    # b2: r = 1 (nothing predicted before), 20 predicted of 25: -20 %; b3: r = 25 / 20, 50 of 55
+    assert summed_time_errors(cells) == pytest.approx({2: -0.2, 3: 50.0 / 55.0 - 1.0})
+    assert summed_time_errors(cells[cells["b"] < 2]) == {}
+    # the select step's line: the worst step so far, applied to what this step's cells are predicted to cost
+    assert overrun_line(4, 36_000.0, {2: -0.2, 3: -0.05}) == (
+        "b4: the budget can be exceeded by up to 2.500 GPU-hours if the 10.000 predicted for this step's cells "
+        "err as b2's summed time did (-20.0 %)"
+    )
+    assert overrun_line(2, 3600.0, {}).startswith("b2: the budget can be exceeded by the error of the 1.000 GPU-hours")
+
+
+def b2_front_of_three(root):
+    """The status tests' run up to b2's selection, its three cells a Pareto front of predicted
+    accuracies 0.7, 0.9 and 0.8: the run and its b2 folder."""
+    from .test_status import up_to_b2_selection
+
+    run = up_to_b2_selection(root)
+    b2 = run.steps / "b2"
+    front = tables.read("selected", b2 / "selected.csv").assign(rank=[1, 2, 3], predicted_accuracy=[0.7, 0.9, 0.8])
+    tables.write("pareto", front, b2 / "pareto.csv")
+    tables.write("exploration", tables.empty("exploration"), b2 / "exploration.csv")
+    return run, b2
+
+
+def test_a_rerun_of_select_with_a_raised_budget_keeps_the_cells_it_already_trained(tmp_path, capsys):
+    from popnas_steps.cli import step as step_cli
+
+    from .test_status import B2, CONFIG
+
+    # as above: 36 s spent; 0.7 costs 13 s, 0.9 15 s, 0.8 17 s. With 30 s left the cut keeps
+    # 0.9 and 0.7; with 32 s left the greedy alone would keep 0.9 and 0.8 and drop 0.7
+    run, b2 = b2_front_of_three(tmp_path)
+    settings = {"search": {**CONFIG["search"], "budget_hours": (36.0 + 30.0) / 3600}}
+    assert step_cli.main(select_argv(b2, settings)) == 0
+    run.train(2, B2[0], 4.0)  # the 0.7 cell trained (wall 4 + 2 * 4 = 12 s), then the run stopped
+    settings["search"]["budget_hours"] = (36.0 + 32.0) / 3600
+    assert step_cli.main(select_argv(b2, settings)) == 0
+    kept = tables.read("selected", b2 / "selected.csv")
+    assert kept["cell_id"].tolist() == [B2[0].cell_id, B2[1].cell_id]  # 12 s paid, 20 left: 0.9 fits, 0.8 not
+    out = capsys.readouterr().out
+    assert (
+        "b2: budget 0.0188889 GPU-hours, spent 0.010 before b2; 2 cells kept (1 already trained), costing "
+        "0.007 GPU-hours, 1 dropped" in out
+    )
+    assert "b2: the budget can be exceeded by the error of the" in out  # no step's error measured yet
+
+
 def test_budget_key_defaults_to_none_and_must_be_positive():
     assert validate({})["search"]["budget_hours"] is None
     assert validate({"search": {"budget_hours": 0.5}})["search"]["budget_hours"] == 0.5
@@ -67,17 +176,13 @@ def test_budget_key_defaults_to_none_and_must_be_positive():
 def test_select_prices_the_cells_by_the_cost_model_of_the_run_and_writes_what_it_drops(tmp_path, capsys):
     from popnas_steps.cli import step as step_cli
 
-    from .test_status import CONFIG, up_to_b2_selection
+    from .test_status import CONFIG
 
     # b0 and b1 spent 6 + 8 + 10 + 12 = 36 s; b2's cells cost a + s*t + d = 4 + 2*t + 1: 13, 15, 17 s
-    run = up_to_b2_selection(tmp_path)
-    b2 = run.steps / "b2"
-    front = tables.read("selected", b2 / "selected.csv").assign(rank=[1, 2, 3], predicted_accuracy=[0.7, 0.9, 0.8])
-    tables.write("pareto", front, b2 / "pareto.csv")
-    tables.write("exploration", tables.empty("exploration"), b2 / "exploration.csv")
+    run, b2 = b2_front_of_three(tmp_path)
     settings = {"search": {**CONFIG["search"], "budget_hours": (36.0 + 30.0) / 3600}}
-    argv = ["select", "--settings", json.dumps(settings), "--pareto", str(b2 / "pareto.csv"), "--exploration",
-            str(b2 / "exploration.csv"), "--out", str(b2 / "selected.csv"),
+    argv = ["select", "--settings", json.dumps(settings), "--b", "2", "--pareto", str(b2 / "pareto.csv"),
+            "--exploration", str(b2 / "exploration.csv"), "--out", str(b2 / "selected.csv"),
             "--dropped", str(b2 / "dropped.csv")]  # fmt: skip
     assert step_cli.main(argv) == 0
     # 30 s left: 0.9 (15 s) fits, 0.8 (17 s) does not, 0.7 (13 s) does
@@ -91,8 +196,8 @@ def test_select_prices_the_cells_by_the_cost_model_of_the_run_and_writes_what_it
 
 
 def select_argv(folder, settings: dict) -> list[str]:
-    return ["select", "--settings", json.dumps(settings), "--pareto", str(folder / "pareto.csv"), "--exploration",
-            str(folder / "exploration.csv"), "--out", str(folder / "selected.csv"),
+    return ["select", "--settings", json.dumps(settings), "--b", "2", "--pareto", str(folder / "pareto.csv"),
+            "--exploration", str(folder / "exploration.csv"), "--out", str(folder / "selected.csv"),
             "--dropped", str(folder / "dropped.csv")]  # fmt: skip
 
 
@@ -127,7 +232,7 @@ def test_a_budget_outside_a_run_or_before_any_success_is_a_one_line_error(tmp_pa
 def test_steps_after_an_empty_one_select_nothing_but_all_failed_parents_stay_an_error(tmp_path, capsys):
     from popnas_steps.cli import step as step_cli
     from popnas_steps.collect import trained_table
-    from popnas_steps.select_cells import selection_table
+    from popnas_steps.tables import selection_table
 
     empty = tmp_path / "b2" / "trained.csv"
     tables.write("trained", trained_table([], tables.empty("selected"), 2), empty)
@@ -137,7 +242,7 @@ def test_steps_after_an_empty_one_select_nothing_but_all_failed_parents_stay_an_
     assert tables.read("candidates", tmp_path / "b3" / "candidates.parquet").empty
     for name in ("pareto", "exploration"):
         tables.write(name, tables.empty(name), tmp_path / "b3" / f"{name}.csv")
-    line = step_cli.select({}, tmp_path / "b3" / "pareto.csv", tmp_path / "b3" / "exploration.csv",
+    line = step_cli.select({}, 3, tmp_path / "b3" / "pareto.csv", tmp_path / "b3" / "exploration.csv",
                            tmp_path / "b3" / "selected.csv", tmp_path / "b3" / "dropped.csv")  # fmt: skip
     assert line.startswith("b3: nothing to select: step b2 selected no cell")
     assert tables.read("selected", tmp_path / "b3" / "selected.csv").empty

@@ -317,3 +317,18 @@ def test_an_old_result_without_a_later_key_holds_the_same_recipe():
     assert validate({"training": recorded}) == validate({})  # read back, the default fills it in again
     on = without_watch_keys(validate({"training": {"augment_on_device": True}}))["training"]
     assert on["augment_on_device"] is True
+
+
+@pytest.mark.parametrize("section", ["time", "accuracy"])
+def test_the_predictors_settings_default_to_the_schema(section):
+    """The dataclasses that take the `predictors` slices default to what the schema documents."""
+    import dataclasses
+
+    from popnas_steps.accuracy_predictor import AccuracySettings
+    from popnas_steps.time_predictor import TimeSettings
+
+    settings = {"time": TimeSettings, "accuracy": AccuracySettings}[section]
+    schema = load_schema()["properties"]["predictors"]["properties"][section]["properties"]
+    for field in dataclasses.fields(settings):
+        assert field.name in schema, f"predictors.{section}.{field.name} is not in the schema"
+        assert field.default == schema[field.name]["default"], f"predictors.{section}.{field.name}"

@@ -77,14 +77,14 @@ def write_npz(path: Path) -> None:
 def finished_run(steps: Path) -> None:
     """The smallest step folder `compare` reads: trained tables of b=0 and b=1, each cell's
     result.json in ../cells, and report/summary.csv (the rule's input)."""
-    from popnas_steps.select_cells import selection_table
+    from popnas_steps import tables
     from popnas_steps.space import Cell, one_block_cells
 
     from .synthetic import synthetic_training
 
     for b, (cells, origin) in enumerate([([Cell()], "thrust"), (one_block_cells(OPERATORS), "b1")]):
         (steps / f"b{b}").mkdir(parents=True)
-        trained = synthetic_training(selection_table(cells, origin), b, OPERATORS, steps.parent / "cells")
+        trained = synthetic_training(tables.selection_table(cells, origin), b, OPERATORS, steps.parent / "cells")
         trained.to_csv(steps / f"b{b}" / "trained.csv", index=False)
     (steps / "report").mkdir()
     (steps / "report" / "summary.csv").write_text("networks\n11\n")

@@ -18,7 +18,7 @@ def add_shape(model, index, block=0):
     return tuple(model.get_layer(f"cell{index}_block{block}_add").output.shape[1:])
 
 
-@pytest.mark.parametrize("op", PAPER_OPERATORS + ("1x7-7x1 conv", "3x3 maxpool", "7x7 dconv"))
+@pytest.mark.parametrize("op", PAPER_OPERATORS + ("1x7-7x1 conv", "1x1-1x1 conv", "3x3 maxpool", "7x7 dconv"))
 def test_every_operator_builds_in_normal_and_reduction_cells(op):
     c = cell((-1, op, -2, op), (0, op, -1, "identity"))
     model = build_model(c, (8, 8, 3), 5, SPEC)
@@ -29,6 +29,25 @@ def test_every_operator_builds_in_normal_and_reduction_cells(op):
     assert model.output.shape[1:] == (5,)
     prediction = model.predict(np.zeros((2, 8, 8, 3), np.float32), verbose=0)
     assert prediction.shape == (2, 5) and np.allclose(prediction.sum(axis=1), 1, atol=1e-5)
+
+
+def test_a_stacked_1x1_conv_builds_and_its_work_is_counted():
+    from popnas_steps.space import by_size
+    from popnas_steps.work import DataShape, WorkCounter
+
+    from .test_work import keras_work
+
+    # both halves are 1x1: their layers need names of their own, or Keras refuses the network
+    c = cell((-1, "1x1-1x1 conv", -2, "1x3-3x1 conv"))
+    model = build_model(c, (8, 8, 3), 5, SPEC)
+    names = [layer.name for layer in model.layers]
+    assert len(names) == len(set(names))
+    assert {"cell0_block0_op1_1x3_conv", "cell0_block0_op1_3x1_conv"} <= set(names)  # N > 1: names as before
+    assert sum(name.startswith("cell0_block0_op0_") and name.endswith("_conv") for name in names) == 2
+    operators = ["1x1-1x1 conv", "1x3-3x1 conv"]
+    counter = WorkCounter(operators, SPEC, DataShape((8, 8, 3), 5))
+    (counted,) = by_size([c], operators, lambda encoded: (counter.count(encoded),))
+    assert counted[0] == pytest.approx(keras_work(model), rel=1e-12)
 
 
 def test_paper_macro_structure_has_eight_cells_and_doubling_filters():

@@ -5,12 +5,19 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from popnas_steps import select_cells, tables
+from popnas_steps import tables
+from popnas_steps.layout import RunLayout
 from popnas_steps.results import ResultError, implausible, read_result, stale_artefacts
 from popnas_steps.space import Cell
 
 CELL = Cell.from_json('[[-1, "3x3 conv", -2, "identity"]]')
 OTHER = Cell.from_json('[[-1, "identity", -1, "identity"]]')
+
+
+def stale(run_dir: str | Path, steps_dir: str | Path) -> tuple[set[str], list[str]]:
+    """stale_artefacts of the run whose steps folder is `steps_dir` (in `run_dir`)."""
+    assert Path(steps_dir).parent == Path(run_dir)
+    return stale_artefacts(RunLayout.of_steps(steps_dir))
 
 
 def good_result(of: Cell = CELL, **changes) -> dict:
@@ -151,26 +158,26 @@ def run(tmp_path, monkeypatch):
     b0, b1, b2 = (Path(steps) / f"b{b}" for b in range(3))
     for folder in (b0, b1, b2):
         folder.mkdir(parents=True)
-    b0_selected = select_cells.selection_table([CELL, OTHER], "b1")
+    b0_selected = tables.selection_table([CELL, OTHER], "b1")
     tables.write("selected", b0_selected, b0 / "selected.csv")
     results = [good_result(CELL), good_result(OTHER)]
     from popnas_steps.collect import trained_table
 
     tables.write("trained", trained_table(results, b0_selected, 0), b0 / "trained.csv")
-    tables.write("selected", select_cells.selection_table([THIRD], "exploration"), b1 / "selected.csv")
+    tables.write("selected", tables.selection_table([THIRD], "exploration"), b1 / "selected.csv")
     candidates = pd.DataFrame({"cell_id": ["a"], "cell": ["[]"], "predicted_accuracy": [0.5], "predicted_time": [1.0]})
     tables.write("candidates", candidates, b2 / "candidates.parquet")
     return run, steps
 
 
 def test_nothing_is_stale_in_a_good_run(run):
-    assert stale_artefacts(*run) == (set(), [])
+    assert stale(*run) == (set(), [])
 
 
 def test_a_damaged_result_is_made_again(run):
     path = f"{run[0]}/cells/{OTHER.cell_id}/result.json"
     Path(path).write_text('{"cell_id": "')
-    forced, reasons = stale_artefacts(*run)
+    forced, reasons = stale(*run)
     assert forced == {path}
     assert len(reasons) == 1 and path in reasons[0] and "the cell will be trained again" in reasons[0]
 
@@ -178,25 +185,25 @@ def test_a_damaged_result_is_made_again(run):
 def test_a_damaged_result_of_a_step_not_yet_collected_is_made_again(run):
     path = f"{run[0]}/cells/{THIRD.cell_id}/result.json"
     Path(path).write_text("[]")
-    assert stale_artefacts(*run)[0] == {path}
+    assert stale(*run)[0] == {path}
 
 
 def test_a_missing_result_of_a_collected_step_makes_its_trained_table_again(run):
     Path(f"{run[0]}/cells/{CELL.cell_id}/result.json").unlink()
-    forced, reasons = stale_artefacts(*run)
+    forced, reasons = stale(*run)
     assert forced == {f"{run[1]}/b0/trained.csv"}
     assert len(reasons) == 1 and CELL.cell_id in reasons[0] and f"{run[1]}/b0/trained.csv" in reasons[0]
 
 
 def test_a_missing_result_of_a_step_not_yet_collected_forces_nothing(run):
     Path(f"{run[0]}/cells/{THIRD.cell_id}/result.json").unlink()
-    assert stale_artefacts(*run) == (set(), [])
+    assert stale(*run) == (set(), [])
 
 
 def test_a_truncated_parquet_table_is_made_again(run):
     path = Path(f"{run[1]}/b2/candidates.parquet")
     path.write_bytes(path.read_bytes()[:40])
-    forced, reasons = stale_artefacts(*run)
+    forced, reasons = stale(*run)
     assert forced == {str(path)}
     assert len(reasons) == 1 and str(path) in reasons[0] and "it will be made again" in reasons[0]
 
@@ -205,20 +212,20 @@ def test_a_csv_table_truncated_inside_a_cell_is_made_again(run):
     path = Path(f"{run[1]}/b0/trained.csv")
     text = path.read_text()
     path.write_text(text[: text.rindex('"identity""') + 3])  # cut inside the last row's quoted cell
-    forced, reasons = stale_artefacts(*run)
+    forced, reasons = stale(*run)
     assert forced == {f"{run[1]}/b0/trained.csv"}
     assert len(reasons) == 1 and "trained.csv' cannot be read" in reasons[0]
 
 
 def test_a_selection_truncated_within_its_header_is_made_again(run):
     Path(f"{run[1]}/b1/selected.csv").write_text("cell_i")
-    assert stale_artefacts(*run)[0] == {f"{run[1]}/b1/selected.csv"}
+    assert stale(*run)[0] == {f"{run[1]}/b1/selected.csv"}
 
 
 def test_a_damaged_csv_table_is_made_again(run):
     path = Path(f"{run[1]}/b0/trained.csv")
     path.write_bytes(b"\xff\xfe\x00\x81garbage\n\x00\xff")
-    forced, _ = stale_artefacts(*run)
+    forced, _ = stale(*run)
     assert forced == {f"{run[1]}/b0/trained.csv"}
 
 
@@ -226,12 +233,12 @@ def test_a_damaged_selection_is_made_again_without_reading_its_results(run):
     path = Path(f"{run[1]}/b1/selected.csv")
     path.write_bytes(b"\xff\xfe\x00\x81garbage\n\x00\xff")
     Path(f"{run[0]}/cells/{THIRD.cell_id}/result.json").write_text("{")
-    assert stale_artefacts(*run)[0] == {f"{run[1]}/b1/selected.csv"}
+    assert stale(*run)[0] == {f"{run[1]}/b1/selected.csv"}
 
 
 def test_no_steps_yet_is_nothing_stale(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert stale_artefacts("results/r", "results/r/popnas") == (set(), [])
+    assert stale("results/r", "results/r/popnas") == (set(), [])
 
 
 def test_a_selection_whose_ids_are_all_digits_is_checked(tmp_path, monkeypatch):
@@ -239,10 +246,10 @@ def test_a_selection_whose_ids_are_all_digits_is_checked(tmp_path, monkeypatch):
     cell = Cell.from_json('[[-2, "3x3 dconv", -2, "3x3 dconv"]]')
     assert cell.cell_id.isdigit()  # a CSV reader takes such a column for integers
     write_result(Path("results/r/cells"), good_result(cell))
-    tables.write("selected", select_cells.selection_table([cell], "b1"), "results/r/popnas/b1/selected.csv")
-    assert stale_artefacts("results/r", "results/r/popnas") == (set(), [])
+    tables.write("selected", tables.selection_table([cell], "b1"), "results/r/popnas/b1/selected.csv")
+    assert stale("results/r", "results/r/popnas") == (set(), [])
     Path(f"results/r/cells/{cell.cell_id}/result.json").write_text("{")
-    assert stale_artefacts("results/r", "results/r/popnas")[0] == {f"results/r/cells/{cell.cell_id}/result.json"}
+    assert stale("results/r", "results/r/popnas")[0] == {f"results/r/cells/{cell.cell_id}/result.json"}
 
 
 def test_a_jobs_wall_counts_its_interpreter_and_is_unknown_without_timings():
@@ -250,4 +257,19 @@ def test_a_jobs_wall_counts_its_interpreter_and_is_unknown_without_timings():
 
     assert job_seconds({"timings": {"process_seconds": 4.5, "interpreter_seconds": 0.25}}) == 4.75
     assert job_seconds({"timings": {"process_seconds": 4.5, "interpreter_seconds": None}}) == 4.5  # off Linux
-    assert math.isnan(job_seconds({"status": "failed", "reason": "killed by signal 9"}))  # a crash: no timings
+    assert math.isnan(job_seconds({"status": "failed", "reason": "killed by signal 9"}))  # an old crash: no timings
+
+
+def test_a_crash_result_of_an_earlier_version_without_timings_still_reads(tmp_path):
+    from popnas_steps.results import check_results, job_seconds
+
+    old = {"cell_id": CELL.cell_id, "cell": CELL.to_list(), "blocks": 1, "status": "failed",
+           "reason": "the training process was killed by signal 9 (SIGKILL) without writing a result"}  # fmt: skip
+    new = {**old, "cell_id": OTHER.cell_id, "cell": OTHER.to_list(),
+           "timings": {"process_seconds": 3599.5, "interpreter_seconds": 0.5, "started_unix": 1.0,
+                       "finished_unix": 3601.0}}  # fmt: skip
+    paths = [write_result(tmp_path, old), write_result(tmp_path, new)]
+    assert [error for _, error in check_results(paths)] == [None, None]
+    results = [read_result(path) for path in paths]
+    assert [implausible(result) for result in results] == [None, None]
+    assert math.isnan(job_seconds(results[0])) and job_seconds(results[1]) == 3600.0

@@ -3,7 +3,7 @@ import json
 import pandas as pd
 import pytest
 
-from popnas_steps import collect, select_cells, tables
+from popnas_steps import collect, tables
 from popnas_steps.cli import select_cells as cli_select_cells
 from popnas_steps.space import Cell
 
@@ -27,7 +27,7 @@ def test_bad_settings_are_rejected(tmp_path, capsys):
 
 def test_collect_joins_results_to_the_selection(tmp_path):
     cells = [Cell(), Cell.from_json('[[-1, "identity", -1, "identity"]]')]
-    selected = select_cells.selection_table(cells, "b1")
+    selected = tables.selection_table(cells, "b1")
     ok = {"cell_id": cells[0].cell_id, "cell": [], "status": "ok", "accuracy": 0.5, "time": 2.0, "params": 20}
     failed = {"cell_id": cells[1].cell_id, "cell": cells[1].to_list(), "status": "failed", "reason": "NaN loss"}
     table = collect.trained_table([failed, ok], selected, b=1)
@@ -47,7 +47,7 @@ def test_collect_carries_each_cells_sharing_of_its_device(tmp_path):
         ok_result(cells[1], 0.6, 3.0, 30) | {"sharing": sharing | {"concurrent_mean": 2.5}},
         ok_result(cells[2], float("nan"), 3.0, 30) | {"sharing": sharing | {"concurrent_mean": 3.0}},
     ]
-    table = collect.trained_table(results, select_cells.selection_table(cells, "b2"), b=2)
+    table = collect.trained_table(results, tables.selection_table(cells, "b2"), b=2)
     assert table["concurrent"].tolist() == [1.0, 2.5, 3.0]  # an implausible result keeps its sharing
     tables.write("trained", table, tmp_path / "trained.csv")
     assert tables.read("trained", tmp_path / "trained.csv")["concurrent"].tolist() == [1.0, 2.5, 3.0]
@@ -59,7 +59,7 @@ def test_a_step_whose_cells_all_failed_has_nothing_to_expand(tmp_path):
 
     cells = [Cell.from_json('[[-1, "identity", -1, "identity"]]')]
     failed = {"cell_id": cells[0].cell_id, "cell": cells[0].to_list(), "status": "failed", "reason": "NaN loss"}
-    collect.trained_table([failed], select_cells.selection_table(cells, "b1"), b=1).to_csv(tmp_path / "t.csv")
+    collect.trained_table([failed], tables.selection_table(cells, "b1"), b=1).to_csv(tmp_path / "t.csv")
     with pytest.raises(ValueError, match="t.csv' has no successfully trained cell to expand"):
         step.expand(validate({}), tmp_path / "predictors", tmp_path / "t.csv", tmp_path / "c.parquet")
 
@@ -74,7 +74,7 @@ def test_implausible_results_are_collected_as_failed_rows():
     cells = [Cell.from_json(text) for text in texts]
     measured = [(float("nan"), 2.0, 20), (0.5, -3.0, 30), (0.7, 4.0, 40)]  # NaN accuracy, negative time, plausible
     results = [ok_result(cell, *values) for cell, values in zip(cells, measured, strict=True)]
-    table = collect.trained_table(results, select_cells.selection_table(cells, "b1"), b=1)
+    table = collect.trained_table(results, tables.selection_table(cells, "b1"), b=1)
     assert table["status"].tolist() == ["failed", "failed", "ok"]
     assert table[["accuracy", "time", "params"]].iloc[:2].isna().all().all()
     assert table["reason"][0] == "invalid result: accuracy nan is not a number in [0, 1]"
@@ -88,7 +88,7 @@ def test_collect_refuses_a_truncated_result_and_leaves_the_table_alone(tmp_path,
     from popnas_steps.cli import collect as cli_collect
 
     cell = Cell.from_json('[[-1, "identity", -1, "identity"]]')
-    tables.write("selected", select_cells.selection_table([cell], "b1"), tmp_path / "selected.csv")
+    tables.write("selected", tables.selection_table([cell], "b1"), tmp_path / "selected.csv")
     result = tmp_path / "cells" / cell.cell_id / "result.json"
     result.parent.mkdir(parents=True)
     result.write_text(json.dumps({"cell_id": cell.cell_id, "cell": cell.to_list(), "status": "ok"})[:30])

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from popnas_steps import collect, select_cells, status, tables
+from popnas_steps import collect, status, tables
+from popnas_steps.cli import status as status_cli
 from popnas_steps.cli import step as step_cli
 from popnas_steps.config import validate
 from popnas_steps.files import write_json
@@ -52,7 +53,7 @@ class Run:
         self.results: dict[int, list[dict]] = {}
 
     def select(self, b: int, cells: list[Cell], origins: list[str], predicted: list[float] | None = None, at=None):
-        table = select_cells.selection_table(cells, "b1")
+        table = tables.selection_table(cells, "b1")
         table["origin"] = origins
         if predicted is not None:
             table["predicted_time"] = predicted
@@ -301,7 +302,7 @@ def test_as_of_the_first_steps_is_before_any_training(tmp_path):
 
 def test_as_of_a_step_without_selection_is_an_error(tmp_path, capsys):
     run = up_to_b2_selection(tmp_path)
-    assert status.main([str(run.dir), "--config", str(config_file(tmp_path)), "--as-of", "3"]) == 2
+    assert status_cli.main([str(run.dir), "--config", str(config_file(tmp_path)), "--as-of", "3"]) == 2
     assert "step b3" in capsys.readouterr().err
 
 
@@ -309,7 +310,8 @@ def test_json_is_the_outcomeitself(tmp_path, capsys):
     run = up_to_b2_selection(tmp_path)
     run.train(2, B2[0], 4.0)
     now = run.clock + 1.0
-    assert status.main([str(run.dir), "--config", str(config_file(tmp_path)), "--json", "--gpus", "2"], now=now) == 0
+    argv = [str(run.dir), "--config", str(config_file(tmp_path)), "--json", "--gpus", "2"]
+    assert status_cli.main(argv, now=now) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed == status.search_status(run.dir, CONFIG, gpus=2, now=now)
     assert printed["forecast"]["current_step"]["pending"] == 2
@@ -330,7 +332,7 @@ def test_the_default_run_folder_is_the_configs(tmp_path, monkeypatch, capsys):
     up_to_b2_selection(tmp_path)
     config_file(tmp_path)
     monkeypatch.chdir(tmp_path)
-    assert status.main(["--config", "config.yaml"], now=T0 + 1000) == 0
+    assert status_cli.main(["--config", "config.yaml"], now=T0 + 1000) == 0
     assert "results/synthetic (popnas), now" in capsys.readouterr().out
 
 
@@ -345,7 +347,7 @@ def test_outcomewrites_nothing(tmp_path, capsys):
     folders = sorted(path for path in tmp_path.rglob("*") if path.is_dir())
     before = snapshot(tmp_path)
     for extra in ([], ["--json"], ["--as-of", "2"]):
-        assert status.main([str(run.dir), "--config", str(config), *extra]) == 0
+        assert status_cli.main([str(run.dir), "--config", str(config), *extra]) == 0
     assert snapshot(tmp_path) == before
     assert sorted(path for path in tmp_path.rglob("*") if path.is_dir()) == folders
 
@@ -361,7 +363,7 @@ def test_the_selection_logs_its_cells_and_forecast(tmp_path, capsys):
     tables.write("exploration", tables.read("selected", b2 / "selected.csv").iloc[2:].assign(rank=1, score=8), b2 /
                  "exploration.csv")  # fmt: skip
     settings = json.dumps({"search": CONFIG["search"]})
-    argv = ["select", "--settings", settings, "--pareto", str(b2 / "pareto.csv"), "--exploration",
+    argv = ["select", "--settings", settings, "--b", "2", "--pareto", str(b2 / "pareto.csv"), "--exploration",
             str(b2 / "exploration.csv")]  # fmt: skip
     assert step_cli.main([*argv, "--out", str(b2 / "selected.csv")]) == 0
     line = capsys.readouterr().out.splitlines()[0]
@@ -375,8 +377,26 @@ def test_a_forecast_error_is_a_warning_and_the_selection_stands(tmp_path, capsys
     tables.write("pareto", tables.read("selected", b2 / "selected.csv").assign(rank=1), b2 / "pareto.csv")
     tables.write("exploration", tables.empty("exploration"), b2 / "exploration.csv")
     out = tmp_path / "elsewhere" / "selected.csv"  # not in a run's layout: no step to forecast
-    argv = ["select", "--settings", json.dumps({"search": CONFIG["search"]}), "--pareto", str(b2 / "pareto.csv"),
-            "--exploration", str(b2 / "exploration.csv"), "--out", str(out)]  # fmt: skip
+    argv = ["select", "--settings", json.dumps({"search": CONFIG["search"]}), "--b", "2", "--pareto",
+            str(b2 / "pareto.csv"), "--exploration", str(b2 / "exploration.csv"), "--out", str(out)]  # fmt: skip
     assert step_cli.main(argv) == 0
     assert len(tables.read("selected", out)) == 3
     assert "warning: no forecast" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("extra", "b3_cells"), [(None, 2), (2.0, 0), (2.0 + 19.0 + 5.0, 1)])
+def test_the_forecast_applies_the_cut_the_budget_will_make(tmp_path, extra, b3_cells):
+    # b0 and b1 spent 36 s of job wall; b2's two cells cost 13 + 15 s; a cell of b3 costs
+    # 4 + 2 * 7 + 1 = 19 s (mean t of b1, 3 s, plus g = 2 s per step)
+    run = up_to_b2_selection(tmp_path)
+    run.select(2, B2[:2], ["pareto", "pareto"], B2_PREDICTED[:2])
+    budget = None if extra is None else (36.0 + 28.0 + extra) / 3600
+    config = validate({"run": "synthetic", "search": {**CONFIG["search"], "budget_hours": budget}})
+    got = status.search_status(run.dir, config, now=run.clock)["forecast"]
+    (b3,) = got["later_steps"]
+    assert (b3["cells"], b3["network_seconds"]) == (b3_cells, pytest.approx(19.0))
+    assert got["gpu_hours_remaining"] * 3600 == pytest.approx(28.0 + 19.0 * b3_cells)
+    if b3_cells == 0:  # the search ends after b2: nothing to fit, expand or train
+        assert b3["seconds"] == b3["overhead_seconds"] == 0.0
+    text = status.render(status.search_status(run.dir, config, now=run.clock))
+    assert ("a later step holds the cells it still pays for" in text) == (budget is not None)

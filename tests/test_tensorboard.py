@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 from popnas_steps import train_cell as entry
-from popnas_steps.config import ConfigError, config_from_args, watch_settings, without_watch_keys
+from popnas_steps.cli.arguments import config_from_args
+from popnas_steps.config import ConfigError, watch_settings, without_watch_keys
 from popnas_steps.datasets import load_prepared
 from popnas_steps.events import EpochSummaries
 from popnas_steps.macro import NetworkSpec

@@ -11,12 +11,15 @@ from popnas_steps.features import time_features
 from popnas_steps.operators import PAPER_OPERATORS
 from popnas_steps.time_predictor import (
     LINEAR_FILE,
+    TIME_MODELS,
     LinearTimeModel,
     TimeSettings,
     fit_time_predictor,
     load_time_predictor,
     mape,
     sharing_exponent,
+    sharing_fit,
+    time_model,
 )
 
 from .synthetic import SPEC, sample_cells, synthetic_reindex, synthetic_time
@@ -287,3 +290,54 @@ def test_the_sharing_exponent_needs_a_count_per_time_and_a_spread_of_counts(data
         sharing_exponent(features, times, np.full(len(times), 0.5))
     with pytest.raises(ValueError, match="a number >= 1"):
         sharing_exponent(features, times, np.ones(len(times) - 1))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_count_that_barely_varies_identifies_no_sharing_exponent(data, seed):
+    features, times, _, _ = data
+    rng = np.random.default_rng(seed)
+    almost_constant = np.full(len(times), 2.0)
+    almost_constant[0] = 2.001  # one row apart: alpha was 1.0, or -9.25 unclipped
+    narrow = rng.uniform(1.95, 2.0, len(times))  # with a true alpha of 0.5: 0.00-0.93 over five draws
+    for k in (almost_constant, narrow):
+        measured = times * rng.lognormal(0.0, 0.05, len(times)) * k**0.5
+        fit = sharing_fit(features, measured, k, seed=seed, threads=2)
+        assert (fit.alpha, fit.estimate, fit.clipped) == (0.0, None, False)
+        assert "k barely varies" in fit.why and "not estimated" in fit.line()
+
+
+def test_too_few_rows_identify_no_sharing_exponent(data):
+    features, times, _, _ = data
+    k = np.where(np.arange(9) % 2, 1.0, 2.0)
+    fit = sharing_fit(features[:9], times[:9] * k, k)
+    assert fit.alpha == 0.0 and fit.estimate is None and "fewer than 10" in fit.why
+
+
+def test_an_estimate_outside_zero_to_one_is_clipped_and_says_so(data):
+    features, times, _, _ = data
+    measured, k = shared(times, 1.6, seed=3)  # slower than time-slicing: not a sharing model
+    fit = sharing_fit(features, measured, k, seed=0, threads=2)
+    assert fit.alpha == 1.0 and fit.clipped and fit.estimate > 1.0
+    assert f"clipped from {fit.estimate:.3f} to [0, 1]" in fit.line()
+
+
+# --- the registry of kinds --------------------------------------------------------------------
+
+
+def test_the_schema_offers_exactly_the_kinds_of_the_registry():
+    from popnas_steps.config import load_schema
+
+    model = load_schema()["properties"]["predictors"]["properties"]["time"]["properties"]["model"]
+    assert set(model["enum"]) == set(TIME_MODELS) and model["default"] in TIME_MODELS
+
+
+def test_an_unknown_kind_is_an_error_that_lists_the_known_ones():
+    with pytest.raises(ValueError, match="unknown time predictor 'lasso'; choose one of catboost, nnls"):
+        time_model("lasso")
+
+
+def test_each_kind_declares_its_inputs_tuning_and_extrapolation():
+    assert {name for name, kind in TIME_MODELS.items() if kind.inputs == "work"} == {"work_nnls"}
+    assert {name for name, kind in TIME_MODELS.items() if not kind.extrapolates} == {"catboost", "xgboost"}
+    rng = np.random.default_rng(0)
+    assert all((kind.sample(rng) != {}) == kind.tuned for kind in TIME_MODELS.values())

@@ -164,7 +164,24 @@ def test_a_training_process_killed_by_a_signal_is_recorded_as_failed(tmp_path, t
     result = json.loads((tmp_path / "c" / "result.json").read_text())
     assert result["status"] == "failed" and "killed by signal 9 (SIGKILL)" in result["reason"]
     assert result["placement"]["host"] and result["cell_id"] == cell.cell_id
+    assert result["timings"]["process_seconds"] >= 1.0  # the job's wall, up to the kill, counts
     assert not (tmp_path / "c" / "result.json.partial").exists()
+
+
+def test_a_crashed_training_costs_its_jobs_wall(tmp_path, monkeypatch):
+    from popnas_steps.results import implausible, job_seconds, read_result
+
+    # the supervisor started an hour ago (0.5 s of it interpreter start-up); the training was OOM-killed now
+    started = time.time() - 3600.0
+    monkeypatch.setenv(entry.JOB_START_ENVIRONMENT, f"{started},0.5")
+    cell = Cell.from_json(SUPERVISED_CELL)
+    result = entry.record_crash(cell, tmp_path / cell.cell_id, signal.SIGKILL)
+    assert result["status"] == "failed" and "killed by signal 9" in result["reason"]
+    assert job_seconds(result) == pytest.approx(3600.0, abs=5.0)
+    assert result["timings"]["started_unix"] == started and result["timings"]["interpreter_seconds"] == 0.5
+    assert result["timings"]["finished_unix"] >= started + 3600.0
+    read = read_result(tmp_path / cell.cell_id / "result.json")  # it reads and checks as any result
+    assert job_seconds(read) == pytest.approx(job_seconds(result)) and implausible(read) is None
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux's /proc to find the child process")

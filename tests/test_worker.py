@@ -148,7 +148,7 @@ def test_an_idle_worker_ends_and_removes_its_socket(tmp_path):
         path = short / "w.sock"
         started = time.monotonic()
         ended = subprocess.run(
-            [sys.executable, "-m", "popnas_steps.worker", "--socket", str(path), "--idle-seconds", "0.5"],
+            [sys.executable, "-m", "popnas_steps.cli.worker", "--socket", str(path), "--idle-seconds", "0.5"],
             capture_output=True,
             text=True,
             timeout=120,
@@ -163,7 +163,7 @@ def test_stop_ends_this_users_workers_and_names_them(tmp_path):
     short = Path(tempfile.mkdtemp(prefix="pw", dir="/tmp"))
     try:
         path = short / "w.sock"
-        serving = subprocess.Popen([sys.executable, "-m", "popnas_steps.worker", "--socket", str(path)])
+        serving = subprocess.Popen([sys.executable, "-m", "popnas_steps.cli.worker", "--socket", str(path)])
         deadline = time.monotonic() + 120
         while not path.exists() and time.monotonic() < deadline:  # listening once TensorFlow is imported
             time.sleep(0.1)
@@ -183,7 +183,7 @@ def test_a_job_retires_the_stale_workers_of_its_slot_and_no_other(tiny_data, tmp
     monkeypatch.setenv("POPNAS_GPU_SLOTS", warm_env["POPNAS_GPU_SLOTS"])
     stale = Path(f"{worker.slot_prefix(0)}0123456789abcdef.sock")  # older sources or another environment
     serving = {
-        path: subprocess.Popen([sys.executable, "-m", "popnas_steps.worker", "--socket", str(path)], env=warm_env)
+        path: subprocess.Popen([sys.executable, "-m", "popnas_steps.cli.worker", "--socket", str(path)], env=warm_env)
         for path in (stale, elsewhere)
     }
     deadline = time.monotonic() + 120

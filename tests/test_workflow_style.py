@@ -1,5 +1,5 @@
 """The workflow's code meets the Snakemake workflow catalogue's standards: formatted by
-snakefmt and clean under `snakemake --lint` (README.md, "Workflow standards")."""
+snakefmt and clean under `snakemake --lint` (docs/architecture.md, "Workflow standards")."""
 
 from __future__ import annotations
 

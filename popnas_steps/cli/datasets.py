@@ -19,7 +19,8 @@ from popnas_steps.datasets import DatasetError, prepare
 
 
 def main(argv: list[str] | None = None) -> int:
-    from popnas_steps.config import ConfigError, add_config_arguments, config_from_args
+    from popnas_steps.cli.arguments import add_config_arguments, config_from_args
+    from popnas_steps.config import ConfigError
 
     parser = argparse.ArgumentParser(prog="python -m popnas_steps.cli.datasets")
     commands = parser.add_subparsers(dest="command", required=True)

@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 from popnas_steps import tables
-from popnas_steps.config import ConfigError, add_watch_argument, config_from_args
+from popnas_steps.cli.arguments import add_watch_argument, config_from_args
+from popnas_steps.config import ConfigError
 from popnas_steps.devices import claim_slot, training_deadline
 from popnas_steps.final import select_final, train_final
 from popnas_steps.space import Cell, CellError

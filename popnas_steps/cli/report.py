@@ -42,7 +42,7 @@ from popnas_steps.space import Cell
 
 
 def main(argv: list[str] | None = None) -> int:
-    from popnas_steps.config import config_from_args
+    from popnas_steps.cli.arguments import config_from_args
 
     parser = argparse.ArgumentParser(prog="python -m popnas_steps.cli.report", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)

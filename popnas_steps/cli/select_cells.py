@@ -13,8 +13,8 @@ import argparse
 import sys
 
 from popnas_steps import tables
-from popnas_steps.config import ConfigError, add_config_arguments, config_from_args
-from popnas_steps.select_cells import selection_table
+from popnas_steps.cli.arguments import add_config_arguments, config_from_args
+from popnas_steps.config import ConfigError
 from popnas_steps.space import Cell, one_block_cells
 
 
@@ -29,9 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "thrust":
-            table = selection_table([Cell()], "thrust")
+            table = tables.selection_table([Cell()], "thrust")
         else:
-            table = selection_table(one_block_cells(config_from_args(args)["search"]["operators"]), "b1")
+            table = tables.selection_table(one_block_cells(config_from_args(args)["search"]["operators"]), "b1")
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

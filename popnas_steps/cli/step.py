@@ -8,7 +8,7 @@ line 21, the training, is train_cell).
                                         --out b<b>/candidates.parquet
     python -m popnas_steps.cli.step pareto  --settings S --candidates b<b>/candidates.parquet --out b<b>/pareto.csv
     python -m popnas_steps.cli.step explore --settings S --b b --candidates ... --pareto ... --out b<b>/exploration.csv
-    python -m popnas_steps.cli.step select  [--settings S] --pareto ... --exploration ... --out b<b>/selected.csv
+    python -m popnas_steps.cli.step select  [--settings S] --b b --pareto ... --exploration ... --out b<b>/selected.csv
                                         [--dropped b<b>/dropped.csv]
 
 Each reads files, calls the pure functions of popnas_steps.search / predictors, and writes
@@ -29,8 +29,11 @@ from pathlib import Path
 import pandas as pd
 
 from popnas_steps import search, tables
-from popnas_steps.config import ConfigError, config_from_args
+from popnas_steps.cli.arguments import config_from_args
+from popnas_steps.config import ConfigError
 from popnas_steps.files import output_lock
+from popnas_steps.layout import RunLayout
+from popnas_steps.strategies import strategy_of
 
 
 def reindex(config: dict, thrust: Path, b1: Path, out: Path) -> None:
@@ -61,10 +64,12 @@ def fit(config: dict, trained: list[Path], reindex_file: Path, out: Path, data_f
         config["search"]["max_blocks"],
         config["predictors"],
         config["seed"],
-        with_time=config["search"]["strategy"] == "popnas",
+        with_time=strategy_of(config["search"]["strategy"]).fits_time_predictor,
         data=data,
     )
     predictors.save(out)
+    if predictors.time is not None and predictors.time.sharing is not None:
+        print(predictors.time.sharing.line(), flush=True)
 
 
 def expand(config: dict, predictors_dir: Path, parents_file: Path, out: Path) -> None:
@@ -85,20 +90,15 @@ def expand(config: dict, predictors_dir: Path, parents_file: Path, out: Path) ->
 
 
 def pareto(config: dict, candidates_file: Path, out: Path) -> None:
+    """The step's front, as its strategy cuts it (pareto.csv whatever the strategy)."""
     settings = config["search"]
     candidates = tables.read("candidates", candidates_file)
-    if settings["strategy"] == "pnas":
-        front = search.top_k(candidates, settings["beam"])
-    else:
-        front = search.pareto_front(
-            search.apply_time_constraint(candidates, settings["time_constraint"]), settings["beam"]
-        )
-    tables.write("pareto", front, out)
+    tables.write("pareto", strategy_of(settings["strategy"]).front(candidates, settings), out)
 
 
 def explore(config: dict, b: int, candidates_file: Path, pareto_file: Path, out: Path) -> None:
     settings = config["search"]
-    exploring = settings["strategy"] == "popnas" and b < settings["max_blocks"] and settings["exploration"] > 0
+    exploring = strategy_of(settings["strategy"]).exploring(b, settings)
     front = tables.read("pareto", pareto_file)
     table = tables.empty("exploration")
     if exploring:
@@ -109,30 +109,38 @@ def explore(config: dict, b: int, candidates_file: Path, pareto_file: Path, out:
     tables.write("exploration", table, out)
 
 
-def select(config: dict, pareto_file: Path, exploration_file: Path, out: Path, dropped_file: Path | None) -> str:
-    """Write the step's selection (and, given a path, its dropped.csv); the line to log
+def select(
+    config: dict, b: int, pareto_file: Path, exploration_file: Path, out: Path, dropped_file: Path | None
+) -> str:
+    """Write the selection of step b (and, given a path, its dropped.csv); the line to log
     when the budget cut it or left nothing to select, else ''."""
     front = tables.read("pareto", pareto_file).assign(origin="pareto")
     exploration = tables.read("exploration", exploration_file).assign(origin="exploration")
     selected = pd.concat([front, exploration], ignore_index=True)[tables.COLUMNS["selected"]]
     dropped = tables.empty("dropped")
     budget_hours = config.get("search", {}).get("budget_hours")
-    # b<b>/selected.csv in a run's layout; elsewhere (a test, by hand) no step is named
-    b = int(out.parent.name[1:]) if out.parent.name[1:].isdigit() else None
     line = ""
     if budget_hours is not None:
-        if b is None:
-            raise ValueError(f"'{out}' is not results/<run>/<strategy>/b<b>/selected.csv: the budget needs the run")
-        from popnas_steps.budget import cut
-        from popnas_steps.status import selection_seconds
+        from popnas_steps.artefacts import finished_walls, read_cells
+        from popnas_steps.budget import cut, overrun_line, summed_time_errors
+        from popnas_steps.cost import selection_seconds
 
-        # results/<run>/<strategy>/b<b>/selected.csv: the run whose trainings are counted
-        spent, seconds = selection_seconds(out.parent.parent.parent, out.parent.parent.name, b, selected)
-        selected, dropped = cut(selected, seconds, spent, budget_hours * 3600)
+        layout = step_layout(out, b)
+        spent, seconds = selection_seconds(layout, b, selected)
+        # cells of this step trained by an earlier run (a raised budget): kept, at their measured wall
+        walls_by_id = finished_walls(layout, selected["cell_id"])
+        trained = selected["cell_id"].isin(list(walls_by_id))
+        walls = selected["cell_id"].map(walls_by_id)  # NaN: not trained, or an unknown wall (kept as predicted)
+        seconds = seconds.where(walls.isna(), walls)
+        selected, dropped = cut(selected, seconds, spent, budget_hours * 3600, trained=trained)
+        new = selected.index[~trained.loc[selected.index]]
+        cells, _ = read_cells(layout)
+        errors = summed_time_errors(cells[cells["b"] < b])
         line = (f"b{b}: budget {budget_hours:g} GPU-hours, spent {spent / 3600:.3f} before b{b}; "
-                f"{len(selected)} cells kept, predicted {seconds.loc[selected.index].sum() / 3600:.3f} GPU-hours, "
-                f"{len(dropped)} dropped (b{b}/dropped.csv)")  # fmt: skip
-    if selected.empty and dropped.empty and b is not None:  # the fronts were empty: step b-1 selected nothing
+                f"{len(selected)} cells kept ({len(selected) - len(new)} already trained), costing "
+                f"{seconds.loc[selected.index].sum() / 3600:.3f} GPU-hours, {len(dropped)} dropped (b{b}/dropped.csv)"
+                f"\n{overrun_line(b, float(seconds.loc[new].sum()), errors)}")  # fmt: skip
+    if selected.empty and dropped.empty:  # the fronts were empty: step b-1 selected nothing
         line = f"b{b}: nothing to select: step b{b - 1} selected no cell (the budget ended the search)"
     tables.write("selected", selected, out)
     if dropped_file is not None:
@@ -140,13 +148,22 @@ def select(config: dict, pareto_file: Path, exploration_file: Path, out: Path, d
     return line
 
 
-def log_forecast(selected: Path, config: dict) -> None:
+def step_layout(selected: Path, b: int) -> RunLayout:
+    """The run whose trainings a selection of step b is priced on: `selected` must be
+    results/<run>/<strategy>/b<b>/selected.csv."""
+    layout, step = RunLayout.of_step_file(selected)
+    if step != b:
+        raise ValueError(f"'{selected}' is not the selection of step b{b} of a run (results/<run>/<strategy>/b{b}/)")
+    return layout
+
+
+def log_forecast(selected: Path, b: int, config: dict) -> None:
     """One line on the selection just written and the forecast it makes. Only a report: any
     error in it is a warning, never the step's failure."""
     from popnas_steps.status import selection_line
 
     try:
-        print(selection_line(selected, config), flush=True)
+        print(selection_line(step_layout(selected, b), b, config), flush=True)
     except Exception as error:  # the selection is written: a forecast must not fail it
         print(f"warning: no forecast ({type(error).__name__}: {error})", file=sys.stderr)
 
@@ -160,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         "expand": ["--predictors", "--parents"],
         "pareto": ["--candidates"],
         "explore": ["--b", "--candidates", "--pareto"],
-        "select": ["--pareto", "--exploration"],
+        "select": ["--b", "--pareto", "--exploration"],
     }
     for name, options in spec.items():
         command = commands.add_parser(name)
@@ -205,11 +222,11 @@ def run(args: argparse.Namespace, config: dict) -> None:
     elif args.command == "explore":
         explore(config, args.b, args.candidates, args.pareto, args.out)
     else:
-        line = select(config, args.pareto, args.exploration, args.out, args.dropped)
+        line = select(config, args.b, args.pareto, args.exploration, args.out, args.dropped)
         if line:
             print(line, flush=True)
         if config and not tables.read("selected", args.out).empty:
-            log_forecast(args.out, config)
+            log_forecast(args.out, args.b, config)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from popnas_steps.config import ConfigError, add_config_arguments, add_watch_argument, config_from_args
+from popnas_steps.cli.arguments import add_config_arguments, add_watch_argument, config_from_args
+from popnas_steps.config import ConfigError
 from popnas_steps.datasets import DatasetError
 from popnas_steps.devices import claim_slot, device_settings, training_deadline
 from popnas_steps.files import output_lock

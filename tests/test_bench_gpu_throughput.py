@@ -1,4 +1,4 @@
-"""bench.gpu_throughput --quick end to end: every section of its JSON, with sane values."""
+"""bench.bench_gpu_throughput --quick end to end: every section of its JSON, with sane values."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_quick_run_writes_every_section(tmp_path):
     out = tmp_path / "gpu_throughput.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "bench.gpu_throughput", "--quick", "--out", str(out)]
+    command = [sys.executable, "-m", "bench.bench_gpu_throughput", "--quick", "--out", str(out)]
     run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "plan (seconds allotted" in run.stdout
@@ -67,13 +67,20 @@ def test_quick_run_writes_every_section(tmp_path):
 
 
 def test_a_part_past_its_seconds_is_an_error_and_the_run_goes_on(tmp_path):
-    from bench import gpu_throughput
+    from bench import bench_gpu_throughput
 
-    profile = dataclasses.replace(gpu_throughput.QUICK, allotted={"fp32": 0.5, "N=2": 0.5})
+    profile = dataclasses.replace(bench_gpu_throughput.QUICK, allotted={"fp32": 0.5, "N=2": 0.5})
     out = tmp_path / "killed.json"
-    report = gpu_throughput.run(profile, out, ["fp32"], [2])
+    report = bench_gpu_throughput.run(profile, out, ["fp32"], [2])
     assert set(report["errors"]) == {"fp32", "N=2"}
     assert all("killed past" in error for error in report["errors"].values())
     assert report["sharing"]["rows"][0] == {"trainings": 2, "error": report["errors"]["N=2"], "failed": 2}
     assert report["projection"]["best"] is None and report["projection"]["one_training_per_gpu"] is None
     assert json.loads(out.read_text())["errors"] == report["errors"]  # written after each part
+
+
+def test_the_old_name_still_runs_it():
+    """BENCHMARKS.md and bench/README.md name `python -m bench.gpu_throughput`."""
+    from bench import bench_gpu_throughput, gpu_throughput
+
+    assert gpu_throughput.main is bench_gpu_throughput.main
