@@ -1,4 +1,4 @@
-"""Benchmark: how right the forecast of `python -m popnas_steps.status` was on finished runs.
+"""Benchmark: how right the forecast of `python -m popnas_steps.cli.status` was on finished runs.
 
     python -m bench.bench_forecast --run WORKDIR/results/<run> CONFIG [CONFIG...] [--run ...] [--gpus N]
 

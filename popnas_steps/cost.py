@@ -1,7 +1,7 @@
 """The cost model of a run: what a network and a step cost, measured on its finished
 trainings (docs/status.md, "The forecast"). The budget (popnas_steps.budget, through the
-select step) and the status forecast (popnas_steps.status) both price cells with it, and
-neither depends on the other.
+select step) and the status forecast (popnas_steps.status) both price cells with it; it
+imports neither.
 
     network seconds = a + s * t + d     (job wall fitted on t, plus Snakemake's dispatch)
     t of a selected cell = r * its predicted t, r = measured t / predicted t so far

@@ -8,7 +8,8 @@
     results/<run>/<strategy>/report/         figures and tables
 
 A cell trains once for the whole run: a PNAS run beside a POPNASv2 run reuses the cells
-both selected. Paths are built here and parsed here; nothing else spells them.
+both selected. The folders and tables are built and parsed here; the rules write their
+patterns over these folders, and a cell's own files (job.log, train.log) are its folder's.
 """
 
 from __future__ import annotations

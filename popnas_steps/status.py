@@ -114,9 +114,10 @@ def forecast(
     kind = time_model_kind(layout, current, config["predictors"]["time"]["model"])
     extrapolates = extrapolating(kind)
     ratio = time_ratio(model, cells[cells["b"] == current], current, extrapolates)
-    costs = []
+    costs, whole = [], []  # what is left of each pending cell's cost, and all of it
     for row in pending.itertuples():
         cost = cell_seconds(model, ratio, row.predicted_time, current)
+        whole.append(cost)
         if row.running:  # a running job is partly done
             cost = max(0.0, cost - (now - job_start(layout.cell(row.cell_id))))
         costs.append(cost)
@@ -124,7 +125,10 @@ def forecast(
     finished = cells["finished"].max()
     idle = now - finished if pending.empty and not math.isnan(finished) else 0.0
     budget_seconds = None if search.get("budget_hours") is None else search["budget_hours"] * 3600
-    spent = float(cells["wall"].sum()) + sum(costs)  # what the budget will have counted before the next step
+    # what the budget will have counted before the next step: every finished wall and the
+    # whole of each pending job (a running one's past is in no wall yet). A cell's cost holds
+    # the dispatch d, which no job wall does: the forecast errs towards fewer cells.
+    spent = float(cells["wall"].sum()) + sum(whole)
     strategy = strategy_of(layout.strategy)
     later = []
     for b in range(current + 1, search["max_blocks"] + 1):

@@ -1,6 +1,6 @@
 # Figures and tables from cached artefacts only: no rule here trains a network.
 REPORT = str(LAYOUT.report)
-ALL_TRAINED = [f"{STEPS}/b{b}/trained.csv" for b in range(B + 1)]
+ALL_TRAINED = [str(LAYOUT.table(b, "trained")) for b in range(B + 1)]
 
 
 rule report_pareto:

@@ -400,3 +400,19 @@ def test_the_forecast_applies_the_cut_the_budget_will_make(tmp_path, extra, b3_c
         assert b3["seconds"] == b3["overhead_seconds"] == 0.0
     text = status.render(status.search_status(run.dir, config, now=run.clock))
     assert ("a later step holds the cells it still pays for" in text) == (budget is not None)
+
+
+def test_a_running_cell_counts_whole_in_what_the_budget_will_have_spent(tmp_path):
+    # as above, 36 + 28 s, and 31 s left for b3: one cell of 19 s. The first b2 cell has run
+    # for 10 s of its 13: 3 s are left to wait for, but all 13 will be in the budget's spent
+    run = up_to_b2_selection(tmp_path)
+    run.select(2, B2[:2], ["pareto", "pareto"], B2_PREDICTED[:2])
+    folder = run.dir / "cells" / B2[0].cell_id
+    folder.mkdir(parents=True)
+    for name in (".result.json.lock", "job.log"):
+        (folder / name).write_text("x")
+        os.utime(folder / name, (run.clock, run.clock))
+    config = validate({"run": "synthetic", "search": {**CONFIG["search"], "budget_hours": (36 + 28 + 31) / 3600}})
+    got = status.search_status(run.dir, config, now=run.clock + 10.0)["forecast"]
+    assert got["current_step"]["running"] == 1 and got["current_step"]["gpu_seconds"] == pytest.approx(3.0 + 15.0)
+    assert [step["cells"] for step in got["later_steps"]] == [1]
