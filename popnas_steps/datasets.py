@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -310,6 +311,14 @@ def resized_source(raw: RawData, image_size: list[int]) -> RawData:
     8-bit images stay 8-bit (rounded); others, such as digits' 0..16 levels, become float32 so
     that the interpolated values are kept; `pixel_max` is unchanged either way.
     """
+    needed = sum(len(x) * int(np.prod(np.shape(x)[3:] or (1,))) for x in (raw.x_train, raw.x_test) if x is not None)
+    needed *= image_size[0] * image_size[1] * 4  # float32 while resizing
+    memory = _physical_memory()
+    if memory and needed > memory / 2:
+        raise DatasetError(
+            f"dataset.image_size {list(image_size)} needs {needed / 2**30:.1f} GiB for the resized images, more than "
+            f"half of this machine's {memory / 2**30:.1f} GiB"
+        )
     import tensorflow as tf
 
     def resize(x: np.ndarray | None) -> np.ndarray | None:
@@ -323,6 +332,14 @@ def resized_source(raw: RawData, image_size: list[int]) -> RawData:
         return np.clip(np.round(out), 0, 255).astype(np.uint8) if x.dtype == np.uint8 and raw.pixel_max is None else out
 
     return replace(raw, x_train=resize(raw.x_train), x_test=resize(raw.x_test))
+
+
+def _physical_memory() -> int | None:
+    """This machine's memory in bytes (None where the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def _existing(path: str | None, source: str) -> Path:
@@ -358,15 +375,25 @@ def _checked(x: np.ndarray, y: np.ndarray, name: str) -> tuple[np.ndarray, np.nd
 
 
 def _pixel_range(raw_max: float | None, *arrays: np.ndarray) -> tuple[str, float]:
-    """Storage dtype, and the value that maps to 1.0 when scaling to [0, 1]."""
+    """Storage dtype, and the value that maps to 1.0 when scaling to [0, 1].
+
+    The scale follows the dtype and the range, not whether the values happen to be whole:
+    integer pixels are 8-bit levels (255, or their maximum above it); float pixels within
+    [0, 1] are already scaled (1.0: a binary image of 0.0 and 1.0 is not 255 times too dark);
+    float pixels above 1 are 8-bit levels stored as floats where whole and at most 255, else
+    scaled by their maximum. Whole values up to 255 are stored as uint8 either way."""
     high = max(float(a.max()) for a in arrays if a.size)
     low = min(float(a.min()) for a in arrays if a.size)
     if low < 0:
         raise DatasetError(f"pixel values must be >= 0; found {low}")
-    integral = all(np.issubdtype(a.dtype, np.integer) or np.all(np.mod(a, 1) == 0) for a in arrays)
-    if integral and high <= 255:
-        return "uint8", raw_max or 255.0
-    return "float32", raw_max or max(high, 1.0)
+    integer = all(np.issubdtype(a.dtype, np.integer) for a in arrays)
+    whole = integer or all(np.all(np.mod(a, 1) == 0) for a in arrays)
+    dtype = "uint8" if whole and high <= 255 else "float32"
+    if raw_max:
+        return dtype, raw_max
+    if not integer and high <= 1.0:
+        return dtype, 1.0
+    return dtype, 255.0 if whole and high <= 255 else max(high, 1.0)
 
 
 def _stratified_split(y: np.ndarray, fraction: float, seed: int, what: str) -> tuple[np.ndarray, np.ndarray]:

@@ -56,6 +56,8 @@ def parse_operator(text: str) -> Operator:
     if not isinstance(text, str):
         raise OperatorError(f"operator {text!r} is not a string")
     name = " ".join(text.strip().split())
+    if re.search(r"(?<!\d)0\d", name):  # "03x3 conv" would be a second spelling of "3x3 conv"
+        raise OperatorError(f"operator {text!r}: write its sizes without leading zeros (one spelling per operator)")
     if name == "identity":
         return Operator(name, "identity", (1, 1))
     stacked = _STACKED_PATTERN.match(name)

@@ -70,6 +70,9 @@ def _parsed(path: Path) -> tuple[dict, Cell]:
         raise ResultError(f"result '{path}' is not a training result (it lacks cell_id, cell or status)")
     if result["status"] not in ("ok", "failed"):
         raise ResultError(f"result '{path}': status {result['status']!r} is neither 'ok' nor 'failed'")
+    for key in ("timings", "sharing"):  # read as mappings by status, the budget and the reports
+        if key in result and not isinstance(result[key], dict):
+            raise ResultError(f"result '{path}': {key} is {type(result[key]).__name__}, not a mapping")
     try:
         return result, cell_from_list(result["cell"])
     except CellError as error:

@@ -303,3 +303,35 @@ def test_prepare_command(tmp_path, capsys):
     config.write_text("dataset:\n  source: npz\n  path: /no/such.npz\n")
     assert cli_datasets.main(["prepare", "--config", str(config), "--out", str(tmp_path / "data2")]) == 2
     assert "/no/such.npz" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("x", "pixel_max"),
+    [
+        (np.arange(20 * 16).reshape(20, 4, 4) % 2 * 1.0, 1.0),  # binary floats: already in [0, 1]
+        (np.linspace(0.0, 1.0, 20 * 16).reshape(20, 4, 4), 1.0),
+        (np.arange(20 * 16).reshape(20, 4, 4) % 256 * 1.0, 255.0),  # 8-bit levels stored as floats
+        ((np.arange(20 * 16).reshape(20, 4, 4) % 2).astype(np.uint8), 255.0),  # integer pixels: 8-bit levels
+    ],
+)
+def test_the_pixel_scale_follows_the_dtype_and_range(tmp_path, x, pixel_max):
+    meta = prepare(write_npz(tmp_path, x=x, y=np.arange(20) % 2), 0, tmp_path / "out")
+    assert meta["pixel_max"] == pixel_max
+
+
+def test_an_oversized_image_size_is_a_config_error_naming_the_key():
+    from popnas_steps.config import ConfigError, validate
+
+    with pytest.raises(ConfigError, match=r"dataset.image_size\[0\]"):
+        validate({"dataset": {"image_size": [100000, 100000]}})
+
+
+def test_an_image_size_beyond_the_memory_is_refused_before_any_image_is_resized(tmp_path, monkeypatch):
+    from popnas_steps import datasets
+
+    monkeypatch.setattr(datasets, "_physical_memory", lambda: 2**30)  # 1 GiB: half is 512 MiB
+    x, y = np.zeros((20, 4, 4)), np.arange(20) % 2
+    with pytest.raises(
+        DatasetError, match=r"dataset.image_size \[4096, 4096\] needs 1.2 GiB .* half of this machine's"
+    ):
+        prepare(write_npz(tmp_path, x=x, y=y) | {"image_size": [4096, 4096]}, 0, tmp_path / "out")

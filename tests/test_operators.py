@@ -36,3 +36,10 @@ def test_operator_set_rejects_duplicates_and_emptiness():
         parse_operators(["3x3 conv", "3x3  conv"])
     with pytest.raises(OperatorError, match="empty"):
         parse_operators([])
+
+
+@pytest.mark.parametrize("text", ["03x3 conv", "3x03 dconv", "1x07-7x1 conv", "00x2 maxpool"])
+def test_leading_zeros_are_not_a_second_spelling_of_an_operator(text):
+    with pytest.raises(OperatorError, match="without leading zeros"):
+        parse_operator(text)
+    assert parse_operator("10x10 conv").kernel == (10, 10)  # a zero that is no leading one

@@ -108,6 +108,13 @@ def test_a_result_with_a_bad_status_is_an_error(tmp_path, status):
         read_result(path)
 
 
+@pytest.mark.parametrize(("key", "value"), [("timings", [1.0, 2.0]), ("timings", "12 s"), ("sharing", 2)])
+def test_a_result_whose_timings_or_sharing_is_not_a_mapping_is_an_error(tmp_path, key, value):
+    path = write_result(tmp_path, good_result(**{key: value}))
+    with pytest.raises(ResultError, match=f"result '{path}': {key} is {type(value).__name__}, not a mapping"):
+        read_result(path)
+
+
 # --- implausible -------------------------------------------------------------------------
 
 

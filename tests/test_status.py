@@ -416,3 +416,14 @@ def test_a_running_cell_counts_whole_in_what_the_budget_will_have_spent(tmp_path
     got = status.search_status(run.dir, config, now=run.clock + 10.0)["forecast"]
     assert got["current_step"]["running"] == 1 and got["current_step"]["gpu_seconds"] == pytest.approx(3.0 + 15.0)
     assert [step["cells"] for step in got["later_steps"]] == [1]
+
+
+def test_a_result_whose_timings_is_not_a_mapping_is_a_pending_cell_not_a_crash(tmp_path):
+    run = up_to_b2_selection(tmp_path)
+    path = run.dir / "cells" / B1[0].cell_id / "result.json"
+    damaged = {**json.loads(path.read_text()), "timings": [1.0, 2.0]}
+    path.write_text(json.dumps(damaged))  # the workflow trains it again: it counts as pending
+    got = status.search_status(run.dir, CONFIG, now=run.clock)
+    assert {step["b"]: step["pending"] for step in got["steps"]}[1] == 1
+    argv = [str(run.dir), "--config", str(config_file(tmp_path))]
+    assert status_cli.main(argv, now=run.clock) == 0
