@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from popnas_steps.artefacts import read_cells
 from popnas_steps.layout import RunLayout
 from popnas_steps.time_predictor import TIME_MODELS, TimeSettings
 
@@ -117,12 +116,14 @@ def cell_seconds(model: CostModel, ratio: float, predicted_time: float, b: int) 
     return model.network_seconds(t)
 
 
-def selection_seconds(layout: RunLayout, b: int, selection: pd.DataFrame) -> tuple[float, pd.Series]:
+def selection_seconds(
+    layout: RunLayout, b: int, selection: pd.DataFrame, cells: pd.DataFrame, selected_at: dict[int, float]
+) -> tuple[float, pd.Series]:
     """What the trainings of the steps before b spent (their summed job wall, seconds) and
     the predicted job seconds of each cell of `selection`, a selection of step b, by the cost
-    model of those trainings: the forecast's cost of a network, cell by cell. The selections
-    of step b and later, which a rerun may find from before, are not read as results."""
-    cells, selected_at = read_cells(layout)
+    model of those trainings: the forecast's cost of a network, cell by cell. `cells` and
+    `selected_at` are the run's, as artefacts.read_cells reads them; the selections of step b
+    and later, which a rerun may find from before, are not used."""
     before = cells[cells["b"] < b]
     model = cost_model(before, {step: at for step, at in selected_at.items() if step < b})
     spent = float(before["wall"].sum())

@@ -126,7 +126,8 @@ def select(
         from popnas_steps.cost import selection_seconds
 
         layout = step_layout(out, b)
-        spent, seconds = selection_seconds(layout, b, selected)
+        cells, selected_at = read_cells(layout)  # once: every result of the run is read and checked
+        spent, seconds = selection_seconds(layout, b, selected, cells, selected_at)
         # cells of this step trained by an earlier run (a raised budget): kept, at their measured wall
         walls_by_id = finished_walls(layout, selected["cell_id"])
         trained = selected["cell_id"].isin(list(walls_by_id))
@@ -134,7 +135,6 @@ def select(
         seconds = seconds.where(walls.isna(), walls)
         selected, dropped = cut(selected, seconds, spent, budget_hours * 3600, trained=trained)
         new = selected.index[~trained.loc[selected.index]]
-        cells, _ = read_cells(layout)
         errors = summed_time_errors(cells[cells["b"] < b])
         line = (f"b{b}: budget {budget_hours:g} GPU-hours, spent {spent / 3600:.3f} before b{b}; "
                 f"{len(selected)} cells kept ({len(selected) - len(new)} already trained), costing "
