@@ -5,8 +5,13 @@
 #   snakemake --cores all --resources gpu=1 --configfile my.yaml    # overrides, key by key
 
 import os
+import sys
+import time
 
 from popnas_steps.config import validate
+from popnas_steps.files import failure_note
+
+STARTED = time.time()  # the job logs this run writes are newer (onerror)
 
 # The embedded default, unless the user names config files (`--configfile a.yaml b.yaml`,
 # later ones overriding earlier ones): a paper config then stands alone instead of being
@@ -62,6 +67,13 @@ localrules:
     report_final,
     draw_final_cell,
     compare,
+
+
+# A job that fails on a full disk cannot write its error to its log on that disk: say so here.
+onerror:
+    note = failure_note(RUN, STARTED)
+    if note:
+        print(note, file=sys.stderr)
 
 
 rule all:

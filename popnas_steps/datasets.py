@@ -30,7 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
+from popnas_steps.config import without_watch_keys
+from popnas_steps.files import write_json, write_with
+from popnas_steps.provenance import source_fingerprint
+
 KERAS_SOURCES = ("cifar10", "cifar100", "mnist", "fashion_mnist")
+FILE_SOURCES = ("npz", "folder")  # read from dataset.path, which the metadata fingerprints
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 # First bytes of the files np.load can open without pickle: a zip archive (.npz, also an
 # empty one) and a single .npy array.
@@ -452,18 +457,37 @@ def split(raw: RawData, dataset: dict, seed: int) -> tuple[dict[str, Split], dic
 
 
 def prepare(dataset: dict, seed: int, out_dir: str | Path) -> dict:
-    """Read, check and split the source, then write the split and its metadata to `out_dir`."""
+    """Read, check and split the source, then write the split and its metadata to `out_dir`,
+    each file atomically and `metadata.json` last. The metadata records what made the split
+    (popnas_steps.provenance): the settings, the source's fingerprint (taken before it is
+    read, so a source replaced while it is read is seen as changed) and the split's SHA-256."""
+    source_files = source_fingerprint(dataset.get("path")) if dataset["source"] in FILE_SOURCES else None
     splits, metadata = split(load_source(dataset), dataset, seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     for name, part in splits.items():
-        np.savez(out / f"{name}.npz", x=part.x, y=part.y.astype(np.int32))
+        write_with(out / f"{name}.npz", lambda partial, part=part: _save_split(partial, part))
         digest.update(part.x.tobytes())
         digest.update(part.y.astype(np.int32).tobytes())
     metadata["sha256"] = digest.hexdigest()
-    (out / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
+    metadata["settings"] = without_watch_keys({"dataset": dataset, "seed": seed})
+    metadata["source_files"] = source_files
+    write_json(out / "metadata.json", metadata)
     return metadata
+
+
+def _save_split(path: Path, part: Split) -> None:
+    with open(path, "wb") as handle:  # a file object: np.savez would add .npz to the name
+        np.savez(handle, x=part.x, y=part.y.astype(np.int32))
+
+
+def data_sha256(data_dir: str | Path) -> str | None:
+    """The SHA-256 of the prepared split in `data_dir` (its metadata's), None if unreadable."""
+    try:
+        return json.loads((Path(data_dir) / "metadata.json").read_text()).get("sha256")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def load_prepared(data_dir: str | Path) -> PreparedData:

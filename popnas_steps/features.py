@@ -62,7 +62,12 @@ def reindex_table(thrust: pd.DataFrame, b1: pd.DataFrame, operators: list[str]) 
     thrust's and the b=1 step's trained tables."""
     ok_thrust = tables.ok_rows(thrust)
     if ok_thrust.empty:
-        raise ValueError("the initial thrust (empty cell) has no successful training; cannot reindex")
+        reasons = "; ".join(str(reason) for reason in thrust["reason"].dropna()) or "no result"
+        raise ValueError(
+            f"the initial thrust (empty cell) has no successful training ({reasons}), so the operators "
+            "cannot be reindexed. Rerun the same command: a failed thrust is trained again on every run "
+            "(results/<run>/cells/<its id>/train.log says why it failed)"
+        )
     ok_b1 = tables.ok_rows(b1)
     times = dict(zip(ok_b1["cell_id"], ok_b1["time"], strict=True))
     thrust_time = float(ok_thrust["time"].iloc[0])

@@ -79,3 +79,35 @@ def output_lock(path: str | Path) -> Iterator[None]:
         handle.write(f"{os.getpid()}\n")
         handle.flush()
         yield
+
+
+# Below this much free space, a failed run says the disk is (nearly) full even when every
+# job log has its error: a job cannot write its outputs in less.
+LOW_DISK_BYTES = 64 * 2**20
+
+
+def failure_note(folder: str | Path, since: float) -> str | None:
+    """What to tell the user after a failed Snakemake run writing under `folder` since the
+    Unix time `since`, when the failing jobs' own logs may not say it: the job logs left
+    empty (a job cannot write the error of a full disk to a log on that disk) and the
+    free space. None when every log has something and the disk has room."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    empty = sorted(
+        str(log)
+        for log in folder.rglob("*.log")
+        if log.is_file() and log.stat().st_size == 0 and log.stat().st_mtime >= since
+    )
+    free = shutil.disk_usage(folder).free
+    if not empty and free >= LOW_DISK_BYTES:
+        return None
+    lines = [f"{free / 2**20:.0f} MiB free on the disk that holds '{folder}'"]
+    if empty:
+        lines.append(
+            f"{len(empty)} job log(s) written by this run are empty, so they cannot say why their job failed "
+            f"(a full disk does this): {', '.join(empty[:5])}{' ...' if len(empty) > 5 else ''}"
+        )
+    if free < LOW_DISK_BYTES:
+        lines.append("the disk is (nearly) full: free space, then run the same command again (finished jobs are kept)")
+    return "popnas: " + "; ".join(lines)

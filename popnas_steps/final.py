@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from popnas_steps import tables
+from popnas_steps import provenance, tables
 from popnas_steps.devices import placement
 from popnas_steps.files import write_folder, write_json, write_text
 from popnas_steps.space import Cell
@@ -102,6 +102,8 @@ def train_final(
         "params": measured["params"],
         **test_metrics(probabilities, data.test.y),
         "placement": placement(),
+        "settings": provenance.recipe(config, "final"),  # what it depends on (popnas_steps.provenance)
+        "data_sha256": data.metadata["sha256"],
     }
     # An uncompiled model over the same layers: loads for inference without popnas (the
     # training schedule is a popnas class) and without an optimizer state to carry.

@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from pathlib import Path
 
 from popnas_steps import tables
 from popnas_steps.layout import RunLayout
-from popnas_steps.space import Cell, CellError, cell_from_list, cell_ids
+from popnas_steps.provenance import data_differences, describe, made_differences, recipe
+from popnas_steps.space import Cell, CellError, cell_from_list, cell_id, cell_ids
+
+EMPTY_CELL_ID = cell_id(Cell())  # the initial thrust's
 
 
 class ResultError(ValueError):
@@ -128,18 +132,36 @@ def _is_number(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def stale_artefacts(layout: RunLayout) -> tuple[set[str], list[str]]:
+def stale_artefacts(layout: RunLayout, config: dict | None = None) -> tuple[set[str], list[str]]:
     """The files of a run that must be made again, each with why.
 
     For each step with a selection: a damaged result is made again (its cell retrained); a
     missing result of a step already collected makes its `trained.csv` be made again, which
-    trains the cell first. A damaged table of a step is made again. Snakemake alone would do
-    neither: it does not rebuild a missing file that only finished files were made from,
-    and a damaged file looks finished. The Snakefile passes these files to Snakemake as
+    trains the cell first. A damaged table of a step is made again. A failed initial thrust
+    is trained again: the search cannot go on without it, and its failure (one cheap
+    network) is more likely a passing fault than the empty cell's. Snakemake alone would do
+    none of this: it does not rebuild a missing file that only finished files were made
+    from, and a damaged file looks finished. The Snakefile passes these files to Snakemake as
     `--forcerun` does, so everything made from them is made again too.
+
+    With the run's `config`, each file's provenance is checked too (popnas_steps.provenance):
+    prepared data, results and final trainings made with other settings or data are made again.
     """
     forced: set[str] = set()
     reasons: list[str] = []
+    data_changed = False
+    if config is not None and layout.metadata.is_file():
+        why = _data_differences(layout, config)
+        if why:
+            data_changed = True  # every cell trains again once the data is prepared again
+            forced.add(str(layout.metadata))
+            reasons.append(
+                f"'{layout.data}' was prepared with {'; '.join(why)}: "
+                "it will be prepared again, and every cell trained again"
+            )
+    expected = recipe(config, "cell") if config is not None and not data_changed else None
+    data_sha = _data_sha256(layout)
+    mismatches: Counter[str] = Counter()
     for b in layout.step_numbers():
         step, selection = layout.step(b), layout.table(b, "selected")
         for table in sorted(step.glob("*.csv")) + sorted(step.glob("*.parquet")):
@@ -159,11 +181,63 @@ def stale_artefacts(layout: RunLayout) -> tuple[set[str], list[str]]:
         paths = [layout.result(cell_id) for cell_id in selected["cell_id"]]
         present = [path for path in paths if path.is_file()]
         missing = [path.parent.name for path in paths if not path.is_file()]
-        for path, (_, error) in zip(present, check_results(present), strict=True):
+        for path, (result, error) in zip(present, check_results(present), strict=True):
             if error is not None:
                 forced.add(str(path))
                 reasons.append(f"{error}: the cell will be trained again")
+                continue
+            found = made_differences(result, expected, data_sha) if expected is not None else []
+            if found:
+                forced.add(str(path))
+                mismatches.update(describe(difference) for difference in found)
+            elif result["cell_id"] == EMPTY_CELL_ID and result["status"] == "failed":
+                forced.add(str(path))
+                reasons.append(f"the initial thrust failed ({result.get('reason')}): it will be trained again")
         if missing and trained.is_file():
             forced.add(str(trained))
             reasons.append(f"'{trained}' lacks the results of {', '.join(missing)}: they will be trained and collected")
+    reasons += [
+        f"{count} result(s) in '{layout.cells}' were trained with {text}: they will be trained again"
+        for text, count in mismatches.items()
+    ]
+    if config is not None and not data_changed:
+        _stale_finals(layout, config, data_sha, forced, reasons)
     return forced, reasons
+
+
+def _data_differences(layout: RunLayout, config: dict) -> list[str]:
+    try:
+        metadata = json.loads(layout.metadata.read_text())
+    except (OSError, ValueError) as error:
+        return [f"a metadata.json that cannot be read ({error})"]
+    if not isinstance(metadata, dict):
+        return ["a metadata.json that is not a mapping"]
+    return data_differences(metadata, config)
+
+
+def _data_sha256(layout: RunLayout) -> str | None:
+    try:
+        return json.loads(layout.metadata.read_text()).get("sha256")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _stale_finals(layout: RunLayout, config: dict, data_sha: str | None, forced: set[str], reasons: list[str]) -> None:
+    """The final trainings whose metrics.json records another recipe or split, or none readable."""
+    expected = recipe(config, "final")
+    for path in sorted(layout.final.glob("*/metrics.json")):
+        try:
+            metrics = json.loads(path.read_text())
+            made = metrics.get("settings") or {"final": {"epochs": metrics["epochs"]}}  # older: its epochs
+            made = {**made, "data_sha256": metrics.get("data_sha256")}
+        except (OSError, ValueError, AttributeError, KeyError, TypeError) as error:
+            forced.add(str(path))
+            reasons.append(f"final training '{path}' cannot be read ({error!r}): it will be trained again")
+            continue
+        found = made_differences(made, expected, data_sha)
+        if found:
+            forced.add(str(path))
+            reasons.append(
+                f"final training '{path.parent}' was trained with {'; '.join(map(describe, found))}: "
+                "it will be trained again"
+            )

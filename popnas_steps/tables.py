@@ -17,17 +17,27 @@ rows of successful trainings. The executable form of docs/outputs.md.
 | final | report/final.csv | cell of the final training |
 
 `cell` is always the JSON of the cell's blocks. Pandas only: no TensorFlow.
+
+A CSV table cut at a line break, or mid-row where the cut still parses, reads as a shorter
+table; so `write` puts a hidden sidecar beside each CSV table, `.<name>.sha256`, holding
+the SHA-256 of its bytes and its row count, written after the table: a table that does not
+match its sidecar is damaged (and made again by the workflow), as is one killed between the
+two writes. A CSV without a sidecar (an older popnas, or written by hand) reads as before; a
+table edited by hand after popnas wrote it is damaged and made again, unless its sidecar is
+deleted. Parquet tables are checked by their footer.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
-from popnas_steps.files import write_with
+from popnas_steps.files import write_text, write_with
 
 COLUMNS: dict[str, list[str]] = {
     "selected": ["cell_id", "cell", "origin", "predicted_accuracy", "predicted_time"],
@@ -67,10 +77,12 @@ class TableError(ValueError):
 
 
 class DamagedTableError(TableError):
-    """A table file that exists but cannot be parsed (truncated, overwritten)."""
+    """A table file that exists but cannot be parsed (truncated, overwritten), or that does
+    not match its checksum sidecar (`error` is then the text saying so)."""
 
-    def __init__(self, path: str | Path, error: Exception):
-        super().__init__(f"table '{path}' cannot be read (truncated or damaged?): {error}")
+    def __init__(self, path: str | Path, error: Exception | str):
+        why = error if isinstance(error, str) else f"cannot be read (truncated or damaged?): {error}"
+        super().__init__(f"table '{path}' {why}")
         self.path = Path(path)
 
 
@@ -96,10 +108,40 @@ def _with_added(name: str, frame: pd.DataFrame) -> pd.DataFrame:
 def _read_file(path: str | Path) -> pd.DataFrame:
     if not Path(path).is_file():
         raise FileNotFoundError(f"table '{path}' does not exist")
-    with _damage_named(path):
-        if str(path).endswith(".parquet"):
+    if str(path).endswith(".parquet"):
+        with _damage_named(path):
             return pd.read_parquet(path)
-        return pd.read_csv(path, dtype={"cell_id": str})  # an id of 12 hex digits may be all digits
+    with _damage_named(path):
+        data = Path(path).read_bytes()  # read once: parsed, then hashed
+        frame = _parse_csv(data)
+    expected = _sidecar(path)
+    if expected is not None and expected[0] != hashlib.sha256(data).hexdigest():
+        why = "does not match its checksum (cut or edited after it was written)"
+        raise DamagedTableError(path, f"{why}: {expected[1]} rows expected, {len(frame)} found")
+    return frame
+
+
+def _parse_csv(data: bytes) -> pd.DataFrame:
+    return pd.read_csv(io.BytesIO(data), dtype={"cell_id": str})  # an id of 12 hex digits may be all digits
+
+
+def sidecar_path(path: str | Path) -> Path:
+    """The checksum sidecar of the CSV table at `path`: `.<name>.sha256` beside it."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.sha256")
+
+
+def _sidecar(path: str | Path) -> tuple[str, str] | None:
+    """(SHA-256, row count) from the sidecar of `path`, None where it has none. An unreadable
+    sidecar gives a digest that matches nothing: the table is made again."""
+    try:
+        text = sidecar_path(path).read_text()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError):
+        return "", "?"
+    fields = text.split()
+    return (fields[0], fields[1]) if len(fields) == 2 else ("", "?")
 
 
 @contextmanager
@@ -111,8 +153,8 @@ def _damage_named(path: str | Path) -> Iterator[None]:
 
 
 def damage(path: str | Path) -> str | None:
-    """Why the table file at `path` cannot be read, or None when it can (parquet: its footer
-    only, which a truncated file lacks)."""
+    """Why the table file at `path` cannot be read or does not match its checksum sidecar, or
+    None when it is good (parquet: its footer only, which a truncated file lacks)."""
     try:
         if str(path).endswith(".parquet"):
             import pyarrow.parquet
@@ -136,8 +178,12 @@ def write(name: str, table: pd.DataFrame, path: str | Path) -> None:
     ordered = table[COLUMNS[name] + extra]
     if path.suffix == ".parquet":
         write_with(path, lambda partial: ordered.to_parquet(partial, index=False))
-    else:
-        write_with(path, lambda partial: ordered.to_csv(partial, index=False))
+        return
+    data = ordered.to_csv(index=False).encode()
+    write_with(path, lambda partial: partial.write_bytes(data))
+    # After the table: a kill between the two leaves a table that does not match its sidecar,
+    # seen as damaged and made again, never a cut table accepted.
+    write_text(sidecar_path(path), f"{hashlib.sha256(data).hexdigest()} {len(ordered)}\n")
 
 
 def empty(name: str) -> pd.DataFrame:

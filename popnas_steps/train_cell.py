@@ -27,15 +27,19 @@ import traceback
 from pathlib import Path
 
 from popnas_steps import PROCESS_START, PROCESS_START_UNIX
-from popnas_steps.config import without_watch_keys
+from popnas_steps.datasets import data_sha256
 from popnas_steps.devices import SharingMonitor, device_settings, placement
 from popnas_steps.files import write_json
+from popnas_steps.provenance import recipe
 from popnas_steps.space import Cell
 
 # When and how the job's own process started (cli.train_cell's supervisor), "<unix>,<seconds>":
 # a training in a child process or a warm worker is timed from there, so a job's fixed cost
 # is counted whole whichever process trains.
 JOB_START_ENVIRONMENT = "POPNAS_JOB_START"
+# Which training of the cell this job started this is (1, or 2 after a training process that
+# was killed: popnas_steps.cli.train_cell retries once), recorded as the result's `attempts`.
+ATTEMPT_ENVIRONMENT = "POPNAS_ATTEMPT"
 
 # Words of CUDA, cuDNN and TensorFlow messages that say the GPU stack itself does not work
 # (a missing library, a driver that does not initialise), whatever the network.
@@ -84,9 +88,8 @@ def train_cell(
     timings: dict[str, float] = {}
     result: dict = {
         **_failed(cell, None),
-        "seed": config["seed"],
-        "network": config["network"],
-        "training": without_watch_keys(config)["training"],  # the recipe: what the result depends on
+        **made_of(config, data_dir),
+        "attempts": int(os.environ.get(ATTEMPT_ENVIRONMENT, "1")),
         "deadline_unix": deadline,
         "worker": worker,  # the warm worker that trained it (pid, cells it trained before), or None
     }
@@ -213,7 +216,20 @@ def write_result(out: Path, result: dict) -> None:
     write_json(out / "result.json", result)
 
 
-def record_crash(cell: Cell, out_dir: str | Path, signum: int | None, process: str = "the training process") -> dict:
+def made_of(config: dict, data_dir: str | Path) -> dict:
+    """What a result depends on, recorded in it (popnas_steps.provenance): the seed, network
+    and training recipe, and the SHA-256 of the prepared split."""
+    return {**recipe(config, "cell"), "data_sha256": data_sha256(data_dir)}
+
+
+def record_crash(
+    cell: Cell,
+    out_dir: str | Path,
+    signum: int | None,
+    process: str = "the training process",
+    made: dict | None = None,
+    attempts: int = 1,
+) -> dict:
     """A failed result for a training process killed by signal `signum` before it wrote one
     (the kernel's out-of-memory killer, a segmentation fault); None: a signal not known here
     (a warm worker is not this process's child).
@@ -221,7 +237,8 @@ def record_crash(cell: Cell, out_dir: str | Path, signum: int | None, process: s
     Its `timings` are the job's (job_timings: from the start of the supervising job, which
     $POPNAS_JOB_START passes, to now), so the GPU time the training spent before it died is
     counted as any other job's wall (results.job_seconds; status, the budget). Results written
-    before this recorded them have none, and count no wall."""
+    before this recorded them have none, and count no wall. `made`: what the result depends
+    on (made_of); `attempts`: the trainings of the cell this job started, each killed."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if signum is None:
@@ -232,7 +249,9 @@ def record_crash(cell: Cell, out_dir: str | Path, signum: int | None, process: s
         except ValueError:
             name = "unknown"
         reason = f"{process} was killed by signal {signum} ({name}) without writing a result"
-    result = {**_failed(cell, reason), "timings": job_timings()}
+    if attempts > 1:
+        reason += f" ({attempts} times)"
+    result = {**_failed(cell, reason), **(made or {}), "attempts": attempts, "timings": job_timings()}
     write_result(out, result)
     return result
 

@@ -15,6 +15,7 @@ from popnas_steps.devices import DEVICES_ENVIRONMENT
 from popnas_steps.layout import RunLayout
 from popnas_steps.macro import NetworkSpec
 from popnas_steps.model import kernel_warnings
+from popnas_steps.provenance import RECIPES
 from popnas_steps.results import stale_artefacts
 from popnas_steps.space import Cell, cell_id, one_block_cells
 
@@ -39,11 +40,15 @@ EMPTY_CELL_ID = cell_id(Cell())
 B1_CELLS = {cell.cell_id: cell.to_json() for cell in one_block_cells(OPERATORS)}
 
 
-# A damaged or missing result, and a damaged table, are made again with everything made from
+# A damaged or missing result, a damaged table, and data, results or final trainings made
+# with other settings or data than the config's are made again with everything made from
 # them, as `--forcerun FILE` would: Snakemake alone would take a damaged file for a finished
-# one, and would not rebuild a missing file that only finished files were made from. Checked
-# by the Snakemake that plans the run (a SLURM job runs only its own rule).
-STALE, _reasons = stale_artefacts(LAYOUT) if workflow.is_main_process else (set(), [])
+# one, would not rebuild a missing file that only finished files were made from, and keeps
+# its record of params in .snakemake/, which a copied run lacks (popnas_steps.provenance).
+# Checked by the Snakemake that plans the run (a SLURM job runs only its own rule).
+STALE, _reasons = (
+    stale_artefacts(LAYOUT, config) if workflow.is_main_process else (set(), [])
+)
 for _reason in _reasons:
     logger.warning(f"popnas: {_reason}")
 
@@ -168,13 +173,9 @@ def final_selection():
     return tables.read("final_selected", checkpoints.select_final.get().output.selected)
 
 
-def final_cell(wildcards):
-    """The JSON of a cell of the final selection, from its id."""
-    return final_selection().set_index("cell_id").loc[wildcards.cell_id, "cell"]
-
-
 def final_drawings(wildcards):
     """The drawing of every cell of the final selection (after its checkpoint)."""
+    force_stale()
     return [
         str(LAYOUT.final / cell_id / "cell.png")
         for cell_id in final_selection()["cell_id"]
@@ -183,6 +184,7 @@ def final_drawings(wildcards):
 
 def final_metrics(wildcards):
     """The test metrics of every cell of the final selection (after its checkpoint)."""
+    force_stale()
     return [
         str(LAYOUT.final / cell_id / "metrics.json")
         for cell_id in final_selection()["cell_id"]

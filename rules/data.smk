@@ -10,7 +10,7 @@ rule prepare_data:
         "../environment.yml"
     params:
         python=PYTHON,
-        settings=config_slice("dataset", "seed"),
+        settings=config_slice(*RECIPES["data"]),
     shell:
         "{params.python:q} -m popnas_steps.cli.datasets prepare --settings {params.settings:q} "
         '--out "$(dirname {output.metadata:q})" > {log:q} 2>&1'

@@ -1,6 +1,6 @@
 # Final training of the best cells (paper 4.3), evaluated on the test split and exported.
-# FINAL (the folder) and the input functions final_cell, final_drawings and final_metrics
-# are in rules/common.smk.
+# FINAL (the folder) and the input functions final_drawings and final_metrics are in
+# rules/common.smk; a final cell's JSON is looked up by its id (cell_spec), as a search's is.
 
 
 checkpoint select_final:
@@ -14,7 +14,7 @@ checkpoint select_final:
         "../environment.yml"
     params:
         python=PYTHON,
-        settings=config_slice("final"),
+        settings=config_slice("final.top"),
     shell:
         "{params.python:q} -m popnas_steps.cli.final select --settings {params.settings:q} "
         "--out {output.selected:q} {input:q} > {log:q} 2>&1"
@@ -23,10 +23,11 @@ checkpoint select_final:
 rule train_final:
     # Writes its model and metrics as soon as it has trained, nothing optional after; keeps a
     # checkpoint per epoch in final/<cell_id>/checkpoint/, so a rerun after a kill or a SLURM
-    # time limit (exit status 3) resumes from the last completed epoch.
+    # time limit (exit status 3) resumes from the last completed epoch. It depends on its
+    # cell, the data and the final recipe only: a new final selection (final.top) that keeps
+    # the cell trains nothing again.
     input:
         data=rules.prepare_data.output.metadata,
-        selected=f"{FINAL}/selected.csv",
     output:
         metrics=f"{FINAL}/{{cell_id}}/metrics.json",
         model=f"{FINAL}/{{cell_id}}/model.keras",
@@ -38,8 +39,8 @@ rule train_final:
         gpu=1,
     params:
         python=PYTHON,
-        settings=config_slice("seed", "network", "training", "final"),
-        cell=final_cell,
+        settings=config_slice(*RECIPES["final"]),
+        cell=cell_spec,
     shell:
         "{params.python:q} -m popnas_steps.cli.final train --settings {params.settings:q} "
         '--data "$(dirname {input.data:q})" --cell {params.cell:q} '
@@ -51,7 +52,6 @@ rule draw_final_cell:
     # training as its own job: whatever fails here, the trained model and metrics stay.
     input:
         metrics=rules.train_final.output.metrics,
-        selected=f"{FINAL}/selected.csv",
     output:
         png=f"{FINAL}/{{cell_id}}/cell.png",
         dot=f"{FINAL}/{{cell_id}}/cell.dot",
@@ -61,7 +61,7 @@ rule draw_final_cell:
         "../environment.yml"
     params:
         python=PYTHON,
-        cell=final_cell,
+        cell=cell_spec,
     shell:
         "{params.python:q} -m popnas_steps.cli.report draw --cell {params.cell:q} "
         "--out {output.png:q} > {log:q} 2>&1"

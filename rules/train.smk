@@ -14,7 +14,7 @@ rule train_cell:
         gpu=1,
     params:
         python=PYTHON,
-        settings=config_slice("seed", "network", "training"),
+        settings=config_slice(*RECIPES["cell"]),
         cell=cell_spec,
     shell:
         "{params.python:q} -m popnas_steps.cli.train_cell --settings {params.settings:q} "

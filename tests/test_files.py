@@ -102,3 +102,39 @@ def test_writers_of_different_outputs_do_not_wait(tmp_path):
         for process in (first, second):
             process.kill()
             process.wait()
+
+
+def test_a_failed_run_names_the_job_logs_it_left_empty_and_the_free_space(tmp_path):
+    from popnas_steps.files import failure_note
+
+    old = tmp_path / "logs" / "old.log"
+    old.parent.mkdir()
+    old.write_text("")
+    os.utime(old, (1000, 1000))  # empty, but from an earlier run
+    since = time.time() - 1
+    (tmp_path / "logs" / "written.log").write_text("Traceback ...\n")
+    (tmp_path / "cells" / "abc").mkdir(parents=True)
+    (tmp_path / "cells" / "abc" / "train.log").write_text("")
+    note = failure_note(tmp_path, since)
+    assert note.startswith("popnas: ") and " MiB free on the disk that holds " in note
+    assert "1 job log(s) written by this run are empty" in note
+    assert str(tmp_path / "cells" / "abc" / "train.log") in note
+    assert "old.log" not in note and "written.log" not in note
+
+
+def test_a_failed_run_with_its_logs_written_and_room_on_disk_has_nothing_to_add(tmp_path):
+    from popnas_steps.files import failure_note
+
+    (tmp_path / "job.log").write_text("error: bad value\n")
+    assert failure_note(tmp_path, 0) is None
+    assert failure_note(tmp_path / "absent", 0) is None  # failed before the run wrote anything
+
+
+def test_a_failed_run_on_a_nearly_full_disk_says_so(tmp_path, monkeypatch):
+    import shutil
+
+    from popnas_steps import files
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 2**20, 2**20))
+    note = files.failure_note(tmp_path, 0)
+    assert "1 MiB free" in note and "the disk is (nearly) full" in note

@@ -224,6 +224,17 @@ def test_a_csv_table_truncated_inside_a_cell_is_made_again(run):
     assert len(reasons) == 1 and "trained.csv' cannot be read" in reasons[0]
 
 
+def test_a_selection_cut_mid_row_that_still_parses_is_made_again(run):
+    path = Path(f"{run[1]}/b0/selected.csv")
+    text = path.read_text()
+    path.write_text(text[: text.rindex(",b1,") + 3])  # its last row lost its empty predictions: still parses
+    assert len(pd.read_csv(path)) == 2  # only its checksum tells it was cut
+    forced, reasons = stale(*run)
+    assert forced == {str(path)}
+    assert len(reasons) == 1 and "selected.csv' does not match its checksum" in reasons[0]
+    assert reasons[0].endswith("2 rows expected, 2 found: it will be made again")
+
+
 def test_a_selection_truncated_within_its_header_is_made_again(run):
     Path(f"{run[1]}/b1/selected.csv").write_text("cell_i")
     assert stale(*run)[0] == {f"{run[1]}/b1/selected.csv"}

@@ -99,3 +99,81 @@ def test_a_missing_table_is_not_found_rather_than_damaged(tmp_path):
         tables.read("trained", tmp_path / "none.csv")
     with pytest.raises(FileNotFoundError):
         tables.read("candidates", tmp_path / "none.parquet")
+
+
+def predicted_selection(n: int) -> pd.DataFrame:
+    return pd.DataFrame({
+        "cell_id": [f"{i:012x}" for i in range(n)],
+        "cell": ['[[-2, "3x3 dconv", -1, "2x2 maxpool"], [-2, "1x1 conv", 0, "3x3 conv"]]'] * n,
+        "origin": "exploration", "predicted_accuracy": [0.123456789 + i / 1000 for i in range(n)],
+        "predicted_time": [12.3456789 + i for i in range(n)],
+    })  # fmt: skip
+
+
+def test_a_selection_cut_mid_row_that_still_parses_is_damaged(tmp_path):
+    path = tmp_path / "b2" / "selected.csv"
+    tables.write("selected", predicted_selection(3), path)
+    header, row, *_ = path.read_text().splitlines(keepends=True)
+    assert len(row) > 110
+    path.write_text(header + row[:110])  # the cut: header and the first 110 characters of row 1
+    assert len(pd.read_csv(path)) == 1  # still parses: only the checksum tells it from a shorter table
+    why = tables.damage(path)
+    assert why == (
+        f"table '{path}' does not match its checksum (cut or edited after it was written): 3 rows expected, 1 found"
+    )
+    with pytest.raises(tables.DamagedTableError, match="does not match its checksum") as raised:
+        tables.read("selected", path)
+    assert raised.value.path == path
+
+
+def test_a_csv_written_by_tables_write_has_a_sidecar_and_is_not_damaged(tmp_path):
+    path = tmp_path / "b2" / "selected.csv"
+    tables.write("selected", predicted_selection(1000), path)
+    digest, rows = (tmp_path / "b2" / ".selected.csv.sha256").read_text().split()
+    assert rows == "1000" and len(digest) == 64 and tables.sidecar_path(path).name == ".selected.csv.sha256"
+    assert tables.damage(path) is None and len(tables.read("selected", path)) == 1000
+    assert not list((tmp_path / "b2").glob("*.partial"))
+
+
+def test_rewriting_a_table_updates_its_sidecar(tmp_path):
+    path = tmp_path / "selected.csv"
+    tables.write("selected", predicted_selection(3), path)
+    tables.write("selected", predicted_selection(2), path)
+    assert tables.damage(path) is None and len(tables.read("selected", path)) == 2
+    assert tables.sidecar_path(path).read_text().split()[1] == "2"
+
+
+def test_a_csv_without_a_sidecar_reads_as_before(tmp_path):
+    path = tmp_path / "selected.csv"
+    predicted_selection(2).to_csv(path, index=False)  # an older popnas, or a table written by hand
+    assert not tables.sidecar_path(path).exists()
+    assert tables.damage(path) is None and len(tables.read("selected", path)) == 2
+
+
+def test_a_table_edited_by_hand_is_damaged_until_its_sidecar_is_deleted(tmp_path):
+    path = tmp_path / "selected.csv"
+    tables.write("selected", predicted_selection(2), path)
+    predicted_selection(2).assign(origin="by hand").to_csv(path, index=False)
+    assert "2 rows expected, 2 found" in tables.damage(path)
+    tables.sidecar_path(path).unlink()
+    assert tables.damage(path) is None
+
+
+def test_a_table_whose_sidecar_is_unreadable_is_damaged(tmp_path):
+    path = tmp_path / "selected.csv"
+    tables.write("selected", predicted_selection(2), path)
+    tables.sidecar_path(path).write_text("")  # not written by popnas, which writes it whole
+    assert "does not match its checksum" in tables.damage(path)
+
+
+def test_a_killed_write_between_table_and_sidecar_leaves_a_damaged_table(tmp_path, monkeypatch):
+    path = tmp_path / "selected.csv"
+    tables.write("selected", predicted_selection(3), path)
+
+    def killed(*_):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tables, "write_text", killed)
+    with pytest.raises(KeyboardInterrupt):
+        tables.write("selected", predicted_selection(2), path)
+    assert "3 rows expected, 2 found" in tables.damage(path)  # made again rather than trusted

@@ -143,29 +143,51 @@ def supervised_command(tiny_data, out, epochs: int) -> list[str]:
             "--cell", SUPERVISED_CELL, "--out", str(out)]  # fmt: skip
 
 
-def start_supervised_training(tiny_data, out):
+def start_supervised_training(tiny_data, out, epochs=500):
     """`python -m popnas_steps.cli.train_cell` (the supervisor) and the pid of its training child."""
     cell = SUPERVISED_CELL
-    command = supervised_command(tiny_data, out, epochs=500)
-    supervisor = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = supervised_command(tiny_data, out, epochs=epochs)
+    supervisor = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return supervisor, training_child(supervisor), Cell.from_json(cell)
+
+
+def training_child(supervisor, other_than=None):
+    """The pid of the supervisor's training child (one other than `other_than`: a retry's)."""
     children = Path(f"/proc/{supervisor.pid}/task/{supervisor.pid}/children")
     deadline = time.monotonic() + 60
-    while not children.read_text().split() and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        pids = [int(pid) for pid in children.read_text().split() if int(pid) != other_than]
+        if pids:
+            return pids[0]
         time.sleep(0.05)
-    return supervisor, int(children.read_text().split()[0]), Cell.from_json(cell)
+    raise AssertionError(f"the supervisor started no training process but {other_than}")
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux's /proc to find the child process")
-def test_a_training_process_killed_by_a_signal_is_recorded_as_failed(tmp_path, tiny_data):
+def test_a_training_process_killed_twice_is_recorded_as_failed(tmp_path, tiny_data):
     supervisor, child, cell = start_supervised_training(tiny_data, tmp_path / "c")
     time.sleep(1)
     os.kill(child, signal.SIGKILL)  # as the kernel's out-of-memory killer would
+    retry = training_child(supervisor, other_than=child)  # a kill may be the machine's: once more
+    os.kill(retry, signal.SIGKILL)
     assert supervisor.wait(timeout=60) == 0  # the job succeeds: the cell failed, not the search
+    assert "the cell is trained again (attempt 2 of 2)" in supervisor.stderr.read()
     result = json.loads((tmp_path / "c" / "result.json").read_text())
     assert result["status"] == "failed" and "killed by signal 9 (SIGKILL)" in result["reason"]
+    assert result["attempts"] == 2 and "(2 times)" in result["reason"]
     assert result["placement"]["host"] and result["cell_id"] == cell.cell_id
+    assert result["training"]["epochs"] == 500 and result["data_sha256"]  # what it was made of
     assert result["timings"]["process_seconds"] >= 1.0  # the job's wall, up to the kill, counts
     assert not (tmp_path / "c" / "result.json.partial").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux's /proc to find the child process")
+def test_a_training_process_killed_once_is_trained_again(tmp_path, tiny_data):
+    supervisor, child, cell = start_supervised_training(tiny_data, tmp_path / "c", epochs=1)
+    os.kill(child, signal.SIGKILL)  # e.g. the thrust's worker, stopped by `worker --stop` or a neighbour's OOM
+    assert supervisor.wait(timeout=120) == 0
+    result = json.loads((tmp_path / "c" / "result.json").read_text())
+    assert result["status"] == "ok" and result["attempts"] == 2 and result["cell_id"] == cell.cell_id
 
 
 def test_a_crashed_training_costs_its_jobs_wall(tmp_path, monkeypatch):

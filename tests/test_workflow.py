@@ -45,6 +45,36 @@ def test_bad_config_stops_before_any_job(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+@pytest.fixture
+def full_disk(tmp_path):
+    """results/ of `tmp_path` on a small file system filled to the last byte (a tmpfs: needs
+    the right to mount one, as root in most containers)."""
+    results = tmp_path / "results"
+    results.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(results)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small file system here (needs root and the right to mount): no disk to fill")
+    try:
+        with open(results / "filler", "wb", buffering=0) as filler:
+            try:
+                while True:
+                    filler.write(b"x" * 4096)
+            except OSError:
+                pass  # full
+        yield tmp_path
+    finally:
+        subprocess.run(["umount", "-l", str(results)], check=True)
+
+
+def test_a_job_failing_on_a_full_disk_says_why_though_its_log_is_empty(full_disk):
+    run = snakemake(full_disk, "--cores", "1", "results/default/data/metadata.json")
+    assert run.returncode != 0
+    log = full_disk / "results" / "default" / "logs" / "prepare_data.log"
+    assert log.is_file() and log.stat().st_size == 0  # the job's own error was lost
+    assert "job log(s) written by this run are empty, so they cannot say why their job failed" in run.stderr
+    assert "results/default/logs/prepare_data.log" in run.stderr and "the disk is (nearly) full" in run.stderr
+
+
 @pytest.mark.parametrize("name", ["cifar10", "cifar100", "fashion_mnist", "eurosat"])
 def test_paper_configs_dry_run(tmp_path, name):
     # how long this takes is bench/bench_scale.py's figure, not an assertion here
@@ -267,3 +297,35 @@ def test_damaged_or_missing_artefacts_are_made_again_and_a_broken_machine_record
     assert b1_cell in set(pd.read_csv(steps / "b1" / "trained.csv")["cell_id"])
     assert len(pd.read_parquet(candidates)) > 0
     assert "Nothing to be done" in snakemake(workdir, "search", "-n", *TINY_ARGS, check=True).stdout
+
+
+@pytest.mark.slow
+def test_a_copied_run_checks_its_files_provenance_against_the_config(tiny_run, tmp_path):
+    # moved as docs/running.md says, without .snakemake/: no params trigger is left to help
+    workdir = tmp_path / "copy"
+    shutil.copytree(tiny_run[0], workdir, symlinks=True, ignore=shutil.ignore_patterns(".snakemake"))
+    assert "Nothing to be done" in snakemake(workdir, "-n", *TINY_ARGS, check=True).stdout
+    for change, said in [
+        ("training={epochs: 3}", "were trained with training.epochs = 2, but the config has 3"),
+        ("seed=8", "were trained with seed = 42, but the config has 8"),
+        ("network={filters: 32}", "were trained with network.filters = 4, but the config has 32"),
+    ]:
+        dry = snakemake(workdir, "-n", *TINY_ARGS, "--config", change, check=True)
+        assert said in dry.stderr, dry.stderr[-3000:]
+        assert job_counts(dry.stdout)["train_cell"] == 11  # thrust + b=1, up to the first checkpoint
+    dry = snakemake(workdir, "-n", *TINY_ARGS, "--config", "dataset={image_size: [16, 16]}", check=True)
+    assert "was prepared with dataset.image_size" in dry.stderr and job_counts(dry.stdout)["prepare_data"] == 1
+
+
+@pytest.mark.slow
+def test_a_new_final_selection_that_keeps_a_cell_does_not_train_it_again(tiny_run, tmp_path):
+    workdir = tmp_path / "top"
+    shutil.copytree(tiny_run[0], workdir, symlinks=True)
+    final = workdir / "results" / "tiny" / "popnas" / "final"
+    winner = pd.read_csv(final / "selected.csv")["cell_id"][0]
+    trained_at = (final / winner / "metrics.json").stat().st_mtime_ns
+    snakemake(workdir, *TINY_ARGS, "--config", "final={top: 2}", check=True)
+    assert len(pd.read_csv(final / "selected.csv")) == 2
+    run = snakemake(workdir, *TINY_ARGS, "--config", "final={top: 1}", check=True)  # top 2 -> 1
+    assert "rule train_final" not in run.stdout + run.stderr and "rule select_final" in run.stdout + run.stderr
+    assert (final / winner / "metrics.json").stat().st_mtime_ns == trained_at

@@ -14,8 +14,10 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
 from popnas_steps.datasets import DatasetError, prepare
+from popnas_steps.files import output_lock
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")  # classes found
     try:
         config = config_from_args(args)
-        metadata = prepare(config["dataset"], config["seed"], args.out)
+        # metadata.json is written last: its lock guards the whole folder
+        with output_lock(Path(args.out) / "metadata.json"):
+            metadata = prepare(config["dataset"], config["seed"], args.out)
     except (ConfigError, DatasetError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

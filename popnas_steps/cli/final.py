@@ -20,6 +20,7 @@ from popnas_steps import tables
 from popnas_steps.cli.arguments import add_watch_argument, config_from_args
 from popnas_steps.config import ConfigError
 from popnas_steps.devices import claim_slot, training_deadline
+from popnas_steps.files import output_lock
 from popnas_steps.final import select_final, train_final
 from popnas_steps.space import Cell, CellError
 from popnas_steps.worker import retire_workers
@@ -46,28 +47,36 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.command == "select":
-        selected = select_final(tables.read("trained", *args.trained), config["final"]["top"])
-        tables.write("final_selected", selected, args.out)
-    else:
-        # Before TensorFlow is imported: one GPU per job on a multi-GPU host, and no idle warm
-        # worker of the search holding its memory.
-        retire_workers(claim_slot().index)
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
-        from popnas_steps.checkpoints import latest_epoch
-        from popnas_steps.train import TimeLimit
+        with output_lock(args.out):
+            selected = select_final(tables.read("trained", *args.trained), config["final"]["top"])
+            tables.write("final_selected", selected, args.out)
+        return 0
+    # An orphan of a killed Snakemake may still be training this cell and writing its
+    # checkpoint: wait for it, then resume from what it left.
+    with output_lock(Path(args.out) / "metrics.json"):
+        return _train(args, config, cell)
 
-        try:
-            metrics = train_final(config, cell, args.data, args.out, training_deadline())
-        except TimeLimit as stop:
-            kept = latest_epoch(Path(args.out) / "checkpoint")
-            print(
-                f"error: {stop}. The checkpoint in {Path(args.out) / 'checkpoint'} keeps {kept} of "
-                f"{config['final']['epochs']} epochs: rerun the same command and the final training resumes "
-                f"from epoch {kept + 1}",
-                file=sys.stderr,
-            )
-            return 3
-        print(json.dumps({k: metrics[k] for k in ("cell_id", "test_accuracy", "test_macro_f1", "resumed_from_epoch")}))
+
+def _train(args: argparse.Namespace, config: dict, cell: Cell) -> int:
+    # Before TensorFlow is imported: one GPU per job on a multi-GPU host, and no idle warm
+    # worker of the search holding its memory.
+    retire_workers(claim_slot().index)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
+    from popnas_steps.checkpoints import latest_epoch
+    from popnas_steps.train import TimeLimit
+
+    try:
+        metrics = train_final(config, cell, args.data, args.out, training_deadline())
+    except TimeLimit as stop:
+        kept = latest_epoch(Path(args.out) / "checkpoint")
+        print(
+            f"error: {stop}. The checkpoint in {Path(args.out) / 'checkpoint'} keeps {kept} of "
+            f"{config['final']['epochs']} epochs: rerun the same command and the final training resumes "
+            f"from epoch {kept + 1}",
+            file=sys.stderr,
+        )
+        return 3
+    print(json.dumps({k: metrics[k] for k in ("cell_id", "test_accuracy", "test_macro_f1", "resumed_from_epoch")}))
     return 0
 
 

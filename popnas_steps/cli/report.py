@@ -24,6 +24,7 @@ from pathlib import Path
 
 from popnas_steps import tables
 from popnas_steps.drawing import draw_cell
+from popnas_steps.files import output_lock
 from popnas_steps.report import (
     compare_runs,
     final_table,
@@ -42,8 +43,6 @@ from popnas_steps.space import Cell
 
 
 def main(argv: list[str] | None = None) -> int:
-    from popnas_steps.cli.arguments import config_from_args
-
     parser = argparse.ArgumentParser(prog="python -m popnas_steps.cli.report", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     pareto = commands.add_parser("pareto")
@@ -89,6 +88,20 @@ def main(argv: list[str] | None = None) -> int:
     compare.add_argument("--out-dir", required=True)
     compare.add_argument("runs", nargs="+", help="results/<run>/<strategy> folders")
     args = parser.parse_args(argv)
+    # Each command writes one or a few outputs: the lock of the first keeps an orphan of a
+    # killed Snakemake and the rerun's job from writing them at once.
+    first_output = next(getattr(args, name) for name in OUTPUT_ARGUMENTS if getattr(args, name, None))
+    with output_lock(first_output):
+        _report(args)
+    return 0
+
+
+# The arguments naming a command's outputs, in the order a command's first output is found.
+OUTPUT_ARGUMENTS = ("out", "out_table", "out_summary", "out_dir")
+
+
+def _report(args: argparse.Namespace) -> None:
+    from popnas_steps.cli.arguments import config_from_args
 
     if args.command == "pareto":
         trained = tables.read("trained", args.trained)
@@ -141,7 +154,6 @@ def main(argv: list[str] | None = None) -> int:
         draw_cell(Cell.from_json(args.cell), args.out)
     else:
         print(compare_runs([Path(run) for run in args.runs], Path(args.out_dir)).to_string())
-    return 0
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import sys
 from popnas_steps import tables
 from popnas_steps.cli.arguments import add_config_arguments, config_from_args
 from popnas_steps.config import ConfigError
+from popnas_steps.files import output_lock
 from popnas_steps.space import Cell, one_block_cells
 
 
@@ -35,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    tables.write("selected", table, args.out)
+    with output_lock(args.out):
+        tables.write("selected", table, args.out)
     print(f"selected {len(table)} cells")
     return 0
 

@@ -83,7 +83,11 @@ def expand(config: dict, predictors_dir: Path, parents_file: Path, out: Path) ->
         return
     parents = [Cell.from_json(text) for text in tables.ok_rows(trained)["cell"]]
     if not parents:  # cells were trained and all failed: the search cannot go on
-        raise ValueError(f"'{parents_file}' has no successfully trained cell to expand")
+        raise ValueError(
+            f"'{parents_file}' has no successfully trained cell to expand: every cell of step b-1 failed (its "
+            "`reason` column says why). A change of the network or training recipe trains them again; to "
+            "retry them as they are, delete their folders results/<run>/cells/<cell_id>/ and rerun"
+        )
     predictors = load_predictors(predictors_dir, config["predictors"]["threads"])
     candidates = score_expansions(predictors, parents, config["predictors"]["score_chunk"])
     tables.write("candidates", candidates, out)

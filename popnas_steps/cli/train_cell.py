@@ -19,7 +19,9 @@ Exit status:
 The training runs in a process that this one supervises: the warm worker of its slot
 (popnas_steps.worker, with `devices.warm_workers`, which the workflow turns on outside
 SLURM), or a child process. A training process killed by a signal (the kernel's
-out-of-memory killer, a segmentation fault) is recorded here as the cell's failed result.
+out-of-memory killer, a segmentation fault, a worker stopped with `worker --stop`) is trained
+once more in a fresh process, since a kill is as often the machine's fault as the cell's; a
+second kill is recorded here as the cell's failed result, with `attempts: 2`.
 A job stopped from outside (Snakemake's Ctrl-C, SIGTERM) stops its training process too,
 so no orphan writes a result later (a warm worker also ends when its job's connection
 closes, even on SIGKILL); a child left running by a killed Snakemake holds the cell's
@@ -42,10 +44,20 @@ from popnas_steps.datasets import DatasetError
 from popnas_steps.devices import claim_slot, device_settings, training_deadline
 from popnas_steps.files import output_lock
 from popnas_steps.space import Cell, CellError, check_operators
-from popnas_steps.train_cell import JOB_START_ENVIRONMENT, job_start, record_crash, train_cell
+from popnas_steps.train_cell import (
+    ATTEMPT_ENVIRONMENT,
+    JOB_START_ENVIRONMENT,
+    job_start,
+    made_of,
+    record_crash,
+    train_cell,
+)
 from popnas_steps.worker import WorkerUnavailable, train_in_worker
 
 CHILD_FLAG = "--in-this-process"
+# Trainings of a cell that one job starts while each is killed (by a signal, before it wrote a
+# result): the second settles whether the kill was the cell's (its memory) or a passing fault.
+ATTEMPTS = 2
 
 
 def _read(path: str) -> str:
@@ -90,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.in_this_process:
         return _train(args, config, cell)
     with output_lock(Path(args.out) / "result.json"):
-        return supervise(argv, cell, Path(args.out), config)
+        return supervise(argv, cell, Path(args.out), config, args.data)
 
 
 def train_here(argv: list[str], worker: dict | None = None) -> int:
@@ -110,9 +122,9 @@ def _train(args: argparse.Namespace, config: dict, cell: Cell, worker: dict | No
     return 0
 
 
-def supervise(argv: list[str], cell: Cell, out: Path, config: dict) -> int:
-    """Train in a warm worker or a child process; record its death without a result as the
-    cell's failure."""
+def supervise(argv: list[str], cell: Cell, out: Path, config: dict, data: str) -> int:
+    """Train in a warm worker or a child process; train once more if it is killed, and record
+    a second death without a result as the cell's failure."""
     (out / "result.json").unlink(missing_ok=True)  # only the training's own result counts
     stoppers: list = []
 
@@ -133,23 +145,53 @@ def supervise(argv: list[str], cell: Cell, out: Path, config: dict) -> int:
         print(f"error: this job could not train on this machine: {error}", file=sys.stderr)
         return 1
     os.environ[JOB_START_ENVIRONMENT] = job_start()
+    for attempt in range(1, ATTEMPTS + 1):
+        os.environ[ATTEMPT_ENVIRONMENT] = str(attempt)
+        status, process = _train_once(argv, slot.index, config, stoppers)
+        if not _killed(status) or attempt == ATTEMPTS:
+            break
+        print(
+            f"popnas: {process} was killed ({_signal_text(status)}) before it wrote a result; a kill is as "
+            f"likely the machine's (memory taken by another process, a stopped worker, a drained node) as the "
+            f"cell's, so the cell is trained again (attempt {attempt + 1} of {ATTEMPTS})",
+            file=sys.stderr,
+            flush=True,
+        )
+    return _outcome(status, cell, out, process, made_of(config, data), attempt)
+
+
+def _train_once(argv: list[str], slot: int, config: dict, stoppers: list) -> tuple[int | None, str]:
+    """One training of the cell, in the slot's warm worker or a child process: its exit status
+    (None or negative: killed) and the process that trained."""
     if device_settings()["warm_workers"] and not os.environ.get("SLURM_JOB_ID"):
         try:
             # Deterministic ops, once on, stay on in a process: such trainings have workers of their own.
             process_wide = f"deterministic={config['training']['deterministic']}"
             stop_worker = lambda pid: stoppers.append(lambda: _kill(pid))  # noqa: E731
-            status, pid = train_in_worker(slot.index, argv, stop_worker, process_wide)
+            status, pid = train_in_worker(slot, argv, stop_worker, process_wide)
         except WorkerUnavailable as why:
             print(f"popnas: no warm worker ({why}); training in a process of this job", file=sys.stderr, flush=True)
         else:
-            return _outcome(status, cell, out, f"the warm worker (pid {pid})")
+            return status, f"the warm worker (pid {pid})"
     child = subprocess.Popen([sys.executable, "-m", "popnas_steps.cli.train_cell", *argv, CHILD_FLAG])
     stoppers.append(lambda: _stop_child(child))
-    status = child.wait()
-    return _outcome(status, cell, out, "the training process")
+    return child.wait(), "the training process"
 
 
-def _outcome(status: int | None, cell: Cell, out: Path, process: str) -> int:
+def _killed(status: int | None) -> bool:
+    return status is None or status < 0
+
+
+def _signal_text(status: int | None) -> str:
+    if status is None:
+        return "by a signal"
+    try:
+        return f"signal {-status}, {signal.Signals(-status).name}"
+    except ValueError:
+        return f"signal {-status}"
+
+
+def _outcome(status: int | None, cell: Cell, out: Path, process: str, made: dict, attempts: int) -> int:
     """The job's exit status from its training process's: None or negative, it died (a
     signal) and the cell's failed result is recorded here."""
     if status == 0 and (out / "result.json").is_file():
@@ -164,7 +206,8 @@ def _outcome(status: int | None, cell: Cell, out: Path, process: str) -> int:
             file=sys.stderr,
         )
         return status or 1  # ended without a result: never a success
-    print(json.dumps(record_crash(cell, out, -status if status is not None else None, process)))
+    signum = -status if status is not None else None
+    print(json.dumps(record_crash(cell, out, signum, process, made, attempts)))
     return 0
 
 
