@@ -62,7 +62,7 @@ def reindex_table(thrust: pd.DataFrame, b1: pd.DataFrame, operators: list[str]) 
     thrust's and the b=1 step's trained tables."""
     ok_thrust = tables.ok_rows(thrust)
     if ok_thrust.empty:
-        reasons = "; ".join(str(reason) for reason in thrust["reason"].dropna()) or "no result"
+        reasons = "; ".join(str(reason) for reason in thrust.get("reason", pd.Series()).dropna()) or "no result"
         raise ValueError(
             f"the initial thrust (empty cell) has no successful training ({reasons}), so the operators "
             "cannot be reindexed. Rerun the same command: a failed thrust is trained again on every run "

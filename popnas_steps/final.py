@@ -26,6 +26,7 @@ the job's end and exits with status 3, saying from which epoch a rerun resumes.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -58,6 +59,28 @@ def test_metrics(probabilities: np.ndarray, labels: np.ndarray) -> dict:
         top5 = np.argsort(probabilities, axis=1)[:, -5:]
         metrics["test_top5_accuracy"] = float(np.mean([label in row for label, row in zip(labels, top5, strict=True)]))
     return metrics
+
+
+def finished_final(config: dict, cell: Cell, data_dir: str | Path, out_dir: str | Path) -> dict | None:
+    """The metrics of `out_dir` if it holds a finished final training of `cell` with this
+    recipe on this data (a job left running by a killed Snakemake may finish it while the
+    rerun's job waits for its lock), else None."""
+    from popnas_steps.datasets import data_sha256
+
+    out = Path(out_dir)
+    try:
+        metrics = json.loads((out / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    finished = (
+        isinstance(metrics, dict)
+        and (out / "model.keras").is_file()
+        and metrics.get("cell_id") == cell.cell_id
+        and metrics.get("settings") == provenance.recipe(config, "final")
+        and metrics.get("data_sha256") is not None
+        and metrics.get("data_sha256") == data_sha256(data_dir)
+    )
+    return metrics if finished else None
 
 
 def train_final(

@@ -103,7 +103,7 @@ def source_change(recorded: dict | None, path: str | Path | None) -> str | None:
     if now["sha256"] == recorded.get("sha256"):
         return None  # copied or touched, the same bytes
     return (
-        f"dataset.path '{path}' changed since the data was prepared: {recorded.get('files')} files of "
+        f"dataset.path '{path}' changed since the data was prepared: {recorded.get('files')} file(s) of "
         f"{recorded.get('bytes')} bytes then, {now['files']} of {now['bytes']} now"
     )
 

@@ -1,4 +1,6 @@
 rule prepare_data:
+    input:
+        provenance_checked,
     output:
         metadata=f"{RUN}/data/metadata.json",
         train=f"{RUN}/data/train.npz",

@@ -27,6 +27,7 @@ rule train_final:
     # cell, the data and the final recipe only: a new final selection (final.top) that keeps
     # the cell trains nothing again.
     input:
+        provenance_checked,
         data=rules.prepare_data.output.metadata,
     output:
         metrics=f"{FINAL}/{{cell_id}}/metrics.json",

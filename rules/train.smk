@@ -3,6 +3,7 @@ rule train_cell:
     # training process killed by a signal) is a `failed` result, recorded by train_cell,
     # which supervises the training process; a bad input (exit status 2) stops the job.
     input:
+        provenance_checked,
         data=rules.prepare_data.output.metadata,
     output:
         result=f"{RUN}/cells/{{cell_id}}/result.json",

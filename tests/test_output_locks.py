@@ -109,3 +109,53 @@ def test_each_writer_waits_for_the_holder_of_its_output(tmp_path, entry):
         for process in (first, second):
             process.kill()
             process.wait()
+
+
+def finished_metrics(config: dict, cell: Cell, data) -> dict:
+    from popnas_steps import provenance
+    from popnas_steps.datasets import data_sha256
+
+    return {"cell_id": cell.cell_id, "test_accuracy": 0.5, "test_macro_f1": 0.4, "resumed_from_epoch": 3,
+            "settings": provenance.recipe(config, "final"), "data_sha256": data_sha256(data)}  # fmt: skip
+
+
+def test_a_final_training_finished_while_the_rerun_waited_is_kept_not_trained_again(tiny_data, tmp_path):
+    config, cell = tiny_config(), Cell.from_json([[-1, "3x3 conv", -2, "identity"]])
+    out = tmp_path / "final" / cell.cell_id
+    first = holder(out / "metrics.json")  # the orphan of a killed Snakemake
+    assert line_within(first.stdout) == "held\n"
+    command = ["popnas_steps.cli.final", "train", "--settings", json.dumps(config), "--data", str(tiny_data),
+               "--cell", cell.to_json(), "--out", str(out)]  # fmt: skip
+    second = start(command)
+    try:
+        assert line_within(second.stderr, seconds=120).startswith(f"waiting for process {first.pid}")
+        (out / "model.keras").write_bytes(b"the orphan's model")
+        (out / "metrics.json").write_text(json.dumps(finished_metrics(config, cell, tiny_data)))
+        release(first)
+        printed, errors = second.communicate(timeout=120)
+        assert second.returncode == 0, errors
+        assert f"the final training of {cell.cell_id} was finished while this job waited; it is kept" in printed
+        assert (out / "model.keras").read_bytes() == b"the orphan's model"
+    finally:
+        for process in (first, second):
+            process.kill()
+            process.wait()
+
+
+def test_only_a_finished_final_training_of_this_cell_recipe_and_data_is_kept(tiny_data, tmp_path):
+    from popnas_steps.final import finished_final
+
+    config, cell = tiny_config(), Cell.from_json([[-1, "3x3 conv", -2, "identity"]])
+    out = tmp_path / "final"
+    out.mkdir()
+    metrics = finished_metrics(config, cell, tiny_data)
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    assert finished_final(config, cell, tiny_data, out) is None  # no model: not finished
+    (out / "model.keras").write_bytes(b"model")
+    assert finished_final(config, cell, tiny_data, out) == metrics
+    assert finished_final(config, Cell(), tiny_data, out) is None  # another cell
+    assert finished_final(tiny_config(final={"epochs": 7}), cell, tiny_data, out) is None  # another recipe
+    (out / "metrics.json").write_text(json.dumps({**metrics, "data_sha256": "0" * 64}))
+    assert finished_final(config, cell, tiny_data, out) is None  # another split
+    (out / "metrics.json").write_text(json.dumps(metrics)[:40])
+    assert finished_final(config, cell, tiny_data, out) is None  # cut

@@ -4,6 +4,7 @@ of a process per training."""
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -47,6 +48,25 @@ def run_job(env, data, out, **kwargs) -> tuple[dict, str]:
     output, _ = process.communicate(timeout=300)
     assert process.returncode == 0, output
     return json.loads((Path(out) / "result.json").read_text()), output
+
+
+def training_worker(running: subprocess.Popen) -> int:
+    """The pid of the next warm worker that the job `running` says trains its cell (read
+    from its output, which it prints as the worker starts the training)."""
+    for line in running.stdout:
+        found = re.match(r"popnas: trained by warm worker (\d+)", line)
+        if found:
+            return int(found.group(1))
+    raise AssertionError("the job ended before a warm worker trained its cell")
+
+
+def finished_output(process: subprocess.Popen, timeout: float = 60) -> str:
+    """The output of `process` once it ends; an error holding it if it runs past `timeout`."""
+    try:
+        return process.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise AssertionError(f"still running after {timeout} s:\n{process.communicate()[0]}") from None
 
 
 def losses(result: dict) -> list[float]:
@@ -95,13 +115,18 @@ def test_a_worker_killed_while_it_trains_is_the_cells_failure_and_the_next_job_s
     tiny_data, tmp_path, warm_env
 ):
     running = job(warm_env, tiny_data, tmp_path / "a", epochs=500)
-    pid = wait_for_worker(warm_env, tmp_path / "a")
+    first = training_worker(running)
     time.sleep(1)
-    os.kill(pid, signal.SIGKILL)  # as the kernel's out-of-memory killer would
-    output, _ = running.communicate(timeout=60)
+    os.kill(first, signal.SIGKILL)  # as the kernel's out-of-memory killer would
+    pid = training_worker(running)  # a kill is trained once more, in a new worker
+    assert pid != first
+    time.sleep(1)
+    os.kill(pid, signal.SIGKILL)
+    output = finished_output(running)
     assert running.returncode == 0, output  # the job succeeds: the cell failed, not the search
     result = json.loads((tmp_path / "a" / "result.json").read_text())
     assert result["status"] == "failed" and f"the warm worker (pid {pid}) died" in result["reason"]
+    assert result["attempts"] == 2
 
     after, _ = run_job(warm_env, tiny_data, tmp_path / "b")
     assert after["status"] == "ok" and after["worker"]["pid"] != pid

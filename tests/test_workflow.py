@@ -307,14 +307,14 @@ def test_a_copied_run_checks_its_files_provenance_against_the_config(tiny_run, t
     assert "Nothing to be done" in snakemake(workdir, "-n", *TINY_ARGS, check=True).stdout
     for change, said in [
         ("training={epochs: 3}", "were trained with training.epochs = 2, but the config has 3"),
-        ("seed=8", "were trained with seed = 42, but the config has 8"),
+        ("seed=8", "'results/tiny/data' was prepared with seed = 42, but the config has 8"),  # so the cells too
         ("network={filters: 32}", "were trained with network.filters = 4, but the config has 32"),
     ]:
         dry = snakemake(workdir, "-n", *TINY_ARGS, "--config", change, check=True)
-        assert said in dry.stderr, dry.stderr[-3000:]
+        assert said in dry.stdout + dry.stderr, dry.stdout[-3000:] + dry.stderr[-3000:]
         assert job_counts(dry.stdout)["train_cell"] == 11  # thrust + b=1, up to the first checkpoint
     dry = snakemake(workdir, "-n", *TINY_ARGS, "--config", "dataset={image_size: [16, 16]}", check=True)
-    assert "was prepared with dataset.image_size" in dry.stderr and job_counts(dry.stdout)["prepare_data"] == 1
+    assert "was prepared with dataset.image_size" in dry.stdout + dry.stderr and job_counts(dry.stdout)["prepare_data"] == 1
 
 
 @pytest.mark.slow
@@ -327,5 +327,6 @@ def test_a_new_final_selection_that_keeps_a_cell_does_not_train_it_again(tiny_ru
     snakemake(workdir, *TINY_ARGS, "--config", "final={top: 2}", check=True)
     assert len(pd.read_csv(final / "selected.csv")) == 2
     run = snakemake(workdir, *TINY_ARGS, "--config", "final={top: 1}", check=True)  # top 2 -> 1
-    assert "rule train_final" not in run.stdout + run.stderr and "rule select_final" in run.stdout + run.stderr
+    log = run.stdout + run.stderr
+    assert "rule train_final" not in log and job_counts(log)["select_final"] == 1, log[-3000:]
     assert (final / winner / "metrics.json").stat().st_mtime_ns == trained_at

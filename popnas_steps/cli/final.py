@@ -21,9 +21,11 @@ from popnas_steps.cli.arguments import add_watch_argument, config_from_args
 from popnas_steps.config import ConfigError
 from popnas_steps.devices import claim_slot, training_deadline
 from popnas_steps.files import output_lock
-from popnas_steps.final import select_final, train_final
+from popnas_steps.final import finished_final, select_final, train_final
 from popnas_steps.space import Cell, CellError
 from popnas_steps.worker import retire_workers
+
+REPORTED = ("cell_id", "test_accuracy", "test_macro_f1", "resumed_from_epoch")  # the job log's last line
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _train(args: argparse.Namespace, config: dict, cell: Cell) -> int:
+    finished = finished_final(config, cell, args.data, args.out)
+    if finished is not None:  # by the job whose lock this one waited for: 254 epochs are not thrown away
+        print(f"popnas: the final training of {cell.cell_id} was finished while this job waited; it is kept")
+        print(json.dumps({k: finished[k] for k in REPORTED}))
+        return 0
     # Before TensorFlow is imported: one GPU per job on a multi-GPU host, and no idle warm
     # worker of the search holding its memory.
     retire_workers(claim_slot().index)
@@ -76,7 +83,7 @@ def _train(args: argparse.Namespace, config: dict, cell: Cell) -> int:
             file=sys.stderr,
         )
         return 3
-    print(json.dumps({k: metrics[k] for k in ("cell_id", "test_accuracy", "test_macro_f1", "resumed_from_epoch")}))
+    print(json.dumps({k: metrics[k] for k in REPORTED}))
     return 0
 
 
