@@ -127,7 +127,26 @@ def sacct_jobs(run_ids: list[str], since: str) -> list[dict]:
         job["rule"], job["wildcards"] = (match.group(1), match.group(2)) if match else (None, None)
         job["State"] = job["State"].split()[0]  # "CANCELLED by 0" -> CANCELLED
         jobs.append(job)
+    steps = _work_step_states([job["JobID"] for job in jobs])
+    for job in jobs:
+        job["work_state"] = steps.get(job["JobID"])
     return jobs
+
+
+def _work_step_states(job_ids: list[str]) -> dict[str, str]:
+    """The state of each job's step 0, the srun that runs the job's Snakemake: COMPLETED when
+    that Snakemake finished the rule (wrote its output and marked it complete), even where a
+    Ctrl-C cancelled the batch script in the second before it exited."""
+    if not job_ids:
+        return {}
+    listing = subprocess.run(
+        ["sacct", "-n", "-P", "-j", ",".join(job_ids), "-o", "JobID,State"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rows = (line.split("|") for line in listing.splitlines() if line.count("|") == 1)
+    return {step.removesuffix(".0"): state.split()[0] for step, state in rows if step.endswith(".0")}
 
 
 def layout(results: Path) -> set[str]:
@@ -181,7 +200,7 @@ def check(workdir: Path, reference: Path | None, after_results: int, gpus: int, 
         job["JobID"]: job
         for run in jobs.values()
         for job in run
-        if job["rule"] == "train_cell" and job["State"] == "COMPLETED"
+        if job["rule"] == "train_cell" and "COMPLETED" in (job["State"], job["work_state"])
     }
     devices = set()
     for path in sorted(cells.glob("*/result.json")):
@@ -191,7 +210,9 @@ def check(workdir: Path, reference: Path | None, after_results: int, gpus: int, 
         if result["status"] != "ok":
             failures.append(f"cell {path.parent.name}: status {result['status']} ({result.get('reason')})")
         if job is None or job["wildcards"] != path.parent.name:
-            failures.append(f"cell {path.parent.name} was not trained by a completed train_cell SLURM job: {placement}")
+            failures.append(
+                f"cell {path.parent.name} was not trained by a train_cell SLURM job that finished its rule: {placement}"
+            )
         elif "gres/gpu=1" not in job["AllocTRES"]:
             failures.append(f"SLURM job {job['JobID']} of cell {path.parent.name} had no GPU: {job['AllocTRES']}")
         devices.add(placement.get("cuda_visible_devices"))

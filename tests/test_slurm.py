@@ -71,13 +71,16 @@ def test_sacct_rows_name_their_rule_and_wildcards(monkeypatch):
         "42|run|CANCELLED by 0|3|2026-11-28T04:00:00|2026-11-28T04:00:02|2026-11-28T04:00:05|"
         "rule_fit_predictors_wildcards_2|cpu=4\n"
     )
-    monkeypatch.setattr(
-        subprocess, "run", lambda *args, **kwargs: subprocess.CompletedProcess(args, 0, stdout=listing, stderr="")
-    )
+    steps = "41|COMPLETED\n41.batch|COMPLETED\n41.0|COMPLETED\n42|CANCELLED by 0\n42.batch|CANCELLED\n42.0|COMPLETED\n"
+
+    def sacct(command, **kwargs):
+        return subprocess.CompletedProcess(command, 0, stdout=steps if "-j" in command else listing, stderr="")
+
+    monkeypatch.setattr(subprocess, "run", sacct)
     jobs = sacct_jobs(["run"], "2026-01-01T00:00:00")
-    assert [(j["JobID"], j["rule"], j["wildcards"], j["State"]) for j in jobs] == [
-        ("41", "train_cell", "0123456789ab", "COMPLETED"),
-        ("42", "fit_predictors", "2", "CANCELLED"),
+    assert [(j["JobID"], j["rule"], j["wildcards"], j["State"], j["work_state"]) for j in jobs] == [
+        ("41", "train_cell", "0123456789ab", "COMPLETED", "COMPLETED"),
+        ("42", "fit_predictors", "2", "CANCELLED", "COMPLETED"),  # its rule done, the batch script cancelled
     ]
 
 
