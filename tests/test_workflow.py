@@ -304,6 +304,15 @@ def test_a_copied_run_checks_its_files_provenance_against_the_config(tiny_run, t
     # moved as docs/running.md says, without .snakemake/: no params trigger is left to help
     workdir = tmp_path / "copy"
     shutil.copytree(tiny_run[0], workdir, symlinks=True, ignore=shutil.ignore_patterns(".snakemake"))
+    # Earlier tests reran steps of the fixture's run with --forcerun, after which Snakemake can
+    # leave a table older than the selection it was made from (docs/running.md): the copy,
+    # judged by mtimes alone, redoes the cheap steps after it, in at most a few runs, and
+    # trains nothing
+    for _ in range(3):
+        if "Nothing to be done" in snakemake(workdir, "-n", *TINY_ARGS, check=True).stdout:
+            break
+        settle = snakemake(workdir, *TINY_ARGS, check=True)
+        assert "rule train_cell" not in settle.stdout + settle.stderr and "rule train_final" not in settle.stdout
     assert "Nothing to be done" in snakemake(workdir, "-n", *TINY_ARGS, check=True).stdout
     for change, said in [
         ("training={epochs: 3}", "were trained with training.epochs = 2, but the config has 3"),
