@@ -1,8 +1,11 @@
-"""Benchmark: POPNASv2 against the PNAS baseline, same data, seed and settings, side by side.
+"""Benchmark: POPNASv2 against its baselines (PNAS, random search), same data, seed and
+settings, side by side.
 
     python -m bench.bench_search [--config bench/search.yaml] [--workdir bench_work]
     python -m bench.bench_search --config bench/digits32.yaml --time-models catboost nnls_catboost \
         --share-b1 --out bench/results/search_digits32.json
+    python -m bench.bench_search --config bench/fashion_mnist_cpu.yaml --strategies popnas pnas random \
+        --share-b1 --out bench/results/search_fashion_mnist_cpu.json
 
 Runs the whole workflow for POPNASv2 (once per time model of --time-models, else with the
 config's) and for the PNAS overlay, each under its own run name so that none reuses
@@ -16,13 +19,22 @@ trained networks and the predictor quality per step, and the ratios to the first
 same cells), so the later runs start from a copy of the first run's data split and b <= 1
 results instead of training them again; their wall time counts the first run's b <= 1 wall
 (up to its `reindex` job) plus their own.
+
+--strategies: the baselines beside POPNASv2 (default: pnas). Each later run is also
+reported stopped at the first run's summed t (`at_first_cost`, report.equal_cost_stop): its
+networks, summed t and top-1 validation accuracy there, and the test accuracy of that top-1
+cell after the same final training (trained here when it is not the run's own winner). For
+random search, whose cells are drawn independently, that is the run an equal-cost stop makes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -34,7 +46,8 @@ from popnas_steps import tables
 from popnas_steps.config import load_config
 from popnas_steps.layout import RunLayout
 from popnas_steps.predictors import predictor_quality
-from popnas_steps.report import finished_job_seconds, search_summary
+from popnas_steps.report import equal_cost_stop, finished_job_seconds, search_summary
+from popnas_steps.strategies import STRATEGIES
 
 
 def logged_wall(workdir: Path, run: str, until_rule: str | None = None) -> float:
@@ -93,6 +106,31 @@ def figures(steps: Path, wall: float) -> dict:  # wall: from the Snakemake logs,
     }
 
 
+def at_cost(steps: Path, seconds: float, configs: list[Path], run: str) -> dict:
+    """The run of `steps` stopped once its summed t reached `seconds`: its figures there, and
+    the final test accuracy of its top-1 cell there (trained with the config's final recipe,
+    in final/<cell>/ as the workflow would, where the run's own final training is of another)."""
+    trained = tables.read("trained", *sorted(steps.glob("b*/trained.csv")))
+    stopped = equal_cost_stop(trained, seconds)
+    best = tables.best(stopped, 1).iloc[0]
+    out = steps / "final" / best["cell_id"]
+    if not (out / "metrics.json").is_file():
+        config = load_config(*configs)
+        config["run"] = run
+        command = [sys.executable, "-m", "popnas_steps.cli.final", "train", "--settings", json.dumps(config), "--data",
+                   str(steps.parent / "data"), "--cell", best["cell"], "--out", str(out)]  # fmt: skip
+        subprocess.run(command, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL)
+    metrics = json.loads((out / "metrics.json").read_text())
+    return {
+        "networks": len(stopped),
+        "networks_per_step": stopped.groupby("b").size().to_dict(),
+        "summed_training_seconds": round(float(stopped["time"].fillna(0).sum()), 1),
+        "top1_cell": best["cell_id"],
+        "top1_val_accuracy": round(float(best["accuracy"]), 4),
+        "top1_test_accuracy_after_final_training": round(float(metrics["test_accuracy"]), 4),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--config", default=str(ROOT / "bench" / "search.yaml"))
@@ -101,6 +139,10 @@ def main() -> None:
     parser.add_argument("--analyse-only", action="store_true", help="use the runs already in --workdir")
     parser.add_argument("--time-models", nargs="+", help="one POPNASv2 run per time model (default: the config's)")
     parser.add_argument("--share-b1", action="store_true", help="later runs start from the first run's b <= 1")
+    parser.add_argument(
+        "--strategies", nargs="+", default=["pnas"], choices=[name for name in STRATEGIES if name != "popnas"],
+        help="the baselines run beside POPNASv2 (default: pnas)",
+    )  # fmt: skip
     args = parser.parse_args()
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -114,7 +156,8 @@ def main() -> None:
             overlay[0].write_text(json.dumps({"predictors": {"time": {"model": model}}}) + "\n")
         run = base if i == 0 else f"{base}-{model}"
         runs[f"popnas-{model}" if model else "popnas"] = (run, [config, *overlay], "popnas")
-    runs["pnas"] = (f"{base}-pnas", [config, ROOT / "config" / "pnas.yaml"], "pnas")
+    for strategy in args.strategies:
+        runs[strategy] = (f"{base}-{strategy}", [config, ROOT / "config" / f"{strategy}.yaml"], strategy)
     for i, (run, configs, _) in enumerate(runs.values()):
         if args.analyse_only:
             break
@@ -127,6 +170,10 @@ def main() -> None:
         for i, (label, (run, _, steps)) in enumerate(runs.items())
     }
     first = next(iter(results))
+    for i, (label, (run, configs, steps)) in enumerate(runs.items()):
+        if i:
+            seconds = results[first]["summed_training_seconds"]
+            results[label]["at_first_cost"] = at_cost(workdir / "results" / run / steps, seconds, configs, run)
     result = {
         "machine": machine(),
         "date": time.strftime("%Y-%m-%d"),

@@ -122,7 +122,12 @@ def validate(config: dict | None, schema: dict | None = None) -> dict:
     errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
         raise ConfigError("; ".join(_describe(error) for error in errors))
-    problems = [*_run_problems(config), *_operator_problems(config), *_compare_problems(config)]
+    problems = [
+        *_run_problems(config),
+        *_dataset_problems(config),
+        *_operator_problems(config),
+        *_compare_problems(config),
+    ]
     if problems:
         raise ConfigError("; ".join(problems))
     if "operators" in config.get("search", {}):
@@ -142,6 +147,23 @@ def _run_problems(config: dict) -> Iterator[str]:
         yield (
             f"config key 'run': {run!r} is not a plain folder name; a run's name is letters, digits, "
             "'_', '.' and '-', starting with a letter, digit or '_' (its outputs go to results/<run>/)"
+        )
+
+
+# The sources that read dataset.path (always, or where it is set) and those that read no file.
+_PATH_REQUIRED = ("folder", "npz", "idx")
+_PATH_REFUSED = ("digits", "cifar10", "cifar100")
+
+
+def _dataset_problems(config: dict) -> Iterator[str]:
+    dataset = config.get("dataset", {})
+    source, path = dataset.get("source"), dataset.get("path")
+    if source in _PATH_REQUIRED and path is None:
+        yield f"config key 'dataset.path': source '{source}' reads its data from dataset.path, which is not set"
+    if source in _PATH_REFUSED and path is not None:
+        yield (
+            f"config key 'dataset.path': source '{source}' reads no files, so {path!r} would be ignored; "
+            "choose source npz, folder or idx to read files"
         )
 
 
@@ -245,7 +267,10 @@ WATCH_KEYS: dict[str, tuple[str, ...]] = {"training": ("tensorboard",)}
 # cell on upgrade, and an old result, which lacks it, still reads as the same recipe. Set to
 # anything else, the key is recorded, and the jobs that read it run again. A key added to
 # the recipe later goes here with its default.
-LATER_KEYS: dict[str, dict[str, object]] = {"training": {"augment_on_device": False}}
+LATER_KEYS: dict[str, dict[str, object]] = {
+    "training": {"augment_on_device": False},
+    "dataset": {"train_samples": None, "test_samples": None},
+}
 
 
 def without_later_defaults(settings: dict) -> dict:

@@ -35,7 +35,19 @@ from popnas_steps.files import write_json, write_with
 from popnas_steps.provenance import source_fingerprint
 
 KERAS_SOURCES = ("cifar10", "cifar100", "mnist", "fashion_mnist")
-FILE_SOURCES = ("npz", "folder")  # read from dataset.path, which the metadata fingerprints
+FILE_SOURCES = ("npz", "folder", "idx")  # read from dataset.path, which the metadata fingerprints
+# Keras sources that read the four files of MNIST's format from dataset.path when it is set,
+# instead of downloading (popnas_steps.idx).
+IDX_KERAS_SOURCES = ("mnist", "fashion_mnist")
+# The class names of the known data sets, in label order.
+CLASS_NAMES = {
+    "fashion_mnist": (
+        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    ),
+    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+}  # fmt: skip
+# Where Debian's package puts Fashion-MNIST's files (apt-get install dataset-fashion-mnist).
+DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 # First bytes of the files np.load can open without pickle: a zip archive (.npz, also an
 # empty one) and a single .npy array.
@@ -108,11 +120,39 @@ def load_keras(name: str) -> RawData:
     try:
         (x_train, y_train), (x_test, y_test) = module.load_data(**kwargs)
     except Exception as error:  # network failures surface as many exception types
+        offline = ""
+        if name in IDX_KERAS_SOURCES:
+            offline = (
+                "; or read local files: set dataset.path to a folder holding the four MNIST-format files "
+                "(train-images-idx3-ubyte.gz, ...)"
+            )
+            if name == "fashion_mnist":
+                offline += f", such as {DEBIAN_FASHION_MNIST} after `apt-get install dataset-fashion-mnist`"
         raise DatasetError(
             f"could not load keras.datasets.{name} ({type(error).__name__}: {error}); "
-            "it is downloaded on first use, so this machine needs internet access once"
+            f"it is downloaded on first use, so this machine needs internet access once{offline}"
         ) from error
-    return RawData(x_train, y_train, x_test, y_test)
+    return RawData(x_train, y_train, x_test, y_test, CLASS_NAMES.get(name))
+
+
+def load_idx(path: str | None, source: str) -> RawData:
+    """The four MNIST-format files in the folder `path` (popnas_steps.idx), with the class
+    names of `source` where it is a known data set."""
+    from popnas_steps.idx import IdxError, load_idx_folder
+
+    folder = _existing(path, source)
+    try:
+        x_train, y_train, x_test, y_test = load_idx_folder(folder)
+    except IdxError as error:
+        raise DatasetError(str(error)) from None
+    return RawData(x_train, y_train, x_test, y_test, CLASS_NAMES.get(source))
+
+
+def reads_path(dataset: dict) -> bool:
+    """Whether the `dataset` config slice reads its data from `dataset.path`."""
+    return dataset["source"] in FILE_SOURCES or (
+        dataset["source"] in IDX_KERAS_SOURCES and dataset.get("path") is not None
+    )
 
 
 def load_npz(path: str | None) -> RawData:
@@ -301,6 +341,8 @@ def load_source(dataset: dict) -> RawData:
         return load_folder(dataset.get("path"), image_size)
     if source == "digits":
         raw = load_digits()
+    elif source == "idx" or (source in IDX_KERAS_SOURCES and dataset.get("path") is not None):
+        raw = load_idx(dataset.get("path"), source)
     elif source in KERAS_SOURCES:
         raw = load_keras(source)
     elif source == "npz":
@@ -422,6 +464,9 @@ def split(raw: RawData, dataset: dict, seed: int) -> tuple[dict[str, Split], dic
         keep, held = _stratified_split(y_train, dataset["test_fraction"], seed, "test")
         x_test, y_test = x_train[held], y_train[held]
         x_train, y_train = x_train[keep], y_train[keep]
+    source_sizes = {"train": len(y_train), "test": len(y_test)}
+    x_train, y_train = _subset(x_train, y_train, dataset.get("train_samples"), seed, "dataset.train_samples")
+    x_test, y_test = _subset(x_test, y_test, dataset.get("test_samples"), seed, "dataset.test_samples")
     classes = np.unique(y_train)
     if len(classes) < 2:
         raise DatasetError(f"the data has a single class ({classes.tolist()}); classification needs at least 2")
@@ -436,7 +481,7 @@ def split(raw: RawData, dataset: dict, seed: int) -> tuple[dict[str, Split], dic
         "val": Split(x_train[val_idx].astype(dtype), np.searchsorted(classes, y_train[val_idx])),
         "test": Split(x_test.astype(dtype), np.searchsorted(classes, y_test)),
     }
-    names = raw.class_names or tuple(str(c) for c in classes.tolist())
+    names = _class_names(raw.class_names, classes)
     metadata = {
         "source": dataset["source"],
         "path": dataset.get("path"),
@@ -449,8 +494,35 @@ def split(raw: RawData, dataset: dict, seed: int) -> tuple[dict[str, Split], dic
         "pixel_dtype": dtype,
         "pixel_max": pixel_max,
         "sizes": {name: len(part.y) for name, part in splits.items()},
+        "source_sizes": source_sizes,  # before dataset.train_samples and test_samples drew their subsets
     }
     return splits, metadata
+
+
+def _class_names(known: tuple[str, ...] | None, classes: np.ndarray) -> tuple[str, ...]:
+    """The name of each class present: `known` names every label of its source by index (a
+    subset or a test file may lack some), else the labels themselves."""
+    if known is None:
+        return tuple(str(c) for c in classes.tolist())
+    if len(known) == len(classes):
+        return known
+    return tuple(known[int(c)] if 0 <= int(c) < len(known) else str(c) for c in classes.tolist())
+
+
+def _subset(x: np.ndarray, y: np.ndarray, samples: int | None, seed: int, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded, stratified subset of `samples` images (all of them where None), in source order."""
+    if samples is None or samples == len(y):
+        return x, y
+    if samples > len(y):
+        raise DatasetError(f"{key} is {samples}, more than the {len(y)} images the source has there")
+    from sklearn.model_selection import train_test_split
+
+    try:
+        keep, _ = train_test_split(np.arange(len(y)), train_size=samples, stratify=y, random_state=seed)
+    except ValueError as error:
+        raise DatasetError(f"cannot draw a stratified subset of {samples} images ({key}): {error}") from None
+    keep = np.sort(keep)
+    return x[keep], y[keep]
 
 
 # --- files -----------------------------------------------------------------------------------
@@ -461,7 +533,7 @@ def prepare(dataset: dict, seed: int, out_dir: str | Path) -> dict:
     each file atomically and `metadata.json` last. The metadata records what made the split
     (popnas_steps.provenance): the settings, the source's fingerprint (taken before it is
     read, so a source replaced while it is read is seen as changed) and the split's SHA-256."""
-    source_files = source_fingerprint(dataset.get("path")) if dataset["source"] in FILE_SOURCES else None
+    source_files = source_fingerprint(dataset.get("path")) if reads_path(dataset) else None
     splits, metadata = split(load_source(dataset), dataset, seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

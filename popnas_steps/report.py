@@ -127,9 +127,27 @@ def plot_usage(trained: pd.DataFrame, operators: list[str], out: str | Path) -> 
     _save(fig, out)
 
 
+def training_order(trained: pd.DataFrame) -> pd.DataFrame:
+    """A run's trained cells in the order the search trained them: step by step, each step in
+    its selection's order (a random search's draw order)."""
+    return trained.sort_values("b", kind="mergesort").reset_index(drop=True)
+
+
+def equal_cost_stop(trained: pd.DataFrame, seconds: float) -> pd.DataFrame:
+    """The cells a run would have trained had it stopped once its summed t reached `seconds`:
+    in training order, up to the cell whose t reaches it (a training is not cut short).
+
+    Applied to a random search, it is the equal-cost stop: its cells are drawn independently
+    of one another, step by step, so the first cells of its record are what a run stopped
+    there trains."""
+    ordered = training_order(trained)
+    before = ordered["time"].fillna(0).cumsum() - ordered["time"].fillna(0)  # t spent when each cell starts
+    return ordered[before < seconds].reset_index(drop=True)
+
+
 def anytime_curve(trained: pd.DataFrame) -> pd.DataFrame:
     """Best validation accuracy found against cumulative training time, in training order."""
-    ordered = trained.sort_values("b", kind="mergesort").reset_index(drop=True)
+    ordered = training_order(trained)
     time = ordered["time"].fillna(0).cumsum()
     best = ordered["accuracy"].where(ordered["status"] == "ok").cummax().ffill()  # a failure keeps the best
     return pd.DataFrame({"cumulative_time_seconds": time, "best_accuracy": best, "networks": range(1, len(time) + 1)})
@@ -334,6 +352,11 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> pd.DataFrame:
     for column in ("networks", "search_time_seconds", "search_wall_seconds"):
         summary[f"{column}_ratio_to_first"] = base[column] / summary[column]
     summary["top1_gap_to_first"] = summary["top1_accuracy"] - base["top1_accuracy"]
+    # each run stopped at the first run's summed t (equal_cost_stop): its best at equal cost
+    at_first_cost = [search_summary(equal_cost_stop(trained, base["search_time_seconds"])) for trained in runs.values()]
+    summary["networks_at_first_cost"] = [int(row["networks"].iloc[0]) for row in at_first_cost]
+    summary["search_time_seconds_at_first_cost"] = [float(row["search_time_seconds"].iloc[0]) for row in at_first_cost]
+    summary["top1_accuracy_at_first_cost"] = [float(row["top1_accuracy"].iloc[0]) for row in at_first_cost]
     tables.write("summary", summary, out_dir / "summary.csv")
     tables.write("top", pd.concat(tops, ignore_index=True), out_dir / "top_networks.csv")
     plot_anytime(runs, out_dir / "anytime.png")

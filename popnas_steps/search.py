@@ -1,5 +1,6 @@
 """Selection of the cells to train at step b (paper 3.2): time constraint, Pareto front,
-exploration sets and the exploration Pareto front (EPF), and PNAS's top-K.
+exploration sets and the exploration Pareto front (EPF), PNAS's top-K and random search's
+uniform draw.
 
 Pure functions on candidate tables with columns cell_id, cell (canonical JSON),
 predicted_accuracy, predicted_time. Candidates are unique up to equivalence (the
@@ -14,6 +15,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from popnas_steps import tables
@@ -58,6 +60,15 @@ def pareto_front(candidates: pd.DataFrame, k: int) -> pd.DataFrame:
 def top_k(candidates: pd.DataFrame, k: int) -> pd.DataFrame:
     """PNAS: the K candidates of highest predicted accuracy."""
     return _ranked(by_accuracy(candidates).head(k).to_dict("records"), tables.COLUMNS["pareto"])
+
+
+def uniform_draw(candidates: pd.DataFrame, n: int, seed: int, b: int) -> pd.DataFrame:
+    """n candidates drawn uniformly without replacement (all where there are fewer), in the
+    order drawn, by a generator seeded with (seed, b). The candidates are first put in cell-id
+    order, so the draw depends on the set of candidates, not on the order they were scored in."""
+    pool = candidates.sort_values("cell_id", kind="stable").reset_index(drop=True)
+    picks = np.random.default_rng([seed, b]).permutation(len(pool))[:n]
+    return _ranked(pool.iloc[picks].to_dict("records"), tables.COLUMNS["pareto"])
 
 
 def _blocks(cell_json: str) -> list[list]:

@@ -6,7 +6,9 @@ selection trained. A strategy says only:
 
 - whether the search fits a time predictor for it (`fits_time_predictor`);
 - how a step's front is cut from the scored candidates (`front`);
-- whether a step b < B adds an exploration front (`explores`).
+- whether a step b < B adds an exploration front (`explores`), or the front itself fills
+  those J places (`draws_exploration`: random search trains as many cells per step as
+  POPNASv2 trains at most).
 
 Adding a strategy is one `Strategy` entry in STRATEGIES plus its front function; the
 schema's `search.strategy` enum is checked against this table by the tests.
@@ -21,8 +23,8 @@ import pandas as pd
 
 from popnas_steps import search
 
-# (scored candidates, the config's `search` section) -> the front, best first
-Front = Callable[[pd.DataFrame, dict], pd.DataFrame]
+# (scored candidates of step b, the config, b, the most cells it holds) -> the front, in order
+Front = Callable[[pd.DataFrame, dict, int, int], pd.DataFrame]
 
 
 @dataclass(frozen=True)
@@ -32,25 +34,48 @@ class Strategy:
     fits_time_predictor: bool
     explores: bool
     front: Front
+    draws_exploration: bool = False
+    # config keys the front reads beyond search.strategy, search.beam and search.time_constraint:
+    # the pareto rule passes them (the others' params, and so their cached fronts, stay as they were)
+    front_reads: tuple[str, ...] = ()
+
+    def exploration_places(self, b: int, settings: dict) -> int:
+        """J where step b has exploration places (never the last step), else 0."""
+        if (self.explores or self.draws_exploration) and b < settings["max_blocks"]:
+            return settings["exploration"]
+        return 0
 
     def exploring(self, b: int, settings: dict) -> bool:
         """Whether step b has an exploration front (never the last step, nor with J = 0)."""
-        return self.explores and b < settings["max_blocks"] and settings["exploration"] > 0
+        return self.explores and self.exploration_places(b, settings) > 0
+
+    def front_size(self, b: int, settings: dict) -> int:
+        """The most cells the front of step b holds: K, plus the J places it fills itself."""
+        return settings["beam"] + (self.exploration_places(b, settings) if self.draws_exploration else 0)
 
     def step_size(self, b: int, settings: dict) -> int:
-        """The most cells step b >= 2 selects: K, plus J where it explores."""
-        return settings["beam"] + (settings["exploration"] if self.exploring(b, settings) else 0)
+        """The most cells step b >= 2 selects: K, plus J where it has exploration places."""
+        return settings["beam"] + self.exploration_places(b, settings)
 
 
-def pareto(candidates: pd.DataFrame, settings: dict) -> pd.DataFrame:
+def pareto(candidates: pd.DataFrame, config: dict, b: int, size: int) -> pd.DataFrame:
     """POPNASv2 (paper 3.2): the time-accuracy Pareto front of the candidates within the time
     constraint T, at most K cells."""
-    return search.pareto_front(search.apply_time_constraint(candidates, settings["time_constraint"]), settings["beam"])
+    constrained = search.apply_time_constraint(candidates, config["search"]["time_constraint"])
+    return search.pareto_front(constrained, size)
 
 
-def top_accuracy(candidates: pd.DataFrame, settings: dict) -> pd.DataFrame:
+def top_accuracy(candidates: pd.DataFrame, config: dict, b: int, size: int) -> pd.DataFrame:
     """PNAS: the K cells of highest predicted accuracy."""
-    return search.top_k(candidates, settings["beam"])
+    return search.top_k(candidates, size)
+
+
+def uniform_draw(candidates: pd.DataFrame, config: dict, b: int, size: int) -> pd.DataFrame:
+    """Random search: K + J cells (K at b = B) drawn uniformly, without replacement, from the
+    unique expansions of the previous step's cells, with a generator seeded by the run's seed
+    and b. The predictions are ignored, and so is the time constraint, which needs a time
+    predictor; the draw's order is kept (`rank`), so the first n cells are a uniform draw of n."""
+    return search.uniform_draw(candidates, size, config["seed"], b)
 
 
 STRATEGIES: dict[str, Strategy] = {
@@ -69,6 +94,15 @@ STRATEGIES: dict[str, Strategy] = {
             fits_time_predictor=False,
             explores=False,
             front=top_accuracy,
+        ),
+        Strategy(
+            "random",
+            "random search: K + J cells drawn uniformly from each step's expansions, the control of any NAS",
+            fits_time_predictor=False,
+            explores=False,
+            front=uniform_draw,
+            draws_exploration=True,
+            front_reads=("seed", "search.max_blocks", "search.exploration"),
         ),
     )
 }

@@ -18,6 +18,7 @@ from popnas_steps.model import kernel_warnings
 from popnas_steps.provenance import RECIPES
 from popnas_steps.results import stale_artefacts
 from popnas_steps.space import Cell, cell_id, one_block_cells
+from popnas_steps.strategies import strategy_of
 
 # The interpreter of every step, passed to each rule as `params.python`. Without
 # `--sdm conda`: the interpreter running Snakemake, so a venv needs no activation. With it:
@@ -34,6 +35,7 @@ RUN = str(LAYOUT.run_dir)  # data/ and cells/ (shared by strategies: a cell trai
 STEPS = str(LAYOUT.steps)  # b<b>/ folders of this strategy
 FINAL = str(LAYOUT.final)  # the final training of the best cells (rules/final.smk)
 B = config["search"]["max_blocks"]
+STRATEGY = strategy_of(config["search"]["strategy"])
 OPERATORS = config["search"]["operators"]
 
 EMPTY_CELL_ID = cell_id(Cell())

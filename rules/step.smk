@@ -80,7 +80,10 @@ rule pareto:
     params:
         python=PYTHON,
         settings=config_slice(
-            "search.strategy", "search.beam", "search.time_constraint"
+            "search.strategy",
+            "search.beam",
+            "search.time_constraint",
+            *STRATEGY.front_reads,
         ),
     shell:
         "{params.python:q} -m popnas_steps.cli.step pareto --settings {params.settings:q} "

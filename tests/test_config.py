@@ -160,7 +160,9 @@ def test_null_strings_become_null_where_a_key_may_be_null_and_no_string():
 
 
 def test_strings_of_string_keys_are_kept():
-    config = validate({"run": "2024", "dataset": {"path": "1e3"}, "compare": {"runs": ["true"], "out": "12"}})
+    config = validate(
+        {"run": "2024", "dataset": {"source": "npz", "path": "1e3"}, "compare": {"runs": ["true"], "out": "12"}}
+    )
     assert (config["run"], config["dataset"]["path"], config["compare"]["runs"], config["compare"]["out"]) == (
         "2024",
         "1e3",
@@ -185,6 +187,30 @@ def test_strings_of_string_keys_are_kept():
 def test_strings_that_are_no_clean_literal_are_still_rejected_naming_the_key(config, message):
     with pytest.raises(ConfigError, match="^" + re.escape(message)):
         validate(config)
+
+
+@pytest.mark.parametrize(
+    "dataset, message",
+    [
+        ({"source": "idx"}, "config key 'dataset.path': source 'idx' reads its data from dataset.path, which is not"),
+        ({"source": "npz"}, "config key 'dataset.path': source 'npz' reads its data"),
+        (
+            {"source": "cifar10", "path": "/data"},
+            "config key 'dataset.path': source 'cifar10' reads no files, so '/data'",
+        ),
+        ({"source": "digits", "path": "x.npz"}, "config key 'dataset.path': source 'digits' reads no files"),
+        ({"source": "idx", "path": "f", "train_samples": 1}, "config key 'dataset.train_samples': 1 is less than"),
+    ],
+)
+def test_a_path_a_source_needs_or_ignores_is_refused_naming_the_key(dataset, message):
+    with pytest.raises(ConfigError, match="^" + re.escape(message)):
+        validate({"dataset": dataset})
+
+
+def test_mnist_sources_read_local_files_only_where_a_path_is_set():
+    for source in ("mnist", "fashion_mnist"):
+        assert validate({"dataset": {"source": source}})["dataset"]["path"] is None  # a download
+        assert validate({"dataset": {"source": source, "path": "files"}})["dataset"]["path"] == "files"
 
 
 def test_a_nested_override_merges_into_the_files_section_in_a_dry_run(tmp_path):

@@ -1,14 +1,23 @@
 import json
 import logging
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from popnas_steps.cli import datasets as cli_datasets
-from popnas_steps.datasets import DatasetError, load_folder, load_prepared, prepare
+from popnas_steps.datasets import (
+    CLASS_NAMES,
+    DEBIAN_FASHION_MNIST,
+    DatasetError,
+    load_folder,
+    load_prepared,
+    prepare,
+)
 
 from .conftest import tiny_config
+from .test_idx import write_idx_folder
 
 
 def dataset_slice(**keys) -> dict:
@@ -183,6 +192,71 @@ def test_keras_source_goes_through_keras_datasets(tmp_path, monkeypatch):
     monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
     with pytest.raises(DatasetError, match="keras.datasets.mnist.*internet"):
         prepare(dataset_slice(source="mnist"), 0, tmp_path / "out2")
+    monkeypatch.setattr(keras.datasets.fashion_mnist, "load_data", offline)
+    with pytest.raises(DatasetError, match="set dataset.path to a folder.*apt-get install dataset-fashion-mnist"):
+        prepare(dataset_slice(source="fashion_mnist"), 0, tmp_path / "out3")
+
+
+@pytest.mark.parametrize("source", ["idx", "mnist", "fashion_mnist"])
+def test_mnist_format_files_are_read_from_dataset_path_without_keras(tmp_path, monkeypatch, source):
+    import keras
+
+    def no_download(**kwargs):
+        raise AssertionError("keras.datasets was asked to download")
+
+    for name in ("mnist", "fashion_mnist"):
+        monkeypatch.setattr(getattr(keras.datasets, name), "load_data", no_download)
+    folder = write_idx_folder(tmp_path / "files")
+    meta = prepare(dataset_slice(source=source, path=str(folder)), 0, tmp_path / "out")
+    assert meta["sizes"] == {"train": 36, "val": 4, "test": 20} and meta["input_shape"] == [6, 6, 1]
+    assert meta["source_files"]["files"] == 4  # fingerprinted: a replaced file prepares the data again
+    names = {
+        "idx": ["0", "1", "2", "3"],
+        "mnist": ["0", "1", "2", "3"],
+        "fashion_mnist": list(CLASS_NAMES["fashion_mnist"][:4]),
+    }
+    assert meta["class_names"] == names[source]
+
+
+def test_subsets_are_seeded_stratified_and_recorded(tmp_path):
+    folder = write_idx_folder(tmp_path / "files", n_train=400, n_test=200)
+    dataset = dataset_slice(source="idx", path=str(folder), train_samples=80, test_samples=40)
+    meta = prepare(dataset, 3, tmp_path / "a")
+    assert meta["sizes"] == {"train": 72, "val": 8, "test": 40}
+    assert meta["source_sizes"] == {"train": 400, "test": 200}
+    assert meta["settings"]["dataset"]["train_samples"] == 80  # compared on every plan (provenance)
+    data = load_prepared(tmp_path / "a")
+    assert np.bincount(data.train.y).tolist() == [18] * 4 and np.bincount(data.test.y).tolist() == [10] * 4
+    again = prepare(dataset, 3, tmp_path / "b")
+    assert again["sha256"] == meta["sha256"]
+    assert prepare(dataset, 4, tmp_path / "c")["sha256"] != meta["sha256"]
+
+
+def test_a_subset_larger_than_the_source_names_its_key(tmp_path):
+    folder = write_idx_folder(tmp_path / "files")
+    with pytest.raises(DatasetError, match="dataset.test_samples is 21, more than the 20 images"):
+        prepare(dataset_slice(source="idx", path=str(folder), test_samples=21), 0, tmp_path / "out")
+
+
+def test_a_subset_of_a_source_without_a_test_split_is_drawn_after_the_test_share(tmp_path):
+    meta = prepare(dataset_slice(source="digits", train_samples=500, test_samples=100), 0, tmp_path / "out")
+    assert meta["source_sizes"] == {"train": 1437, "test": 360}
+    assert meta["sizes"] == {"train": 450, "val": 50, "test": 100}
+
+
+@pytest.mark.skipif(
+    not Path(DEBIAN_FASHION_MNIST).is_dir(),
+    reason=f"Debian's dataset-fashion-mnist is not installed ({DEBIAN_FASHION_MNIST})",
+)
+def test_debians_fashion_mnist_files_are_read_whole_and_named(tmp_path):
+    meta = prepare(
+        dataset_slice(source="fashion_mnist", path=DEBIAN_FASHION_MNIST, train_samples=6000, test_samples=1000),
+        42,
+        tmp_path / "out",
+    )
+    assert meta["source_sizes"] == {"train": 60000, "test": 10000}
+    assert meta["sizes"] == {"train": 5400, "val": 600, "test": 1000} and meta["input_shape"] == [28, 28, 1]
+    assert meta["class_names"][0] == "T-shirt/top" and meta["class_names"][9] == "Ankle boot"
 
 
 def write_npz(tmp_path, **arrays):
@@ -290,7 +364,7 @@ def test_missing_path_and_unprepared_folder(tmp_path):
     with pytest.raises(DatasetError, match="dataset.path '.*nowhere.npz' does not exist"):
         prepare(dataset_slice(source="npz", path=str(tmp_path / "nowhere.npz")), 0, tmp_path / "out")
     with pytest.raises(DatasetError, match="dataset.path must be set"):
-        prepare(dataset_slice(source="folder"), 0, tmp_path / "out")
+        load_folder(None)
     with pytest.raises(DatasetError, match="no prepared data"):
         load_prepared(tmp_path)
 

@@ -103,7 +103,29 @@ def test_compare_runs_gives_ratios(tmp_path):
             group.to_csv(steps / f"b{b}" / "trained.csv", index=False)
     summary = report.compare_runs([tmp_path / "run" / "popnas", tmp_path / "run" / "pnas"], tmp_path / "cmp")
     assert summary["search_time_seconds_ratio_to_first"].tolist() == pytest.approx([1.0, 1 / 3])
+    # the second run stopped at the first's summed t (one third of its own)
+    first_t = summary["search_time_seconds"].iloc[0]
+    assert summary["search_time_seconds_at_first_cost"].iloc[0] == first_t
+    assert first_t <= summary["search_time_seconds_at_first_cost"].iloc[1] < summary["search_time_seconds"].iloc[1]
+    assert summary["networks_at_first_cost"].iloc[1] < summary["networks"].iloc[1]
     assert (tmp_path / "cmp" / "anytime.png").is_file() and (tmp_path / "cmp" / "top_networks.csv").is_file()
+
+
+def steps_of(times: list[float], accuracies: list[float], b: list[int]) -> pd.DataFrame:
+    return pd.DataFrame({"cell_id": [f"c{i}" for i in range(len(times))], "b": b, "status": "ok", "time": times,
+                         "accuracy": accuracies})  # fmt: skip
+
+
+def test_the_equal_cost_stop_trains_until_the_summed_t_is_reached():
+    # listed out of step order: the stop follows training order, step by step, each in its table's order
+    trained = steps_of([1.0, 5.0, 2.0, 3.0, 4.0], [0.1, 0.9, 0.5, 0.6, 0.7], b=[0, 2, 1, 1, 2])
+    assert report.equal_cost_stop(trained, 6.0)["cell_id"].tolist() == ["c0", "c2", "c3"]  # 1+2+3 = 6: stop
+    assert report.equal_cost_stop(trained, 6.5)["cell_id"].tolist() == ["c0", "c2", "c3", "c1"]  # c1 started at 6
+    assert report.equal_cost_stop(trained, 0.5)["cell_id"].tolist() == ["c0"]
+    assert len(report.equal_cost_stop(trained, 1e9)) == 5
+    assert report.equal_cost_stop(trained, 0.0).empty
+    failed = trained.assign(time=[1.0, 5.0, None, 3.0, 4.0], status=["ok", "ok", "failed", "ok", "ok"])
+    assert report.equal_cost_stop(failed, 4.0)["cell_id"].tolist() == ["c0", "c2", "c3"]  # no t: costs none
 
 
 def test_pnas_runs_have_no_time_predictions_and_still_report(tmp_path):

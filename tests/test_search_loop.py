@@ -76,6 +76,26 @@ def test_pnas_baseline_trains_the_top_k_by_accuracy(tmp_path):
     assert not (steps / "b2" / "predictors" / "time").exists()
 
 
+def test_random_search_trains_k_plus_j_uniform_expansions_of_its_own_previous_step(tmp_path):
+    from popnas_steps.predictors import unique_expansions
+    from popnas_steps.space import Cell, canonical_ids
+
+    steps = run_search(tmp_path, "random", beam=8, exploration=3, max_blocks=3)
+    for b, size in ((2, 11), (3, 8)):  # K + J below B, K at B: what POPNASv2 trains at most
+        selected = pd.read_csv(steps / f"b{b}" / "selected.csv", dtype={"cell_id": str})
+        candidates = pd.read_parquet(steps / f"b{b}" / "candidates.parquet")
+        assert len(selected) == size and selected["cell_id"].is_unique
+        assert set(selected["cell_id"]) <= set(candidates["cell_id"])  # unique canonical expansions only
+        parents = [Cell.from_json(c) for c in pd.read_csv(steps / f"b{b - 1}" / "trained.csv")["cell"]]
+        expansions, _ = canonical_ids(unique_expansions(parents, OPERATORS), OPERATORS)
+        assert set(candidates["cell_id"]) == set(expansions)  # of its own previous step's cells
+        assert pd.read_csv(steps / f"b{b}" / "exploration.csv").empty
+    assert candidates["predicted_accuracy"].notna().all()  # fitted and scored, to say how it would have ranked
+    again = run_search(tmp_path / "again", "random", beam=8, exploration=3, max_blocks=3)
+    for b in (2, 3):
+        assert (again / f"b{b}" / "selected.csv").read_text() == (steps / f"b{b}" / "selected.csv").read_text()
+
+
 def test_a_nan_accuracy_leaves_its_cell_out_as_if_never_trained(tmp_path):
     from popnas_steps.space import one_block_cells
 

@@ -14,14 +14,19 @@ def test_the_schema_offers_exactly_the_strategies_of_the_table():
 
 
 def test_an_unknown_strategy_is_an_error_that_lists_the_known_ones():
-    with pytest.raises(ValueError, match="unknown search.strategy 'random'; choose one of popnas, pnas"):
-        strategy_of("random")
+    with pytest.raises(ValueError, match="unknown search.strategy 'grid'; choose one of popnas, pnas, random"):
+        strategy_of("grid")
 
 
 def test_each_strategy_sizes_its_steps_by_whether_it_explores():
     search = {"max_blocks": 4, "beam": 6, "exploration": 2}
     assert [STRATEGIES["popnas"].step_size(b, search) for b in (2, 3, 4)] == [8, 8, 6]  # no EPF at b = B
     assert [STRATEGIES["pnas"].step_size(b, search) for b in (2, 3, 4)] == [6, 6, 6]
+    # random search trains as many as POPNASv2 at most: its draw fills the J places itself
+    assert [STRATEGIES["random"].step_size(b, search) for b in (2, 3, 4)] == [8, 8, 6]
+    assert [STRATEGIES["random"].front_size(b, search) for b in (2, 3, 4)] == [8, 8, 6]
+    assert [STRATEGIES["popnas"].front_size(b, search) for b in (2, 3, 4)] == [6, 6, 6]
+    assert not any(STRATEGIES["random"].exploring(b, search) for b in (2, 3, 4))
     assert not STRATEGIES["popnas"].exploring(2, {**search, "exploration": 0})
     assert STRATEGIES["popnas"].fits_time_predictor and not STRATEGIES["pnas"].fits_time_predictor
 
@@ -31,8 +36,55 @@ def test_each_strategy_cuts_its_front_its_own_way():
 
     candidates = pd.DataFrame({"cell_id": list("abcd"), "cell": ["[]"] * 4, "predicted_accuracy": [0.9, 0.8, 0.7, 0.6],
                                "predicted_time": [9.0, 1.0, 5.0, 0.5]})  # fmt: skip
-    search = {"beam": 2, "time_constraint": None}
-    assert STRATEGIES["pnas"].front(candidates, search)["cell_id"].tolist() == ["a", "b"]  # accuracy alone
+    config = {"seed": 1, "search": {"beam": 2, "time_constraint": None}}
+    constrained = {**config, "search": {"beam": 2, "time_constraint": 2.0}}
+
+    def front(name, config):
+        return STRATEGIES[name].front(candidates, config, 2, 2)["cell_id"].tolist()
+
+    assert front("pnas", config) == ["a", "b"]  # accuracy alone
     # the Pareto front in accuracy order: a (best), b (faster), d (fastest); c is dominated by b
-    assert STRATEGIES["popnas"].front(candidates, search)["cell_id"].tolist() == ["a", "b"]
-    assert STRATEGIES["popnas"].front(candidates, {**search, "time_constraint": 2.0})["cell_id"].tolist() == ["b", "d"]
+    assert front("popnas", config) == ["a", "b"]
+    assert front("popnas", constrained) == ["b", "d"]
+    drawn = front("random", config)
+    assert len(drawn) == 2 and len(set(drawn)) == 2 and front("random", constrained) == drawn  # T needs a predictor
+
+
+def candidate_pool():
+    """The unique, canonical expansions of three b=1 cells, as the expand step lists them."""
+    import pandas as pd
+
+    from popnas_steps.predictors import unique_expansions
+    from popnas_steps.space import canonical_ids, one_block_cells
+
+    operators = ["3x3 conv", "identity", "2x2 maxpool"]
+    unique = unique_expansions(one_block_cells(operators)[:3], operators)
+    ids, texts = canonical_ids(unique, operators)
+    return pd.DataFrame({"cell_id": ids, "cell": texts, "predicted_accuracy": 0.5, "predicted_time": float("nan")})
+
+
+def test_the_random_draw_takes_unique_candidates_and_the_same_seed_draws_the_same_cells():
+    pool = candidate_pool()
+    draw = STRATEGIES["random"].front
+    first = draw(pool, {"seed": 5}, 2, 10)
+    assert len(first) == 10 and first["cell_id"].is_unique and set(first["cell_id"]) <= set(pool["cell_id"])
+    assert first["rank"].tolist() == list(range(1, 11))
+    shuffled = pool.sample(frac=1, random_state=3).reset_index(drop=True)  # scored in another order
+    assert draw(shuffled, {"seed": 5}, 2, 10)["cell_id"].tolist() == first["cell_id"].tolist()
+    assert draw(pool, {"seed": 6}, 2, 10)["cell_id"].tolist() != first["cell_id"].tolist()
+    assert draw(pool, {"seed": 5}, 3, 10)["cell_id"].tolist() != first["cell_id"].tolist()  # each step its own
+    assert draw(pool, {"seed": 5}, 2, 4)["cell_id"].tolist() == first["cell_id"].tolist()[:4]  # a prefix: uniform
+    assert len(draw(pool, {"seed": 5}, 2, 10_000)) == len(pool)
+
+
+def test_the_random_draw_is_uniform_over_the_candidates():
+    import numpy as np
+
+    pool = candidate_pool().head(12)
+    counts = {cell: 0 for cell in pool["cell_id"]}
+    for seed in range(600):
+        for cell in STRATEGIES["random"].front(pool, {"seed": seed}, 2, 3)["cell_id"]:
+            counts[cell] += 1
+    expected = 600 * 3 / 12  # 150 each
+    chi2 = sum((count - expected) ** 2 / expected for count in counts.values())
+    assert chi2 < 31.3, np.array(list(counts.values()))  # the 0.1% quantile of chi2 with 11 degrees of freedom

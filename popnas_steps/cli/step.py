@@ -32,7 +32,7 @@ from popnas_steps import search, tables
 from popnas_steps.cli.arguments import config_from_args
 from popnas_steps.config import ConfigError
 from popnas_steps.files import output_lock
-from popnas_steps.layout import RunLayout
+from popnas_steps.layout import RunLayout, step_number
 from popnas_steps.strategies import strategy_of
 
 
@@ -95,9 +95,12 @@ def expand(config: dict, predictors_dir: Path, parents_file: Path, out: Path) ->
 
 def pareto(config: dict, candidates_file: Path, out: Path) -> None:
     """The step's front, as its strategy cuts it (pareto.csv whatever the strategy)."""
-    settings = config["search"]
+    strategy = strategy_of(config["search"]["strategy"])
+    b = step_number(out.parent)  # the rule writes b<b>/pareto.csv; the shell command stays as it was
+    if b is None:
+        raise ValueError(f"'{out}' is not a step's front (b<b>/pareto.csv): the step it cuts is its folder's")
     candidates = tables.read("candidates", candidates_file)
-    tables.write("pareto", strategy_of(settings["strategy"]).front(candidates, settings), out)
+    tables.write("pareto", strategy.front(candidates, config, b, strategy.front_size(b, config["search"])), out)
 
 
 def explore(config: dict, b: int, candidates_file: Path, pareto_file: Path, out: Path) -> None:

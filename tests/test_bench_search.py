@@ -1,0 +1,37 @@
+"""bench/bench_search.py: a baseline stopped at POPNASv2's summed t (the equal-cost stop)."""
+
+import json
+
+import pandas as pd
+
+from bench.bench_search import at_cost
+from popnas_steps import tables
+
+
+def write_steps(steps, rows: list[tuple[int, str, float, float]]) -> None:
+    """Trained tables of a run's steps from (b, cell id, t, validation accuracy) rows."""
+    table = pd.DataFrame(
+        [{"cell_id": cell, "cell": json.dumps([[-1, "identity", -1, "identity"]] * b), "b": b, "origin": "pareto",
+          "status": "ok", "accuracy": accuracy, "time": t, "params": 10, "predicted_accuracy": None,
+          "predicted_time": None, "reason": None} for b, cell, t, accuracy in rows]
+    )  # fmt: skip
+    for b, group in table.groupby("b"):
+        tables.write("trained", group, steps / f"b{b}" / "trained.csv")
+
+
+def test_a_run_stopped_at_the_first_runs_cost_reports_its_best_cell_there(tmp_path):
+    steps = tmp_path / "results" / "r-random" / "random"
+    write_steps(steps, [(0, "e", 1.0, 0.2), (1, "a", 2.0, 0.5), (2, "b", 3.0, 0.7), (2, "c", 4.0, 0.9)])
+    for cell, accuracy in (("b", 0.68), ("c", 0.88)):  # their final trainings, done before
+        (steps / "final" / cell).mkdir(parents=True)
+        (steps / "final" / cell / "metrics.json").write_text(json.dumps({"test_accuracy": accuracy}))
+    stopped = at_cost(steps, 5.0, [], "r-random")  # c starts at 6 s: past the first run's 5 s
+    assert stopped == {
+        "networks": 3,
+        "networks_per_step": {0: 1, 1: 1, 2: 1},
+        "summed_training_seconds": 6.0,
+        "top1_cell": "b",
+        "top1_val_accuracy": 0.7,
+        "top1_test_accuracy_after_final_training": 0.68,
+    }
+    assert at_cost(steps, 6.5, [], "r-random")["top1_cell"] == "c"
