@@ -340,3 +340,23 @@ def test_a_new_final_selection_that_keeps_a_cell_does_not_train_it_again(tiny_ru
     log = run.stdout + run.stderr
     assert "rule train_final" not in log and job_counts(log)["select_final"] == 1, log[-3000:]
     assert (final / winner / "metrics.json").stat().st_mtime_ns == trained_at
+
+
+@pytest.mark.slow
+def test_a_new_final_winner_trains_itself_and_the_run_does_not_fail(tiny_run, tmp_path):
+    workdir = tmp_path / "winner"
+    shutil.copytree(tiny_run[0], workdir, symlinks=True)
+    run_dir = workdir / "results" / "tiny"
+    final = run_dir / "popnas" / "final"
+    old = pd.read_csv(final / "selected.csv")["cell_id"][0]
+    trained_at = (final / old / "metrics.json").stat().st_mtime_ns
+    b3 = pd.read_csv(run_dir / "popnas" / "b3" / "trained.csv", dtype={"cell_id": str})
+    new = next(cell for cell, status in zip(b3["cell_id"], b3["status"], strict=True) if cell != old and status == "ok")
+    result = run_dir / "cells" / new / "result.json"
+    result.write_text(json.dumps({**json.loads(result.read_text()), "accuracy": 1.0}))  # it wins now
+    run = snakemake(workdir, *TINY_ARGS)  # it failed with a KeyError naming the old winner
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert pd.read_csv(final / "selected.csv")["cell_id"].tolist() == [new]
+    assert json.loads((final / new / "metrics.json").read_text())["cell_id"] == new
+    assert (final / old / "metrics.json").stat().st_mtime_ns == trained_at  # kept, not trained again
+    assert (run.stdout + run.stderr).count("rule train_final:") == 1
