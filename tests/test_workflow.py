@@ -354,9 +354,14 @@ def test_a_new_final_winner_trains_itself_and_the_run_does_not_fail(tiny_run, tm
     new = next(cell for cell, status in zip(b3["cell_id"], b3["status"], strict=True) if cell != old and status == "ok")
     result = run_dir / "cells" / new / "result.json"
     result.write_text(json.dumps({**json.loads(result.read_text()), "accuracy": 1.0}))  # it wins now
-    run = snakemake(workdir, *TINY_ARGS)  # it failed with a KeyError naming the old winner
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    # Snakemake 9 reruns the checkpoint select_final in the run after the one that collected
+    # the new result (docs/running.md): the winner changes there, which failed with a KeyError
+    logs = ""
+    for _ in range(2):
+        run = snakemake(workdir, *TINY_ARGS)
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+        logs += run.stdout + run.stderr
     assert pd.read_csv(final / "selected.csv")["cell_id"].tolist() == [new]
     assert json.loads((final / new / "metrics.json").read_text())["cell_id"] == new
     assert (final / old / "metrics.json").stat().st_mtime_ns == trained_at  # kept, not trained again
-    assert (run.stdout + run.stderr).count("rule train_final:") == 1
+    assert logs.count("rule train_final:") == 1
