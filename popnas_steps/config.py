@@ -150,17 +150,15 @@ def _run_problems(config: dict) -> Iterator[str]:
         )
 
 
-# The sources that read dataset.path (always, or where it is set) and those that read no file.
-_PATH_REQUIRED = ("folder", "npz", "idx")
-_PATH_REFUSED = ("digits", "cifar10", "cifar100")
-
-
 def _dataset_problems(config: dict) -> Iterator[str]:
+    # popnas_steps.datasets says which sources read dataset.path (it imports this module first)
+    from popnas_steps.datasets import FILE_SOURCES, IDX_KERAS_SOURCES
+
     dataset = config.get("dataset", {})
     source, path = dataset.get("source"), dataset.get("path")
-    if source in _PATH_REQUIRED and path is None:
+    if source in FILE_SOURCES and path is None:
         yield f"config key 'dataset.path': source '{source}' reads its data from dataset.path, which is not set"
-    if source in _PATH_REFUSED and path is not None:
+    if source not in FILE_SOURCES + IDX_KERAS_SOURCES and path is not None:
         yield (
             f"config key 'dataset.path': source '{source}' reads no files, so {path!r} would be ignored; "
             "choose source npz, folder or idx to read files"

@@ -148,11 +148,14 @@ def load_idx(path: str | None, source: str) -> RawData:
     return RawData(x_train, y_train, x_test, y_test, CLASS_NAMES.get(source))
 
 
+def reads_idx(dataset: dict) -> bool:
+    """Whether the `dataset` config slice reads MNIST-format files from `dataset.path`."""
+    return dataset["source"] == "idx" or (dataset["source"] in IDX_KERAS_SOURCES and dataset.get("path") is not None)
+
+
 def reads_path(dataset: dict) -> bool:
     """Whether the `dataset` config slice reads its data from `dataset.path`."""
-    return dataset["source"] in FILE_SOURCES or (
-        dataset["source"] in IDX_KERAS_SOURCES and dataset.get("path") is not None
-    )
+    return dataset["source"] in FILE_SOURCES or reads_idx(dataset)
 
 
 def load_npz(path: str | None) -> RawData:
@@ -341,7 +344,7 @@ def load_source(dataset: dict) -> RawData:
         return load_folder(dataset.get("path"), image_size)
     if source == "digits":
         raw = load_digits()
-    elif source == "idx" or (source in IDX_KERAS_SOURCES and dataset.get("path") is not None):
+    elif reads_idx(dataset):
         raw = load_idx(dataset.get("path"), source)
     elif source in KERAS_SOURCES:
         raw = load_keras(source)
@@ -504,8 +507,6 @@ def _class_names(known: tuple[str, ...] | None, classes: np.ndarray) -> tuple[st
     subset or a test file may lack some), else the labels themselves."""
     if known is None:
         return tuple(str(c) for c in classes.tolist())
-    if len(known) == len(classes):
-        return known
     return tuple(known[int(c)] if 0 <= int(c) < len(known) else str(c) for c in classes.tolist())
 
 
