@@ -88,3 +88,11 @@ def test_the_random_draw_is_uniform_over_the_candidates():
     expected = 600 * 3 / 12  # 150 each
     chi2 = sum((count - expected) ** 2 / expected for count in counts.values())
     assert chi2 < 31.3, np.array(list(counts.values()))  # the 0.1% quantile of chi2 with 11 degrees of freedom
+
+
+def test_a_front_written_outside_a_step_folder_is_an_error_naming_the_file(tmp_path):
+    from popnas_steps.cli import step
+    from popnas_steps.config import validate
+
+    with pytest.raises(ValueError, match=r"'.*front\.csv' is not a step's front \(b<b>/pareto\.csv\)"):
+        step.pareto(validate({}), tmp_path / "candidates.parquet", tmp_path / "front.csv")
