@@ -12,7 +12,8 @@ config's) and for the PNAS overlay, each under its own run name so that none reu
 another's trainings of steps b >= 2: `<run>` for the first POPNASv2, `<run>-<model>` for
 the others, `<run>-pnas`. Reports for each: networks trained, summed training time, wall
 time, top-1 and mean top-5 validation accuracy, the test accuracy of the top-1 cell after
-final training, the front sizes, the b=1 share of the summed time, the cost spread of the
+final training and that network's cell, blocks and params (paper Table 5), the operators' uses at
+the steps b >= 2, the front sizes, the b=1 share of the summed time, the cost spread of the
 trained networks and the predictor quality per step, and the ratios to the first.
 
 --share-b1: the thrust and b=1 step are the same networks for every strategy (same seed,
@@ -46,7 +47,7 @@ from popnas_steps import tables
 from popnas_steps.config import load_config
 from popnas_steps.layout import RunLayout
 from popnas_steps.predictors import predictor_quality
-from popnas_steps.report import equal_cost_stop, finished_job_seconds, search_summary
+from popnas_steps.report import equal_cost_stop, finished_job_seconds, search_summary, usage_counts
 from popnas_steps.strategies import STRATEGIES
 
 
@@ -71,7 +72,18 @@ def share_b1(workdir: Path, source: str, target: str) -> None:
         shutil.copytree(src / "cells" / cell_id, dst / "cells" / cell_id, dirs_exist_ok=True)
 
 
-def figures(steps: Path, wall: float) -> dict:  # wall: from the Snakemake logs, 1 s resolution
+def operator_usage(trained: pd.DataFrame, operators: list[str]) -> dict:
+    """Uses of each operator (both of every block) in the networks a strategy trained at the
+    steps b >= 2, where the strategies differ (b <= 1 is shared), and each operator's share."""
+    ops, _ = usage_counts(tables.ok_rows(trained), operators)
+    counts = ops.loc[ops.index >= 2].sum()
+    return {
+        "uses_b_ge_2": {op: int(counts[op]) for op in operators},
+        "share_b_ge_2": {op: round(float(counts[op] / max(counts.sum(), 1)), 3) for op in operators},
+    }
+
+
+def figures(steps: Path, wall: float, operators: list[str]) -> dict:  # wall: from the Snakemake logs, 1 s resolution
     trained = tables.read("trained", *sorted(steps.glob("b*/trained.csv")))
     summary = search_summary(trained, finished_job_seconds(RunLayout.of_steps(steps), trained)).iloc[0]
     ok = tables.ok_rows(trained)
@@ -93,6 +105,12 @@ def figures(steps: Path, wall: float) -> dict:  # wall: from the Snakemake logs,
         "top1_val_accuracy": round(float(summary["top1_accuracy"]), 4),
         "top5_mean_val_accuracy": round(float(summary["top5_mean_accuracy"]), 4),
         "top1_test_accuracy_after_final_training": round(float(final["test_accuracy"]), 4),
+        "top1_network": {  # paper Table 5: the cell the final training trained
+            "cell": str(final["cell"]),
+            "blocks": len(json.loads(final["cell"])),
+            "params": int(final["params"]),
+        },
+        "operator_usage": operator_usage(trained, operators),
         "fronts": fronts,
         "b1_share_of_summed_training": round(float(ok.loc[ok["b"] <= 1, "time"].sum() / t.sum()), 3),
         "summed_training_seconds_b_ge_2": round(float(ok.loc[ok["b"] >= 2, "time"].sum()), 1),
@@ -147,7 +165,8 @@ def main() -> None:
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     config = Path(args.config).resolve()
-    base = load_config(config)["run"]
+    settings = load_config(config)
+    base, operators = settings["run"], settings["search"]["operators"]
     runs = {}  # label -> (run name, config files, steps folder)
     for i, model in enumerate(args.time_models or [None]):
         overlay = []
@@ -166,7 +185,9 @@ def main() -> None:
         run_workflow(workdir, configs, run)
     shared_wall = logged_wall(workdir, base, until_rule="reindex") if args.share_b1 else 0.0
     results = {
-        label: figures(workdir / "results" / run / steps, logged_wall(workdir, run) + (shared_wall if i else 0.0))
+        label: figures(
+            workdir / "results" / run / steps, logged_wall(workdir, run) + (shared_wall if i else 0.0), operators
+        )
         for i, (label, (run, _, steps)) in enumerate(runs.items())
     }
     first = next(iter(results))

@@ -1,7 +1,8 @@
-"""Benchmark: how reproducible a training's time t is, the floor under any time predictor's error.
+"""Benchmark: how reproducible a training's time t (and, over seeds, its accuracy) is: the floor
+under any predictor's error.
 
     python -m bench.bench_time_noise --steps results/<run>/<strategy> --config CONFIG...
-        [--per-step 8] [--repeats 3] [--b 2 3] [--out bench/results/time_noise.json]
+        [--per-step 8] [--repeats 3] [--b 2 3] [--reseed] [--out bench/results/time_noise.json]
 
 Takes up to --per-step cells of each step of a finished run (seeded sample; every cell of a
 smaller step) and trains each --repeats times on the run's own data split, as the
@@ -19,6 +20,12 @@ the run's recorded t to the repeats' mean: how far the machine drifted between t
 and now. Where the run's time predictor predicted the step (its `predicted_time`), that
 prediction is scored twice: against the recorded t, as the run's report scores it, and
 against the mean of the repeats, a measurement with the noise of one training averaged out.
+
+The validation accuracy of each training is kept too. With --reseed repeat r trains with
+seed + 1 + r, so the run's own training and every repeat differ in seed, and the Spearman
+of two of them over a step's cells is the most an accuracy predictor scored against one
+training can reach; the run's `predicted_accuracy` is scored against the recorded accuracy
+and against the mean of all.
 """
 
 from __future__ import annotations
@@ -47,9 +54,17 @@ def sample_cells(trained: pd.DataFrame, per_step: int, seed: int) -> pd.DataFram
     return pd.concat(groups, ignore_index=True)
 
 
+def repeat_spearman(values: np.ndarray) -> float:
+    """The median, over every pair of repeats (columns), of their Spearman over the cells (rows)."""
+    from scipy.stats import spearmanr
+
+    columns = values.shape[1]
+    pairs = [spearmanr(values[:, i], values[:, j]).statistic for i in range(columns) for j in range(i + 1, columns)]
+    return float(np.median(pairs))
+
+
 def floor_figures(times: np.ndarray) -> dict:
     """The noise figures of one step from its (cells, repeats) times."""
-    from scipy.stats import spearmanr
 
     cells, repeats = times.shape
     others = (times.sum(axis=1, keepdims=True) - times) / (repeats - 1)  # each repeat's other repeats, averaged
@@ -60,8 +75,7 @@ def floor_figures(times: np.ndarray) -> dict:
         "summed_time_spread_percent": float(np.ptp(times.sum(axis=0)) / times.sum(axis=0).mean() * 100),
     }
     if cells > 2:
-        pairs = [spearmanr(times[:, i], times[:, j]).statistic for i in range(repeats) for j in range(i + 1, repeats)]
-        figures["repeat_spearman_median"] = float(np.median(pairs))
+        figures["repeat_spearman_median"] = repeat_spearman(times)
     return figures
 
 
@@ -77,6 +91,26 @@ def predictor_figures(predicted: np.ndarray, recorded: np.ndarray, times: np.nda
     return figures
 
 
+def accuracy_floor(accuracies: np.ndarray, predicted: pd.Series) -> dict:
+    """A step's validation accuracies (cells, trainings; the run's recorded one first): their
+    spread, the Spearman of two trainings over the cells (with --reseed, of two seeds: the most
+    a predictor scored against one training can reach), and the run's accuracy predictions
+    scored against the recorded accuracy and against the mean of all trainings."""
+    from scipy.stats import spearmanr
+
+    cells = len(accuracies)
+    figures = {"accuracy_sd_points_median": float(np.median(accuracies.std(axis=1, ddof=1)) * 100)}
+    if cells > 2:
+        figures["accuracy_repeat_spearman_median"] = repeat_spearman(accuracies)
+        if predicted.notna().all():  # b <= 1 has no prediction
+            guess = predicted.to_numpy(float)
+            figures["accuracy_predictor_spearman_vs_recorded"] = float(spearmanr(guess, accuracies[:, 0]).statistic)
+            figures["accuracy_predictor_spearman_vs_repeat_mean"] = float(
+                spearmanr(guess, accuracies.mean(axis=1)).statistic
+            )
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=Path, required=True, help="results/<run>/<strategy> of a finished run")
@@ -84,13 +118,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-step", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--b", type=int, nargs="+", help="only these steps (default: every step)")
+    parser.add_argument(
+        "--reseed", action="store_true",
+        help="repeat r trains with seed + 1 + r: with the run's own training, the accuracy's spread over seeds",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=RESULTS / "time_noise.json")
     args = parser.parse_args(argv)
     if args.repeats < 2:
         parser.error("--repeats must be at least 2: the noise is the spread between repeats")
 
     config = load_config(*args.config)
-    settings = params_text(config, "seed", "network", "training")  # what the workflow's rule passes
+
+    def settings(repeat: int) -> str:  # what the workflow's rule passes
+        seed = config["seed"] + 1 + repeat if args.reseed else config["seed"]
+        return params_text({**config, "seed": seed}, "seed", "network", "training")
+
     trained = tables.read("trained", *sorted(args.steps.glob("b*/trained.csv")))
     if args.b:
         trained = trained[trained["b"].isin(args.b)]
@@ -103,12 +145,13 @@ def main(argv: list[str] | None = None) -> int:
 
     rng = np.random.default_rng(config["seed"])
     times = np.full((len(cells), args.repeats), np.nan)
+    accuracies = np.full((len(cells), args.repeats), np.nan)
     started = time.perf_counter()
     for repeat in range(args.repeats):
         for index in rng.permutation(len(cells)):
             out = short / f"r{repeat}" / str(index)
-            result, _ = run_training_job(["--settings", settings], data, cells["cell"][index], out, env=env)
-            times[index, repeat] = result["time"]
+            result, _ = run_training_job(["--settings", settings(repeat)], data, cells["cell"][index], out, env=env)
+            times[index, repeat], accuracies[index, repeat] = result["time"], result["accuracy"]
         print(f"round {repeat + 1}/{args.repeats} done, {time.perf_counter() - started:.0f} s", flush=True)
     stop_workers(short)
 
@@ -121,14 +164,20 @@ def main(argv: list[str] | None = None) -> int:
         predicted = cells.loc[rows, "predicted_time"].to_numpy(float)
         if not np.isnan(predicted).any():  # b <= 1 and PNAS steps have no prediction
             figures |= predictor_figures(predicted, recorded, times[rows])
+        recorded_accuracy = cells.loc[rows, "accuracy"].to_numpy(float)
+        figures |= accuracy_floor(
+            np.column_stack([recorded_accuracy, accuracies[rows]]), cells.loc[rows, "predicted_accuracy"]
+        )
         steps[f"b{int(b)}"] = figures
     report = {
-        "what": "reproducibility of t: each sampled cell of a finished run trained --repeats times, in shuffled rounds",
+        "what": "reproducibility of t and accuracy: each sampled cell of a finished run trained --repeats times, "
+        "in shuffled rounds",
         "machine": machine(),
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "run": str(args.steps),
         "config": args.config,
         "repeats": args.repeats,
+        "reseed": args.reseed,
         "seconds": round(time.perf_counter() - started, 1),
         "steps": steps,
         "all_steps_perfect_predictor_mape_percent": floor_figures(times)["perfect_predictor_mape_percent"],
@@ -139,9 +188,10 @@ def main(argv: list[str] | None = None) -> int:
                 "recorded_t": float(t),
                 "predicted_t": None if np.isnan(p) else float(p),
                 "repeats_t": [float(x) for x in row],
+                "repeats_accuracy": [float(x) for x in accuracy_row],
             }
-            for cell_id, b, t, p, row in zip(
-                cells["cell_id"], cells["b"], cells["time"], cells["predicted_time"], times, strict=True
+            for cell_id, b, t, p, row, accuracy_row in zip(
+                cells["cell_id"], cells["b"], cells["time"], cells["predicted_time"], times, accuracies, strict=True
             )
         ],
     }

@@ -4,7 +4,7 @@ import json
 
 import pandas as pd
 
-from bench.bench_search import at_cost
+from bench.bench_search import at_cost, operator_usage
 from popnas_steps import tables
 
 
@@ -35,3 +35,19 @@ def test_a_run_stopped_at_the_first_runs_cost_reports_its_best_cell_there(tmp_pa
         "top1_test_accuracy_after_final_training": 0.68,
     }
     assert at_cost(steps, 6.5, [], "r-random")["top1_cell"] == "c"
+
+
+def test_operator_usage_counts_both_operators_of_every_block_at_the_steps_past_b1():
+    def row(b, cell, status="ok"):
+        return {"cell": json.dumps(cell), "b": b, "status": status}
+
+    trained = pd.DataFrame(
+        [
+            row(1, [[-1, "5x5 conv", -1, "5x5 conv"]]),  # shared b=1: not counted
+            row(2, [[-1, "identity", -2, "3x3 conv"], [0, "3x3 conv", -1, "3x3 conv"]]),
+            row(2, [[-1, "identity", -1, "identity"], [0, "identity", 0, "identity"]], status="failed"),
+        ]
+    )
+    usage = operator_usage(trained, ["identity", "3x3 conv", "5x5 conv"])
+    assert usage["uses_b_ge_2"] == {"identity": 1, "3x3 conv": 3, "5x5 conv": 0}
+    assert usage["share_b_ge_2"] == {"identity": 0.25, "3x3 conv": 0.75, "5x5 conv": 0.0}

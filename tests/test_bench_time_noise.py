@@ -34,6 +34,19 @@ def test_a_prediction_is_scored_against_the_recorded_t_and_against_the_repeats_m
     assert figures["predictor_spearman_vs_recorded"] == pytest.approx(0.5)
 
 
+def test_the_accuracy_floor_is_the_agreement_of_two_seeds_and_scores_the_run_s_predictions():
+    accuracies = np.array([[0.50, 0.52], [0.60, 0.58], [0.70, 0.74], [0.80, 0.78]])
+    floor = bench_time_noise.accuracy_floor(accuracies, pd.Series([0.9, 0.8, 0.7, 0.6]))
+    assert floor["accuracy_repeat_spearman_median"] == pytest.approx(1.0)
+    assert floor["accuracy_sd_points_median"] == pytest.approx(100 * 0.02 / np.sqrt(2))  # two repeats 2 points apart
+    assert floor["accuracy_predictor_spearman_vs_recorded"] == pytest.approx(-1.0)
+    assert floor["accuracy_predictor_spearman_vs_repeat_mean"] == pytest.approx(-1.0)
+    reversed_order = np.array([[0.5, 0.8], [0.6, 0.7], [0.7, 0.6], [0.8, 0.5]])
+    shuffled = bench_time_noise.accuracy_floor(reversed_order, pd.Series([None] * 4))
+    assert shuffled["accuracy_repeat_spearman_median"] == pytest.approx(-1.0)
+    assert not any(key.startswith("accuracy_predictor") for key in shuffled)  # no prediction: b <= 1
+
+
 def test_the_sample_takes_every_cell_of_a_small_step_and_is_seeded():
     trained = pd.DataFrame({"b": [1] * 10 + [2] * 3, "status": "ok", "time": np.arange(13.0)})
     first = bench_time_noise.sample_cells(trained, 4, seed=0)
@@ -76,7 +89,7 @@ def test_the_noise_bench_retrains_the_cells_of_a_run(tmp_path):
     tables.write("trained", pd.DataFrame(rows), run / "popnas" / "b0" / "trained.csv")
     out = tmp_path / "noise.json"
     assert bench_time_noise.main(["--steps", str(run / "popnas"), "--config", config_file, "--repeats", "2",
-                                  "--b", "1", "2", "--out", str(out)]) == 0  # fmt: skip
+                                  "--b", "1", "2", "--reseed", "--out", str(out)]) == 0  # fmt: skip
     report = json.loads(out.read_text())
     assert set(report["steps"]) == {"b1", "b2"}  # the empty cell's step left out
     assert "predictor_mape_percent_vs_repeat_mean" in report["steps"]["b2"]  # b=2 was predicted, b=1 was not
@@ -85,3 +98,5 @@ def test_the_noise_bench_retrains_the_cells_of_a_run(tmp_path):
     assert predicted == {1: None, 2: 2.0}
     assert all(len(cell["repeats_t"]) == 2 and min(cell["repeats_t"]) > 0 for cell in report["cells"])
     assert report["steps"]["b1"]["perfect_predictor_mape_percent"] >= 0
+    assert report["reseed"] and all(0 <= a <= 1 for cell in report["cells"] for a in cell["repeats_accuracy"])
+    assert report["steps"]["b1"]["accuracy_sd_points_median"] >= 0

@@ -1,0 +1,71 @@
+"""bench/bench_accuracy_models.py: candidate accuracy predictors replayed step by step."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench import bench_accuracy_models
+from popnas_steps import tables
+from popnas_steps.config import load_config
+from popnas_steps.predictors import unique_expansions
+from popnas_steps.space import Cell, decode, encode
+
+OPERATORS = ["3x3 conv", "identity"]
+
+
+def write_run(steps, accuracy_of) -> None:
+    """A finished run's steps b0..b3 (every cell of b <= 1, 6 of each later step) whose
+    accuracy is `accuracy_of(cell)`, with its reindex table and data metadata."""
+    rng = np.random.default_rng(0)
+    layers = [[Cell()]]
+    layers.append(decode(unique_expansions([Cell()], OPERATORS), OPERATORS))
+    for _ in (2, 3):
+        children = decode(unique_expansions(layers[-1], OPERATORS), OPERATORS)
+        layers.append([children[i] for i in rng.choice(len(children), 6, replace=False)])
+    for b, cells in enumerate(layers):
+        rows = [{"cell_id": c.cell_id, "cell": c.to_json(), "b": b, "origin": "pareto", "status": "ok",
+                 "accuracy": accuracy_of(c), "time": 1.0 + b, "params": 10, "predicted_accuracy": None,
+                 "predicted_time": None, "reason": None} for c in cells]  # fmt: skip
+        tables.write("trained", pd.DataFrame(rows), steps / f"b{b}" / "trained.csv")
+    reindex = pd.DataFrame(
+        [{"operator": op, "cell_id": "x", "time": 2.0, "thrust_time": 1.0, "reindex": r}
+         for op, r in zip(OPERATORS, (1.0, 0.0), strict=True)]
+    )  # fmt: skip
+    tables.write("reindex", reindex, steps / "b1" / "reindex.csv")
+    (steps.parent / "data").mkdir(parents=True)
+    (steps.parent / "data" / "metadata.json").write_text(json.dumps({"input_shape": [8, 8, 1], "num_classes": 10}))
+
+
+def convolutions(cell: Cell) -> int:
+    return sum(op == "3x3 conv" for block in cell.blocks for op in block.operators)
+
+
+def test_models_that_see_the_operators_rank_cells_whose_accuracy_follows_them(tmp_path):
+    steps = tmp_path / "run" / "popnas"
+    write_run(steps, lambda cell: 0.3 + 0.05 * convolutions(cell) + 0.001 * len(cell))
+    rows = bench_accuracy_models.replay(steps, load_config("config/tiny.yaml"), ["ridge_ops", "ridge", "catboost"])
+    assert [row["b"] for row in rows] == [2, 3] and all(row["cells"] == 6 for row in rows)
+    assert all(row["accuracy_sd_points"] > 0 for row in rows)
+    assert all(row["ridge_ops_spearman"] > 0.8 for row in rows)  # accuracy grows with the conv count
+
+
+def test_features_count_each_operator_beside_the_time_features_and_work():
+    from popnas_steps.macro import NetworkSpec
+    from popnas_steps.work import DataShape, WorkCounter
+
+    spec = NetworkSpec(motifs=1, normal_cells=1, filters=4)
+    work = WorkCounter(OPERATORS, spec, DataShape((8, 8, 1), 10))
+    cell = Cell.from_json([[-1, "3x3 conv", -2, "identity"], [0, "3x3 conv", -1, "3x3 conv"]])
+    features = bench_accuracy_models.accuracy_features(encode([cell], OPERATORS), np.array([1.0, 0.0]), spec, work)
+    first = len(bench_accuracy_models.FEATURE_NAMES)
+    assert features[0, first : first + 2].tolist() == [3, 1]
+    assert features.shape == (1, first + 2 + 5)
+
+
+def test_blend_needs_the_models_it_averages(monkeypatch, capsys):
+    monkeypatch.setattr("sys.argv", ["x", "--config", "config/tiny.yaml", "--steps", "s", "--models", "blend"])
+    with pytest.raises(SystemExit):
+        bench_accuracy_models.main()
+    assert "blend needs paper and ridge" in capsys.readouterr().err
