@@ -34,8 +34,10 @@ import pandas as pd
 
 from bench.common import RESULTS, machine, write_result
 from popnas_steps import tables
+from popnas_steps.accuracy_predictor import AccuracyEnsemble, AccuracySettings, cell_tensors
 from popnas_steps.config import load_config
 from popnas_steps.features import FEATURE_NAMES, reindex_array, reindex_values, time_features
+from popnas_steps.layout import RunLayout
 from popnas_steps.macro import NetworkSpec
 from popnas_steps.space import Cell, by_size
 from popnas_steps.work import DataShape, WorkCounter
@@ -61,8 +63,6 @@ def sigmoid(value: np.ndarray) -> np.ndarray:
 
 
 def _ensemble(fit: dict, target: np.ndarray) -> np.ndarray:
-    from popnas_steps.accuracy_predictor import AccuracyEnsemble, AccuracySettings
-
     settings = AccuracySettings(**fit["config"]["predictors"]["accuracy"])
     ensemble = AccuracyEnsemble(fit["max_blocks"], fit["n_operators"], settings, fit["config"]["seed"])
     train, test = fit["train"], fit["test"]
@@ -126,20 +126,14 @@ MODELS = {  # in the order they run: blend reads paper's and ridge's predictions
 def replay(steps: Path, config: dict, models: list[str]) -> list[dict]:
     from scipy.stats import spearmanr
 
-    files = sorted(steps.glob("b*/trained.csv"), key=lambda path: int(path.parent.name[1:]))
-    ok = tables.ok_rows(tables.read("trained", *files)).reset_index(drop=True)
+    layout = RunLayout.of_steps(steps)
+    ok = tables.ok_rows(tables.read("trained", *layout.step_files("trained").values())).reset_index(drop=True)
     operators, max_blocks = config["search"]["operators"], config["search"]["max_blocks"]
-    reindex = reindex_array(reindex_values(tables.read("reindex", steps / "b1" / "reindex.csv")), operators)
+    reindex = reindex_array(reindex_values(tables.read("reindex", layout.table(1, "reindex"))), operators)
     spec = NetworkSpec(**config["network"])
-    work = WorkCounter(operators, spec, DataShape.read(steps.parent / "data" / "metadata.json"))
+    work = WorkCounter(operators, spec, DataShape.read(layout.metadata))
     cells = [Cell.from_json(text) for text in ok["cell"]]
-
-    def tensors(encoded):
-        from popnas_steps.accuracy_predictor import cell_tensors
-
-        return cell_tensors(encoded, max_blocks)
-
-    inputs, ops = by_size(cells, operators, tensors)
+    inputs, ops = by_size(cells, operators, lambda encoded: cell_tensors(encoded, max_blocks))
     (features,) = by_size(cells, operators, lambda encoded: (accuracy_features(encoded, reindex, spec, work),))
     accuracy = ok["accuracy"].to_numpy(float)
     rows = []

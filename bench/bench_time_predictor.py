@@ -27,6 +27,7 @@ from bench.common import RESULTS, machine, write_result
 from popnas_steps import tables
 from popnas_steps.config import load_config
 from popnas_steps.features import reindex_values
+from popnas_steps.layout import RunLayout
 from popnas_steps.macro import NetworkSpec
 from popnas_steps.report import time_ablation
 from popnas_steps.work import DataShape
@@ -57,10 +58,10 @@ def accuracy_spearman(trained: pd.DataFrame, config: dict, canonical: bool = Tru
 
 
 def replay(steps: Path, config: dict) -> dict:
-    files = sorted(steps.glob("b*/trained.csv"), key=lambda path: int(path.parent.name[1:]))
-    trained = tables.read("trained", *files)
-    reindex = reindex_values(tables.read("reindex", steps / "b1" / "reindex.csv"))
-    data = DataShape.read(steps.parent / "data" / "metadata.json")
+    layout = RunLayout.of_steps(steps)
+    trained = tables.read("trained", *layout.step_files("trained").values())
+    reindex = reindex_values(tables.read("reindex", layout.table(1, "reindex")))
+    data = DataShape.read(layout.metadata)
     started = time.perf_counter()
     ablations = []
     for validation in ("kfold", "forward"):  # how each model's hyperparameters are chosen
