@@ -9,11 +9,14 @@ extrapolates to cells larger than any it was fitted on, where the paper's reinde
 features (and trees on them) do not, e.g. the concat + 1x1 projection of two unused
 blocks, which no one-block cell has.
 
-The counts follow `model.build_model` layer by layer (tests/test_work.py checks them
-against built Keras models). They are computed for whole arrays of encoded cells
-(n, b, 4), as the expansion step scores hundreds of thousands of candidates: each
-operator's work depends only on the cell position, the operator and where its input
-comes from (-2, -1 or a block), so it is tabulated once per network and summed per cell.
+The same tables count the network's parameters exactly (`WorkCounter.params`, what Keras'
+`count_params()` gives: BatchNorm's moving statistics included), so a parameter budget can
+be checked on every candidate without building one. The counts follow `model.build_model`
+layer by layer (tests/test_work.py checks them against built Keras models). They are
+computed for whole arrays of encoded cells (n, b, 4), as the expansion step scores
+hundreds of thousands of candidates: each operator's work depends only on the cell
+position, the operator and where its input comes from (-2, -1 or a block), so it is
+tabulated once per network and summed per cell.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from popnas_steps.macro import NetworkSpec, built_indices, resolutions
 from popnas_steps.operators import parse_operator
 
 WORK_NAMES = ("conv_madds", "separable_madds", "pool_reads", "values", "layers")
+COUNT_NAMES = (*WORK_NAMES, "params")  # what the tables below hold: the work, then the parameters
 _PATTERNS = ({-1: True, -2: False}, {-1: False, -2: True}, {-1: True, -2: True})  # lookbacks a cell reads
 
 
@@ -80,20 +84,27 @@ class _Map:
 
 
 def _work(**counts: float) -> np.ndarray:
-    vector = np.zeros(len(WORK_NAMES))
+    vector = np.zeros(len(COUNT_NAMES))
     for name, value in counts.items():
-        vector[WORK_NAMES.index(name)] = value
+        vector[COUNT_NAMES.index(name)] = value
     return vector
+
+
+def _batchnorm_params(channels: int) -> int:
+    return 4 * channels  # gamma, beta and the two moving statistics
 
 
 def _conv_bn_swish(source: _Map, filters: int, kernel: tuple[int, int], stride: int, separable=False) -> np.ndarray:
     out = source.strided(stride, filters)
     window = kernel[0] * kernel[1]
-    if separable:
-        madds = _work(separable_madds=out.height * out.width * source.channels * (window + filters))
+    if separable:  # a depthwise kernel per input channel, then a 1x1 pointwise; no bias
+        madds = _work(
+            separable_madds=out.height * out.width * source.channels * (window + filters),
+            params=source.channels * (window + filters),
+        )
     else:
-        madds = _work(conv_madds=out.values * window * source.channels)
-    return madds + _work(values=3 * out.values, layers=3)  # conv, BatchNorm, swish
+        madds = _work(conv_madds=out.values * window * source.channels, params=window * source.channels * filters)
+    return madds + _work(values=3 * out.values, layers=3, params=_batchnorm_params(filters))  # conv, BN, swish
 
 
 def operator_work(name: str, source: _Map, filters: int, stride: int) -> np.ndarray:
@@ -137,7 +148,7 @@ def _cell_tables(index: int, operators: list[str], spec: NetworkSpec, data: Data
 
     filters, stride = output_map(index).channels, 2 if spec.is_reduction(index) else 1
     minus_one, minus_two = output_map(index - 1), output_map(index - 2)
-    skip_fix = np.zeros(len(WORK_NAMES))
+    skip_fix = np.zeros(len(COUNT_NAMES))
     if spec.reductions_through(index - 2) < spec.reductions_through(index - 1):
         skip_fix = _conv_bn_swish(minus_two, filters, (1, 1), 2)
         minus_two = minus_two.strided(2, filters)
@@ -147,8 +158,10 @@ def _cell_tables(index: int, operators: list[str], spec: NetworkSpec, data: Data
     return _CellTables(
         operators=table,
         add=_work(values=out.values, layers=1),
-        output_fixed=_work(values=3 * out.values, layers=4),  # concat, 1x1 conv, BatchNorm, swish
-        output_per_block=_work(conv_madds=out.values * filters, values=out.values),
+        output_fixed=_work(
+            values=3 * out.values, layers=4, params=_batchnorm_params(filters)
+        ),  # concat, conv, BN, swish
+        output_per_block=_work(conv_madds=out.values * filters, values=out.values, params=filters * filters),
         skip_fix=skip_fix,
     )
 
@@ -156,15 +169,20 @@ def _cell_tables(index: int, operators: list[str], spec: NetworkSpec, data: Data
 def _head_work(channels: int, spec: NetworkSpec, data: DataShape) -> np.ndarray:
     """GAP, the optional dropout and the softmax Dense on `channels` features."""
     dropout = _work(values=channels, layers=1) if spec.dropout > 0 else _work()
-    dense = _work(conv_madds=channels * data.num_classes, values=data.num_classes, layers=1)
+    dense = _work(
+        conv_madds=channels * data.num_classes,
+        values=data.num_classes,
+        layers=1,
+        params=(channels + 1) * data.num_classes,
+    )
     return _work(values=channels, layers=1) + dropout + dense
 
 
 class WorkCounter:
-    """The five work counts (WORK_NAMES) of the networks of encoded cells.
+    """The five work counts (WORK_NAMES) and the parameters of the networks of encoded cells.
 
-    Built once per operator set, macro structure and data shape; `count` then costs a few
-    numpy gathers per cell.
+    Built once per operator set, macro structure and data shape; `count` and `params` then
+    cost a few numpy gathers per cell.
     """
 
     def __init__(self, operators: list[str], spec: NetworkSpec, data: DataShape):
@@ -187,6 +205,13 @@ class WorkCounter:
 
     def count(self, encoded: np.ndarray) -> np.ndarray:
         """(n, len(WORK_NAMES)) counts of cells encoded as (n, b, 4)."""
+        return self._totals(encoded)[:, : len(WORK_NAMES)]
+
+    def params(self, encoded: np.ndarray) -> np.ndarray:
+        """(n,) parameters of the networks of cells encoded as (n, b, 4), as `count_params()`."""
+        return self._totals(encoded)[:, COUNT_NAMES.index("params")].round().astype(np.int64)
+
+    def _totals(self, encoded: np.ndarray) -> np.ndarray:
         encoded = np.asarray(encoded)
         n, b = encoded.shape[0], encoded.shape[1]
         if b == 0:

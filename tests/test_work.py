@@ -52,10 +52,32 @@ def test_counts_match_the_built_keras_model(spec, data):
     cells = [Cell(())] + sampled_cells(operators, 1, 6, 0) + sampled_cells(operators, 2, 6, 1)
     cells += sampled_cells(operators, 3, 6, 2)
     counter = WorkCounter(operators, spec, data)
-    (counted,) = by_size(cells, operators, lambda encoded: (counter.count(encoded),))
-    for cell, row in zip(cells, counted, strict=True):
-        expected = keras_work(build_model(cell, data.input_shape, data.num_classes, spec))
-        assert row == pytest.approx(expected, rel=1e-12), cell.to_json()
+    counted, params = by_size(cells, operators, lambda encoded: (counter.count(encoded), counter.params(encoded)))
+    for cell, row, count in zip(cells, counted, params, strict=True):
+        model = build_model(cell, data.input_shape, data.num_classes, spec)
+        assert row == pytest.approx(keras_work(model), rel=1e-12), cell.to_json()
+        assert count == model.count_params(), cell.to_json()  # exact: trainable and BatchNorm statistics
+
+
+@pytest.mark.slow  # builds 150 Keras models (~1 min)
+def test_params_are_exact_over_many_cells_and_macro_structures():
+    from popnas_steps.model import build_model
+
+    operators = list(PAPER_OPERATORS)
+    rng = np.random.default_rng(7)
+    for trial in range(5):
+        spec = NetworkSpec(
+            motifs=int(rng.integers(1, 4)), normal_cells=int(rng.integers(0, 3)), filters=int(rng.integers(2, 12))
+        )
+        data = DataShape((int(rng.integers(5, 20)), int(rng.integers(5, 20)), int(rng.integers(1, 4))), 7)
+        counter = WorkCounter(operators, spec, data)
+        cells = [
+            cell for blocks in (1, 2, 3, 4, 5) for cell in sampled_cells(operators, blocks, 6, 10 * trial + blocks)
+        ]
+        (params,) = by_size(cells, operators, lambda encoded, counter=counter: (counter.params(encoded),))
+        for cell, count in zip(cells, params, strict=True):
+            model = build_model(cell, data.input_shape, data.num_classes, spec)
+            assert count == model.count_params(), (spec, data, cell.to_json())
 
 
 def test_equivalent_forms_count_the_same():
