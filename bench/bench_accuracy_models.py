@@ -2,25 +2,27 @@
 
     python -m bench.bench_accuracy_models --config bench/fashion_mnist_cpu.yaml \
         --steps bench/results/fashion_mnist_cpu/fmnist_cpu/popnas [--steps ...] \
-        [--models paper ridge_ops ...] [--out bench/results/accuracy_models.json]
+        [--models lstm ridge_ops ...] [--stored-form] [--out bench/results/accuracy_models.json]
 
 For each run (a strategy folder with its run's `data/metadata.json` and `b1/reindex.csv`)
 and each step b >= 2, every model is fitted on the successful cells of the steps before b,
 as a search fits its predictor, and predicts the cells trained at step b: Spearman's rho
 against their measured validation accuracy, and the step's spread of accuracy (standard
 deviation, points), the ceiling a narrow selection puts on any rank correlation. Nothing
-is trained: the accuracies come from `b<b>/trained.csv`.
+is trained: the accuracies come from `b<b>/trained.csv`. --stored-form encodes the cells as
+the step tables store them instead of in canonical form (what the predictor saw before
+issue 14).
 
-The models are candidates to improve on the paper's ensemble (issue 26, part 5); one that
-wins here moves into popnas_steps under `predictors.accuracy`:
-- `paper`: the paper's ensemble as the search fits it (`predictors.accuracy`);
-- `paper_scaled`: the same, fitted on the accuracies standardised to 0.5 +- 0.25 per
-  standard deviation (a sigmoid fitted on accuracies bunched near 1 has little gradient);
+`lstm` and `ridge_ops` are the kinds of `predictors.accuracy.model`, fitted as the search
+fits them; the others are candidates that lost to `ridge_ops` (issue 26, part 5):
+- `lstm`: the paper's ensemble (the `predictors.accuracy` settings);
 - `ridge_ops`: ridge regression of logit(accuracy) on each operator's count in the cell;
-- `ridge`: the same on the operator counts, the nine time features (reindex, depth, ...)
+- `paper_scaled`: the paper's ensemble, fitted on the accuracies standardised to 0.5 +- 0.25 per
+  standard deviation (a sigmoid fitted on accuracies bunched near 1 has little gradient);
+- `ridge`: `ridge_ops` on the operator counts, the nine time features (reindex, depth, ...)
   and the log of the network's work counts (work.py), all free at scoring time;
 - `catboost`: CatBoost on the features of `ridge`;
-- `blend`: the mean of `paper` and `ridge`.
+- `blend`: the mean of `lstm` and `ridge`.
 """
 
 from __future__ import annotations
@@ -34,9 +36,16 @@ import pandas as pd
 
 from bench.common import RESULTS, machine, write_result
 from popnas_steps import tables
-from popnas_steps.accuracy_predictor import AccuracyEnsemble, AccuracySettings, cell_tensors
+from popnas_steps.accuracy_predictor import (
+    AccuracyEnsemble,
+    AccuracySettings,
+    accuracy_model,
+    cell_tensors,
+    logit,
+    operator_counts,
+)
 from popnas_steps.config import load_config
-from popnas_steps.features import FEATURE_NAMES, reindex_array, reindex_values, time_features
+from popnas_steps.features import reindex_array, reindex_values, time_features
 from popnas_steps.layout import RunLayout
 from popnas_steps.macro import NetworkSpec
 from popnas_steps.space import Cell, by_size
@@ -45,17 +54,9 @@ from popnas_steps.work import DataShape, WorkCounter
 
 def accuracy_features(encoded: np.ndarray, reindex: np.ndarray, spec: NetworkSpec, work: WorkCounter) -> np.ndarray:
     """The nine time features, each operator's count, and the log work counts of cells (n, b, 4)."""
-    n, b = encoded.shape[0], encoded.shape[1]
-    counts = np.zeros((n, len(reindex)))
-    if b:
-        used = encoded[:, :, [1, 3]].reshape(n, -1)
-        counts = np.stack([(used == k).sum(axis=1) for k in range(len(reindex))], axis=1)
+    _, operators = cell_tensors(encoded, encoded.shape[1])
+    counts = operator_counts(operators, len(reindex))
     return np.hstack([time_features(encoded, reindex, spec), counts, np.log1p(work.count(encoded))])
-
-
-def logit(accuracy: np.ndarray) -> np.ndarray:
-    clipped = np.clip(accuracy, 1e-3, 1 - 1e-3)
-    return np.log(clipped / (1 - clipped))
 
 
 def sigmoid(value: np.ndarray) -> np.ndarray:
@@ -70,8 +71,17 @@ def _ensemble(fit: dict, target: np.ndarray) -> np.ndarray:
     return ensemble.predict(fit["inputs"][test], fit["ops"][test])
 
 
-def paper(fit: dict) -> np.ndarray:
-    return _ensemble(fit, fit["accuracy"][fit["train"]])
+def _kind(name: str):
+    """A kind of `predictors.accuracy.model`, fitted as the search fits it."""
+
+    def fitted(fit: dict) -> np.ndarray:
+        settings = AccuracySettings(**{**fit["config"]["predictors"]["accuracy"], "model": name})
+        model = accuracy_model(fit["max_blocks"], fit["n_operators"], settings, fit["config"]["seed"])
+        train, test = fit["train"], fit["test"]
+        model.fit(fit["inputs"][train], fit["ops"][train], fit["accuracy"][train])
+        return model.predict(fit["inputs"][test], fit["ops"][test])
+
+    return fitted
 
 
 def paper_scaled(fit: dict) -> np.ndarray:
@@ -90,11 +100,6 @@ def _ridge(fit: dict, columns: slice) -> np.ndarray:
     return sigmoid(model.predict(fit["features"][fit["test"], columns]))
 
 
-def ridge_ops(fit: dict) -> np.ndarray:
-    first = len(FEATURE_NAMES)
-    return _ridge(fit, slice(first, first + fit["n_operators"]))
-
-
 def ridge(fit: dict) -> np.ndarray:
     return _ridge(fit, slice(None))
 
@@ -110,20 +115,21 @@ def catboost(fit: dict) -> np.ndarray:
 
 
 def blend(fit: dict) -> np.ndarray:
-    return (fit["predicted"]["paper"] + fit["predicted"]["ridge"]) / 2
+    return (fit["predicted"]["lstm"] + fit["predicted"]["ridge"]) / 2
 
 
-MODELS = {  # in the order they run: blend reads paper's and ridge's predictions
-    "paper": paper,
+MODELS = {  # in the order they run: blend reads lstm's and ridge's predictions
+    "lstm": _kind("lstm"),
+    "ridge_ops": _kind("ridge_ops"),
     "paper_scaled": paper_scaled,
-    "ridge_ops": ridge_ops,
     "ridge": ridge,
     "catboost": catboost,
     "blend": blend,
 }
 
 
-def replay(steps: Path, config: dict, models: list[str]) -> list[dict]:
+def replay(steps: Path, config: dict, models: list[str], canonical: bool = True) -> list[dict]:
+    """Per step b >= 2: each model's Spearman on the cells of b, fitted on the steps before."""
     from scipy.stats import spearmanr
 
     layout = RunLayout.of_steps(steps)
@@ -133,8 +139,10 @@ def replay(steps: Path, config: dict, models: list[str]) -> list[dict]:
     spec = NetworkSpec(**config["network"])
     work = WorkCounter(operators, spec, DataShape.read(layout.metadata))
     cells = [Cell.from_json(text) for text in ok["cell"]]
-    inputs, ops = by_size(cells, operators, lambda encoded: cell_tensors(encoded, max_blocks))
-    (features,) = by_size(cells, operators, lambda encoded: (accuracy_features(encoded, reindex, spec, work),))
+    inputs, ops = by_size(cells, operators, lambda encoded: cell_tensors(encoded, max_blocks), canonical=canonical)
+    (features,) = by_size(
+        cells, operators, lambda encoded: (accuracy_features(encoded, reindex, spec, work),), canonical=canonical
+    )
     accuracy = ok["accuracy"].to_numpy(float)
     rows = []
     for b in sorted(ok.loc[ok["b"] >= 2, "b"].unique()):
@@ -158,14 +166,17 @@ def main() -> None:
     parser.add_argument("--config", nargs="+", required=True, help="the config files the runs were made with")
     parser.add_argument("--steps", nargs="+", required=True, type=Path, help="results/<run>/<strategy> folders")
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    parser.add_argument("--stored-form", action="store_true", help="the cells as stored, not canonicalised")
     parser.add_argument("--out", type=Path, default=RESULTS / "accuracy_models.json")
     args = parser.parse_args()
-    if "blend" in args.models and not {"paper", "ridge"} <= set(args.models):
-        parser.error("blend needs paper and ridge in --models")
+    if "blend" in args.models and not {"lstm", "ridge"} <= set(args.models):
+        parser.error("blend needs lstm and ridge in --models")
     models = [name for name in MODELS if name in args.models]
     config = load_config(*args.config)
-    runs = [{"steps": str(steps), "per_step": replay(steps, config, models)} for steps in args.steps]
-    write_result(args.out, {"machine": machine(), "config": args.config, "models": models, "runs": runs}, show=False)
+    canonical = not args.stored_form
+    runs = [{"steps": str(steps), "per_step": replay(steps, config, models, canonical)} for steps in args.steps]
+    result = {"machine": machine(), "config": args.config, "models": models, "canonical": canonical, "runs": runs}
+    write_result(args.out, result, show=False)
     for run in runs:
         print(run["steps"])
         print(pd.DataFrame(run["per_step"]).to_string(index=False))

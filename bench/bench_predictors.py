@@ -2,14 +2,15 @@
 
     python -m bench.bench_predictors [--trained 300] [--sample 2048]
 
-Measures, in one run on the same machine:
-- fitting the time predictor (CatBoost, random search) and the accuracy ensemble on a few
-  hundred cells with synthetic measurements (tests/synthetic.py: made-up, clearly named);
+Measures, in one run on the same machine, for each accuracy predictor (`lstm`, the paper's
+ensemble, and `ridge_ops`, the default):
+- fitting the time predictor (the default, `work_nnls`) and the accuracy predictor on a
+  few hundred cells with synthetic measurements (tests/synthetic.py: made-up, clearly named);
 - ours: expand 128 b=4 parents by all 2628 new blocks (~336k candidates), drop equivalent
   ones, featurise and predict time and accuracy of all of them;
-- the authors' strategy on a sample: batches of 32 cells, each batch featurised and sent
-  to the time predictor and to each of the 5 ensemble members separately (5 Keras predict
-  calls per batch), extrapolated to all candidates.
+and, for `lstm`, the authors' strategy on a sample: batches of 32 cells, each batch
+featurised and sent to the time predictor and to each of the 5 ensemble members separately
+(5 Keras predict calls per batch), extrapolated to all candidates.
 Writes bench/results/predictors.json.
 """
 
@@ -64,18 +65,20 @@ def main() -> None:
             rows.append({"cell": cell.to_json(), "b": b, "status": "ok", "accuracy": a, "time": t})
     trained = pd.DataFrame(rows)
     reindex = dict(zip(OPS, synthetic_reindex(12).tolist(), strict=True))
-    settings = validate({})["predictors"]
-
-    started = time.perf_counter()
     data = DataShape((32, 32, 3), 10)  # CIFAR-10's, the paper's first dataset
-    predictors = P.fit_predictors(trained, reindex, OPS, SPEC, max_blocks=5, settings=settings, seed=0, data=data)
-    fit_seconds = time.perf_counter() - started
-
     parents = decode(sample_cells(rng, OPS, per_step=128, max_blocks=4)[-1], OPS)
-    P.score_expansions(predictors, parents[:1])  # one-off graph tracing, as in a warm step
-    started = time.perf_counter()
-    candidates = P.score_expansions(predictors, parents, chunk=settings["score_chunk"])
-    ours = time.perf_counter() - started
+    fitted, kinds = {}, {}
+    for kind in ("lstm", "ridge_ops"):
+        settings = validate({"predictors": {"accuracy": {"model": kind}}})["predictors"]
+        started = time.perf_counter()
+        predictors = P.fit_predictors(trained, reindex, OPS, SPEC, max_blocks=5, settings=settings, seed=0, data=data)
+        fit_seconds = time.perf_counter() - started
+        P.score_expansions(predictors, parents[:1])  # one-off graph tracing, as in a warm step
+        started = time.perf_counter()
+        candidates = P.score_expansions(predictors, parents, chunk=settings["score_chunk"])
+        fitted[kind] = predictors
+        kinds[kind] = {"fit_seconds": round(fit_seconds, 2), "score_seconds": round(time.perf_counter() - started, 2)}
+    predictors, ours = fitted["lstm"], kinds["lstm"]["score_seconds"]
 
     all_expansions = expand(encode(parents, OPS), 12)
     sample = all_expansions[rng.choice(len(all_expansions), args.sample, replace=False)]
@@ -87,11 +90,12 @@ def main() -> None:
         "machine": machine(),
         "date": time.strftime("%Y-%m-%d"),
         "trained_cells": len(trained),
-        "fit_seconds": round(fit_seconds, 1),
+        "accuracy_models": kinds,
+        "ridge_ops_over_lstm_score_seconds": round(kinds["ridge_ops"]["score_seconds"] / ours, 3),
         "time_predictor_cv_mape": round(predictors.time.cv_scores["mape_mean"], 2),
         "expansions": len(all_expansions),
         "unique_candidates": len(candidates),
-        "ours_seconds": round(ours, 2),
+        "ours_seconds": ours,
         "authors_sample": args.sample,
         "authors_sample_seconds": round(sample_seconds, 2),
         "authors_extrapolated_seconds": round(authors, 1),

@@ -8,9 +8,10 @@ run's `data/metadata.json`, which gives the work counts their image shape) and
 each step b >= 2: every time model of `predictors.time.model`, its hyperparameters chosen by
 k-fold and by forward validation (`predictors.time.validation`), is fitted on the successful
 cells of the steps before b and predicts the cells trained at step b: MAPE (%), Spearman
-and the error (%) of the step's summed time (report.time_ablation). The accuracy ensemble
-is fitted the same way and scored by Spearman, on the canonical cells it sees now and on the
-cells as stored (what it saw before it canonicalised). Nothing is trained: the measured results
+and the error (%) of the step's summed time (report.time_ablation). The accuracy predictor
+(`predictors.accuracy.model`) is fitted the same way (bench_accuracy_models) and scored by
+Spearman, on the canonical cells it sees now and on the cells as stored (what it saw before
+it canonicalised). Nothing is trained: the measured results
 come from the run's `b<b>/trained.csv`. Writes the tables, per run, to --out.
 """
 
@@ -33,28 +34,14 @@ from popnas_steps.report import time_ablation
 from popnas_steps.work import DataShape
 
 
-def accuracy_spearman(trained: pd.DataFrame, config: dict, canonical: bool = True) -> dict[str, float]:
-    """Spearman of the accuracy ensemble fitted on steps < b, on the cells of step b; with
-    canonical=False, on the cells as stored (the encoding before issue 14)."""
-    from scipy.stats import spearmanr
+def accuracy_spearman(steps: Path, config: dict, canonical: bool = True) -> dict[str, float]:
+    """Spearman of the configured accuracy predictor fitted on steps < b, on the cells of step b;
+    with canonical=False, on the cells as stored (the encoding before issue 14)."""
+    from bench.bench_accuracy_models import replay as replay_accuracy
 
-    from popnas_steps.accuracy_predictor import AccuracyEnsemble, AccuracySettings, cell_tensors
-    from popnas_steps.space import Cell, by_size
-
-    ok = tables.ok_rows(trained).reset_index(drop=True)
-    operators, max_blocks = config["search"]["operators"], config["search"]["max_blocks"]
-    cells = [Cell.from_json(t) for t in ok["cell"]]
-    inputs, ops = by_size(cells, operators, lambda encoded: cell_tensors(encoded, max_blocks), canonical=canonical)
-    scores = {}
-    for b in sorted(ok.loc[ok["b"] >= 2, "b"].unique()):
-        train, test = (ok["b"] < b).to_numpy(), (ok["b"] == b).to_numpy()
-        settings = AccuracySettings(**config["predictors"]["accuracy"])
-        ensemble = AccuracyEnsemble(max_blocks, len(operators), settings, config["seed"])
-        ensemble.fit(inputs[train], ops[train], ok.loc[train, "accuracy"].to_numpy(float))
-        predicted = ensemble.predict(inputs[test], ops[test])
-        measured = ok.loc[test, "accuracy"].to_numpy(float)
-        scores[f"b{b}"] = float(spearmanr(measured, predicted).statistic) if test.sum() > 2 else float("nan")
-    return scores
+    kind = config["predictors"]["accuracy"]["model"]
+    rows = replay_accuracy(steps, config, [kind], canonical)
+    return {f"b{row['b']}": row[f"{kind}_spearman"] for row in rows}
 
 
 def replay(steps: Path, config: dict) -> dict:
@@ -76,8 +63,9 @@ def replay(steps: Path, config: dict) -> dict:
             f"b{b}": int(n) for b, n in tables.ok_rows(trained)["b"].value_counts().sort_index().items()
         },
         "time_models": ablation.round(3).replace({np.nan: None}).to_dict("records"),
-        "accuracy_spearman": accuracy_spearman(trained, config),
-        "accuracy_spearman_stored_form": accuracy_spearman(trained, config, canonical=False),
+        "accuracy_model": config["predictors"]["accuracy"]["model"],
+        "accuracy_spearman": accuracy_spearman(steps, config),
+        "accuracy_spearman_stored_form": accuracy_spearman(steps, config, canonical=False),
         "seconds": round(time.perf_counter() - started, 1),
     }
 

@@ -1,20 +1,29 @@
-"""Accuracy predictor (paper 3.3.1): an ensemble of attention + bidirectional LSTM models.
+"""Accuracy predictors: the paper's LSTM ensemble (3.3.1) and a ridge on operator counts.
 
 A cell becomes two (B, 2) integer tensors, the inputs and the operators of each block,
 as 1-based categorical codes with 0 for padding (cells with fewer than B blocks):
 inputs -2, -1, 0, 1, ... are coded 1, 2, 3, 4, ...; operator index k is coded k + 1.
+Every kind fits and predicts on these tensors; each is one entry of ACCURACY_MODELS (at
+the end of this file), chosen by `predictors.accuracy.model`.
 
-Each member: an embedding of each tensor -> concatenation per block -> two Conv1D
+`lstm`, the paper's. Each member: an embedding of each tensor -> concatenation per block -> two Conv1D
 (kernel 1, relu) giving Q and K -> dot-product attention -> bidirectional LSTM -> a
 sigmoid unit. Five members are trained on the five 4/5 folds of a seeded 5-fold split;
 the prediction is their mean. For scoring, the members are fused into one Keras model that
 averages them, called on large chunks: one predict call per chunk, not per member per
 32 cells as in the authors' code.
+
+`ridge_ops`, ours: ridge regression of logit(accuracy) on how many times the cell uses each
+operator, the ridge's strength chosen by leave-one-out error. It ranks the cells of a new
+step better than the ensemble on our replays (BENCHMARKS.md): with tens of trained cells,
+few parameters generalise where five LSTMs memorise, and the logit spreads accuracies
+bunched near 1. Fitting takes milliseconds and its predictions are plain arithmetic.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,8 +33,9 @@ from sklearn.model_selection import KFold
 
 @dataclass(frozen=True)
 class AccuracySettings:
-    """The `predictors.accuracy` config slice (paper 4.1 values)."""
+    """The `predictors.accuracy` config slice (the `lstm` settings are the paper's, 4.1)."""
 
+    model: str = "ridge_ops"
     members: int = 5
     embedding_dim: int = 10
     conv_filters: int = 16
@@ -145,6 +155,7 @@ class AccuracyEnsemble:
         for k, member in enumerate(self.members):
             member.save(folder / f"member{k}.keras")
         info = {
+            "kind": "lstm",
             "max_blocks": self.max_blocks,
             "n_operators": self.n_operators,
             "seed": self.seed,
@@ -154,15 +165,113 @@ class AccuracyEnsemble:
         (folder / "info.json").write_text(json.dumps(info, indent=2) + "\n")
 
 
-def load_accuracy_ensemble(folder: str | Path) -> AccuracyEnsemble:
-    """Reload an ensemble saved by `AccuracyEnsemble.save`, without refitting."""
+def _load_ensemble(folder: Path, info: dict) -> AccuracyEnsemble:
     import keras
 
-    folder = Path(folder)
-    info = json.loads((folder / "info.json").read_text())
     ensemble = AccuracyEnsemble(
         info["max_blocks"], info["n_operators"], AccuracySettings(**info["settings"]), info["seed"]
     )
     ensemble.members = [keras.saving.load_model(folder / f"member{k}.keras") for k in range(ensemble.settings.members)]
     ensemble.cv_scores = info["cv_scores"]
     return ensemble
+
+
+def operator_counts(operators: np.ndarray, n_operators: int) -> np.ndarray:
+    """(n, n_operators) uses of each operator in cells given as (n, B, 2) operator codes."""
+    codes = np.asarray(operators).reshape(len(operators), -1)
+    return np.stack([(codes == k + 1).sum(axis=1) for k in range(n_operators)], axis=1).astype(float)
+
+
+def logit(accuracy: np.ndarray) -> np.ndarray:
+    clipped = np.clip(accuracy, 1e-3, 1 - 1e-3)
+    return np.log(clipped / (1 - clipped))
+
+
+class OperatorRidge:
+    """Ridge regression of logit(accuracy) on the operator counts, standardised."""
+
+    ALPHAS = np.logspace(-3, 3, 13)
+
+    def __init__(self, max_blocks: int, n_operators: int, settings: AccuracySettings, seed: int):
+        self.max_blocks, self.n_operators, self.settings, self.seed = max_blocks, n_operators, settings, seed
+        self.mean = self.scale = self.coef = np.zeros(n_operators)
+        self.intercept, self.alpha = 0.0, 0.0
+        self.cv_scores: dict = {}
+
+    def fit(self, inputs: np.ndarray, operators: np.ndarray, accuracy: np.ndarray) -> OperatorRidge:
+        from sklearn.linear_model import RidgeCV
+
+        accuracy = np.asarray(accuracy, dtype=float)
+        if len(accuracy) < 2:
+            raise ValueError(f"the accuracy predictor needs at least 2 trained cells; got {len(accuracy)}")
+        counts = operator_counts(operators, self.n_operators)
+        self.mean, spread = counts.mean(axis=0), counts.std(axis=0)
+        self.scale = np.where(spread > 0, spread, 1.0)  # an operator no cell varies in weighs nothing
+        ridge = RidgeCV(alphas=self.ALPHAS).fit((counts - self.mean) / self.scale, logit(accuracy))
+        self.coef, self.intercept, self.alpha = ridge.coef_, float(ridge.intercept_), float(ridge.alpha_)
+        self.cv_scores = {"alpha": self.alpha, "loo_mse_logit": float(ridge.best_score_ * -1)}
+        return self
+
+    def predict(self, inputs: np.ndarray, operators: np.ndarray, chunk: int = 32768) -> np.ndarray:
+        value = (operator_counts(operators, self.n_operators) - self.mean) / self.scale @ self.coef + self.intercept
+        return (1 / (1 + np.exp(-value))).astype(np.float32)
+
+    def save(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        info = {
+            "kind": "ridge_ops",
+            "max_blocks": self.max_blocks,
+            "n_operators": self.n_operators,
+            "seed": self.seed,
+            "settings": asdict(self.settings),
+            "cv_scores": self.cv_scores,
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "coef": self.coef.tolist(),
+            "intercept": self.intercept,
+            "alpha": self.alpha,
+        }
+        (folder / "info.json").write_text(json.dumps(info, indent=2) + "\n")
+
+
+def _load_ridge(folder: Path, info: dict) -> OperatorRidge:
+    model = OperatorRidge(info["max_blocks"], info["n_operators"], AccuracySettings(**info["settings"]), info["seed"])
+    model.mean, model.scale, model.coef = (np.asarray(info[key], dtype=float) for key in ("mean", "scale", "coef"))
+    model.intercept, model.alpha, model.cv_scores = info["intercept"], info["alpha"], info["cv_scores"]
+    return model
+
+
+AccuracyModel = AccuracyEnsemble | OperatorRidge
+
+
+@dataclass(frozen=True)
+class AccuracyModelKind:
+    build: Callable[[int, int, AccuracySettings, int], AccuracyModel]  # (max_blocks, n_operators, settings, seed)
+    load: Callable[[Path, dict], AccuracyModel]  # (folder, its info.json)
+
+
+ACCURACY_MODELS: dict[str, AccuracyModelKind] = {
+    "lstm": AccuracyModelKind(AccuracyEnsemble, _load_ensemble),
+    "ridge_ops": AccuracyModelKind(OperatorRidge, _load_ridge),
+}
+
+
+def accuracy_model(max_blocks: int, n_operators: int, settings: AccuracySettings, seed: int) -> AccuracyModel:
+    """An unfitted accuracy predictor of the kind `settings.model`."""
+    try:
+        kind = ACCURACY_MODELS[settings.model]
+    except KeyError:
+        raise ValueError(
+            f"unknown accuracy predictor {settings.model!r}; choose one of {', '.join(ACCURACY_MODELS)}"
+        ) from None
+    return kind.build(max_blocks, n_operators, settings, seed)
+
+
+def load_accuracy_model(folder: str | Path) -> AccuracyModel:
+    """Reload an accuracy predictor saved by its `save`, without refitting."""
+    folder = Path(folder)
+    info = json.loads((folder / "info.json").read_text())
+    kind = info.get("kind", "lstm")  # saved before there were kinds
+    info["settings"] = {"model": kind, **info["settings"]}
+    return ACCURACY_MODELS[kind].load(folder, info)

@@ -19,10 +19,11 @@ import pandas as pd
 
 from popnas_steps import tables
 from popnas_steps.accuracy_predictor import (
-    AccuracyEnsemble,
+    AccuracyModel,
     AccuracySettings,
+    accuracy_model,
     cell_tensors,
-    load_accuracy_ensemble,
+    load_accuracy_model,
 )
 from popnas_steps.features import features_of_cells, reindex_array, time_inputs
 from popnas_steps.macro import NetworkSpec
@@ -40,7 +41,7 @@ class Predictors:
     """Both fitted predictors with what they need to featurise cells."""
 
     time: TimePredictor | None  # None for the PNAS baseline, which has no time predictor
-    accuracy: AccuracyEnsemble
+    accuracy: AccuracyModel
     reindex: dict[str, float]
     operators: list[str]
     spec: NetworkSpec
@@ -73,7 +74,7 @@ def load_predictors(folder: str | Path, threads: int = 0) -> Predictors:
     has_time = (folder / "time").is_dir()
     return Predictors(
         load_time_predictor(folder / "time", thread_count(threads)) if has_time else None,
-        load_accuracy_ensemble(folder / "accuracy"),
+        load_accuracy_model(folder / "accuracy"),
         context["reindex"],
         context["operators"],
         NetworkSpec(**context["network"]),
@@ -116,7 +117,7 @@ def fit_predictors(
             features, ok["time"].to_numpy(float), time_settings, seed, thread_count(settings["threads"]), concurrent
         )
     inputs, ops = _tensors_of(cells, operators, max_blocks)
-    accuracy = AccuracyEnsemble(max_blocks, len(operators), AccuracySettings(**settings["accuracy"]), seed)
+    accuracy = accuracy_model(max_blocks, len(operators), AccuracySettings(**settings["accuracy"]), seed)
     accuracy.fit(inputs, ops, ok["accuracy"].to_numpy(float))
     return Predictors(time, accuracy, reindex, list(operators), spec, data)
 

@@ -342,7 +342,7 @@ def by_size(
     predictors see one form of each cell, whatever form its JSON was stored in (b=1 cells
     are selected in enumeration order, and some are the mirror of their canonical form).
     canonical=False passes the cells as stored, which only the replay of the encoding
-    before canonicalisation wants (bench/bench_time_predictor.py).
+    before canonicalisation wants (bench/bench_accuracy_models.py --stored-form).
     """
     sizes = np.array([len(cell) for cell in cells])
     outputs: list[np.ndarray] = []

@@ -5,9 +5,12 @@ from scipy.stats import spearmanr
 from popnas_steps.accuracy_predictor import (
     AccuracyEnsemble,
     AccuracySettings,
+    OperatorRidge,
+    accuracy_model,
     build_member,
     cell_tensors,
-    load_accuracy_ensemble,
+    load_accuracy_model,
+    operator_counts,
 )
 from popnas_steps.operators import PAPER_OPERATORS
 from popnas_steps.space import Cell, encode
@@ -71,7 +74,7 @@ def test_same_seed_same_predictions_and_reload(fitted, tmp_path):
     again = AccuracyEnsemble(4, 12, SETTINGS, seed=1).fit(*data)
     assert np.allclose(again.predict(inputs, operators), ensemble.predict(inputs, operators), atol=1e-4)
     ensemble.save(tmp_path / "acc")
-    reloaded = load_accuracy_ensemble(tmp_path / "acc")
+    reloaded = load_accuracy_model(tmp_path / "acc")
     assert np.allclose(reloaded.predict(inputs, operators), ensemble.predict(inputs, operators), atol=1e-6)
     assert reloaded.cv_scores == ensemble.cv_scores
 
@@ -79,3 +82,71 @@ def test_same_seed_same_predictions_and_reload(fitted, tmp_path):
 def test_too_few_cells_is_an_error():
     with pytest.raises(ValueError, match="at least 5 trained cells"):
         AccuracyEnsemble(2, 12, SETTINGS, 0).fit(np.zeros((3, 2, 2), int), np.zeros((3, 2, 2), int), np.ones(3))
+
+
+def synthetic_steps(seed: int, per_step: int, score) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cells of steps 1..4 as (inputs, operators) tensors with their accuracy by `score`."""
+    steps = sample_cells(np.random.default_rng(seed), OPS, per_step=per_step, max_blocks=4)
+    return tuple(np.concatenate(x) for x in zip(*[(*cell_tensors(e, 4), score(e)) for e in steps], strict=True))
+
+
+def operator_score(encoded: np.ndarray) -> np.ndarray:
+    """A made-up accuracy that only the operators decide: each use adds its operator's weight."""
+    weights = np.linspace(-0.4, 0.4, len(OPS))
+    return 1 / (1 + np.exp(-weights[encoded[:, :, [1, 3]]].sum(axis=(1, 2))))
+
+
+def test_operator_counts_count_both_operators_of_every_block_and_skip_padding():
+    cell = Cell.from_json('[[-2, "3x3 dconv", -1, "3x3 dconv"], [0, "identity", -1, "2x2 avgpool"]]')
+    _, operators = cell_tensors(encode([cell], OPS), max_blocks=4)
+    counts = operator_counts(operators, len(OPS))
+    assert counts.shape == (1, 12) and counts.sum() == 4
+    assert counts[0, OPS.index("3x3 dconv")] == 2 and counts[0, OPS.index("identity")] == 1
+
+
+def test_the_operator_ridge_recovers_an_operator_additive_accuracy_on_larger_cells(tmp_path):
+    inputs, operators, accuracy = synthetic_steps(0, 40, operator_score)
+    small = operators[:, 2, 0] == 0  # cells of one and two blocks: fit on them, predict three and four
+    ridge = OperatorRidge(4, 12, AccuracySettings(), seed=0).fit(inputs[small], operators[small], accuracy[small])
+    predicted = ridge.predict(inputs[~small], operators[~small])
+    assert spearmanr(predicted, accuracy[~small]).statistic > 0.99
+    assert np.abs(predicted - accuracy[~small]).max() < 0.02  # logit is additive: it extrapolates
+    ridge.save(tmp_path / "ridge")
+    reloaded = load_accuracy_model(tmp_path / "ridge")
+    assert isinstance(reloaded, OperatorRidge) and reloaded.alpha == ridge.alpha
+    assert np.array_equal(reloaded.predict(inputs, operators), ridge.predict(inputs, operators))
+
+
+def test_the_operator_ridge_is_deterministic_and_gives_every_arrangement_of_the_same_operators_one_score():
+    inputs, operators, accuracy = synthetic_steps(1, 30, lambda e: synthetic_accuracy(e, 12))
+    first = OperatorRidge(4, 12, AccuracySettings(), 0).fit(inputs, operators, accuracy).predict(inputs, operators)
+    again = OperatorRidge(4, 12, AccuracySettings(), 5).fit(inputs, operators, accuracy).predict(inputs, operators)
+    assert np.array_equal(first, again)  # no randomness at all: the seed is unused
+    swapped = operators[:, ::-1].copy(), operators[:, :, ::-1].copy()  # blocks reversed, operands swapped
+    for shuffled in swapped:
+        still = OperatorRidge(4, 12, AccuracySettings(), 0).fit(inputs, operators, accuracy)
+        assert np.allclose(still.predict(inputs, shuffled), first)
+
+
+def test_an_accuracy_model_is_one_of_the_table_and_an_unknown_one_is_named():
+    assert isinstance(accuracy_model(4, 12, AccuracySettings(model="ridge_ops"), 0), OperatorRidge)
+    assert isinstance(accuracy_model(4, 12, AccuracySettings(model="lstm"), 0), AccuracyEnsemble)
+    with pytest.raises(ValueError, match="unknown accuracy predictor 'gin'; choose one of lstm, ridge_ops"):
+        accuracy_model(4, 12, AccuracySettings(model="gin"), 0)
+    with pytest.raises(ValueError, match="at least 2 trained cells"):
+        OperatorRidge(4, 12, AccuracySettings(), 0).fit(np.zeros((1, 4, 2), int), np.ones((1, 4, 2), int), [0.5])
+
+
+def test_an_ensemble_saved_before_there_were_kinds_reloads_as_the_lstm(tmp_path):
+    import json
+
+    inputs, operators, accuracy = synthetic_steps(2, 5, lambda e: synthetic_accuracy(e, 12))
+    settings = AccuracySettings(model="lstm", members=2, epochs=1)
+    ensemble = AccuracyEnsemble(4, 12, settings, seed=0).fit(inputs, operators, accuracy)
+    ensemble.save(tmp_path / "acc")
+    info = json.loads((tmp_path / "acc" / "info.json").read_text())
+    del info["kind"], info["settings"]["model"]  # as an ensemble saved before the kinds
+    (tmp_path / "acc" / "info.json").write_text(json.dumps(info))
+    reloaded = load_accuracy_model(tmp_path / "acc")
+    assert isinstance(reloaded, AccuracyEnsemble) and reloaded.settings.model == "lstm"
+    assert np.allclose(reloaded.predict(inputs, operators), ensemble.predict(inputs, operators), atol=1e-6)

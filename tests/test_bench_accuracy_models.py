@@ -59,7 +59,9 @@ def test_features_count_each_operator_beside_the_time_features_and_work():
     work = WorkCounter(OPERATORS, spec, DataShape((8, 8, 1), 10))
     cell = Cell.from_json([[-1, "3x3 conv", -2, "identity"], [0, "3x3 conv", -1, "3x3 conv"]])
     features = bench_accuracy_models.accuracy_features(encode([cell], OPERATORS), np.array([1.0, 0.0]), spec, work)
-    first = len(bench_accuracy_models.FEATURE_NAMES)
+    from popnas_steps.features import FEATURE_NAMES
+
+    first = len(FEATURE_NAMES)
     assert features[0, first : first + 2].tolist() == [3, 1]
     assert features.shape == (1, first + 2 + 5)
 
@@ -68,4 +70,19 @@ def test_blend_needs_the_models_it_averages(monkeypatch, capsys):
     monkeypatch.setattr("sys.argv", ["x", "--config", "config/tiny.yaml", "--steps", "s", "--models", "blend"])
     with pytest.raises(SystemExit):
         bench_accuracy_models.main()
-    assert "blend needs paper and ridge" in capsys.readouterr().err
+    assert "blend needs lstm and ridge" in capsys.readouterr().err
+
+
+def test_the_time_replay_scores_the_configured_accuracy_predictor_through_this_replay(tmp_path):
+    from bench.bench_time_predictor import accuracy_spearman
+
+    steps = tmp_path / "run" / "popnas"
+    write_run(steps, lambda cell: 0.3 + 0.05 * convolutions(cell) + 0.001 * len(cell))
+    config = load_config("config/tiny.yaml")
+    assert config["predictors"]["accuracy"]["model"] == "ridge_ops"
+    rows = bench_accuracy_models.replay(steps, config, ["ridge_ops"])
+    assert accuracy_spearman(steps, config) == {f"b{row['b']}": row["ridge_ops_spearman"] for row in rows}
+    stored = bench_accuracy_models.replay(steps, config, ["ridge_ops"], canonical=False)
+    assert accuracy_spearman(steps, config, canonical=False) == {
+        f"b{row['b']}": row["ridge_ops_spearman"] for row in stored
+    }

@@ -153,3 +153,18 @@ def test_equivalent_forms_of_a_cell_get_identical_predictions(fitted):
         assert len({cell.cell_id for cell in equivalent}) == 1 and len({c.to_json() for c in equivalent}) > 1
         accuracy, time = P.predict_cells(predictors, equivalent)
         assert np.ptp(accuracy) == 0 and np.ptp(time) == 0
+
+
+@pytest.mark.parametrize("kind", ["lstm", "ridge_ops"])
+def test_the_accuracy_model_is_the_configured_kind_and_reloads_as_it(kind, tmp_path):
+    from popnas_steps.accuracy_predictor import ACCURACY_MODELS
+
+    trained, b2 = two_steps()
+    settings = validate({"predictors": {"time": {"search_iterations": 1}, "accuracy": {"model": kind, "epochs": 2}}})
+    predictors = P.fit_predictors(trained, REINDEX, OPS, SPEC, 3, settings["predictors"], seed=0, data=DATA)
+    assert predictors.accuracy.settings.model == kind
+    predictors.save(tmp_path / "predictors")
+    reloaded = P.load_predictors(tmp_path / "predictors")
+    assert type(reloaded.accuracy) is type(predictors.accuracy) is ACCURACY_MODELS[kind].build
+    first, second = P.score_expansions(predictors, b2[:3]), P.score_expansions(reloaded, b2[:3])
+    pd.testing.assert_frame_equal(first, second, atol=1e-5)
