@@ -324,11 +324,20 @@ def time_ablation(
 
 
 def final_table(metric_files: list[str | Path]) -> pd.DataFrame:
-    """The final trainings: test accuracy, top-5, macro F1 beside the validation accuracy."""
+    """The final trainings: test accuracy, top-5, macro F1 beside the validation accuracy, and
+    from the `export.json` beside each `metrics.json` (where there is one) each deployment
+    format's agreement with Keras, or its test accuracy, and its latency at batch 1 (ms)."""
     rows = []
     for path in metric_files:
         metrics = json.loads(Path(path).read_text())
-        rows.append({key: metrics.get(key) for key in tables.COLUMNS["final"]} | {"cell": json.dumps(metrics["cell"])})
+        row = {key: metrics.get(key) for key in tables.COLUMNS["final"]} | {"cell": json.dumps(metrics["cell"])}
+        exported = Path(path).with_name("export.json")
+        formats = json.loads(exported.read_text())["formats"] if exported.is_file() else {}
+        for name, result in formats.items():
+            if result.get("status") == "ok":
+                row |= {f"{name}_{key}": result[key] for key in ("top1_agreement", "test_accuracy")}
+                row[f"{name}_latency_ms"] = result["latency_ms"]["median"]
+        rows.append({key: row.get(key) for key in tables.COLUMNS["final"]})
     return pd.DataFrame(rows, columns=tables.COLUMNS["final"])
 
 

@@ -62,6 +62,8 @@ COLUMNS: dict[str, list[str]] = {
     "final": [
         "cell_id", "cell", "params", "val_accuracy", "test_accuracy", "test_top5_accuracy", "test_macro_f1",
         "time", "epochs",
+        "onnx_top1_agreement", "onnx_latency_ms", "litert_top1_agreement", "litert_latency_ms",
+        "litert_int8_test_accuracy", "litert_int8_latency_ms",
     ],
 }  # fmt: skip
 

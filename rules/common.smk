@@ -197,3 +197,12 @@ def final_metrics(wildcards):
         str(LAYOUT.final / cell_id / "metrics.json")
         for cell_id in final_selection()["cell_id"]
     ]
+
+
+def final_exports(wildcards):
+    """The deployment exports of every cell of the final selection (after its checkpoint)."""
+    force_stale()
+    return [
+        str(LAYOUT.final / cell_id / "export.json")
+        for cell_id in final_selection()["cell_id"]
+    ]

@@ -68,9 +68,35 @@ rule draw_final_cell:
         "--out {output.png:q} > {log:q} 2>&1"
 
 
+rule export_final:
+    # The final network as ONNX and LiteRT files, each checked against Keras on the test
+    # split and timed at batch 1 (popnas_steps.deploy). Its own job after the training, as
+    # the drawing: a format that cannot be made (the deploy extra missing, an op a converter
+    # cannot take) is recorded in export.json with its reason, printed as one line, and
+    # nothing here can cost the trained model.
+    input:
+        model=rules.train_final.output.model,
+        metrics=rules.train_final.output.metrics,
+        data=rules.prepare_data.output.metadata,
+    output:
+        export=f"{FINAL}/{{cell_id}}/export.json",
+    log:
+        f"{FINAL}/{{cell_id}}/export.log",
+    conda:
+        "../environment.yml"
+    params:
+        python=PYTHON,
+        settings=config_slice("seed", "deploy"),
+    shell:
+        "{params.python:q} -m popnas_steps.cli.deploy export --settings {params.settings:q} "
+        '--data "$(dirname {input.data:q})" --model {input.model:q} --out {output.export:q} > {log:q} 2>&1 '
+        "&& {{ grep '^popnas: no ' {log:q} >&2 || true; }}"
+
+
 rule report_final:
     input:
-        final_metrics,
+        metrics=final_metrics,
+        exports=final_exports,  # read beside each metrics.json
     output:
         report(f"{REPORT}/final.csv", caption="../report/tables.rst", category="Tables"),
     log:
@@ -80,4 +106,4 @@ rule report_final:
     params:
         python=PYTHON,
     shell:
-        "{params.python:q} -m popnas_steps.cli.report final --out {output:q} {input:q} > {log:q} 2>&1"
+        "{params.python:q} -m popnas_steps.cli.report final --out {output:q} {input.metrics:q} > {log:q} 2>&1"

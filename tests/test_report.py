@@ -139,3 +139,24 @@ def test_pnas_runs_have_no_time_predictions_and_still_report(tmp_path):
     report.plot_predictor(trained, "time", tmp_path / "time.png")
     report.plot_predictor(trained, "accuracy", tmp_path / "accuracy.png")
     assert (tmp_path / "time.png").is_file() and (tmp_path / "accuracy.png").is_file()
+
+
+def test_the_final_table_adds_each_exported_format_beside_the_training(tmp_path):
+    from popnas_steps import tables
+
+    for cell_id, exported in (("aaa", True), ("bbb", False)):
+        folder = tmp_path / cell_id
+        folder.mkdir()
+        metrics = {"cell_id": cell_id, "cell": [[-1, "3x3 conv", -1, "identity"]], "params": 10,
+                   "val_accuracy": 0.9, "test_accuracy": 0.8, "time": 1.0, "epochs": 2}  # fmt: skip
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+        if exported:
+            ok = {"status": "ok", "top1_agreement": 1.0, "test_accuracy": 0.75, "latency_ms": {"median": 0.5}}
+            formats = {"onnx": ok, "litert_int8": ok, "litert": {"status": "unavailable", "reason": "needs x"}}
+            (folder / "export.json").write_text(json.dumps({"formats": formats}))
+    table = report.final_table([tmp_path / "aaa" / "metrics.json", tmp_path / "bbb" / "metrics.json"])
+    assert list(table.columns) == tables.COLUMNS["final"]
+    first, second = table.iloc[0], table.iloc[1]
+    assert first["onnx_top1_agreement"] == 1.0 and first["onnx_latency_ms"] == 0.5
+    assert first["litert_int8_test_accuracy"] == 0.75 and pd.isna(first["litert_latency_ms"])  # unavailable
+    assert second[["onnx_top1_agreement", "litert_latency_ms"]].isna().all()  # trained before any export

@@ -195,6 +195,13 @@ def test_reports_regenerate_from_cached_artefacts_without_training(tiny_run):
     assert len(final) == 1 and 0 <= final["test_accuracy"][0] <= 1
     drawing = workdir / "results" / "tiny" / "popnas" / "final" / final["cell_id"][0] / "cell.png"
     assert drawing.read_bytes()[:4] == b"\x89PNG" and "digraph" in drawing.with_suffix(".dot").read_text()
+    # the deployment export: every format ok where the deploy extra is installed, else unavailable
+    export = json.loads(drawing.with_name("export.json").read_text())
+    assert set(export["formats"]) == {"onnx", "litert", "litert_int8"}
+    for name, result in export["formats"].items():
+        assert result["status"] in ("ok", "unavailable"), (name, result)
+        if name != "litert_int8" and result["status"] == "ok":
+            assert result["top1_agreement"] == 1.0 and final[f"{name}_top1_agreement"][0] == 1.0
 
 
 @pytest.mark.slow

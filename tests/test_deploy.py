@@ -1,0 +1,117 @@
+"""popnas_steps.deploy and cli/deploy: ONNX and LiteRT exports checked against Keras, and timed."""
+
+import json
+
+import numpy as np
+import pytest
+
+from popnas_steps import deploy
+from popnas_steps.space import Cell
+
+from .conftest import tiny_config
+
+CELL = Cell.from_json('[[-2, "3x3 conv", -1, "3x3 dconv"], [0, "2x2 maxpool", -1, "identity"]]')
+FORMATS = ["onnx", "litert", "litert_int8"]
+SETTINGS = {"formats": FORMATS, "threads": 1, "warmup": 2, "runs": 5, "calibration_images": 20}
+
+
+def saved_model(tiny_data, folder):
+    """The network of CELL for the tiny data, with its initial weights, saved as a final training saves it."""
+    import keras
+
+    from popnas_steps.datasets import load_prepared
+    from popnas_steps.macro import NetworkSpec
+    from popnas_steps.model import build_model
+
+    data = load_prepared(tiny_data)
+    keras.utils.set_random_seed(0)
+    model = build_model(CELL, data.input_shape, data.num_classes, NetworkSpec(**tiny_config()["network"]))
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save(folder / "model.keras")
+    return folder / "model.keras", data
+
+
+def test_agreement_counts_the_images_whose_top1_differs():
+    reference = np.array([[0.9, 0.1], [0.4, 0.6], [0.7, 0.3]])
+    exported = np.array([[0.8, 0.2], [0.6, 0.4], [0.7, 0.3]])
+    result = deploy.agreement(reference, exported, np.array([0, 1, 1]))
+    assert result["images_disagreeing"] == 1 and result["top1_agreement"] == pytest.approx(2 / 3)
+    assert result["max_probability_difference"] == pytest.approx(0.2)
+    assert result["test_accuracy"] == pytest.approx(1 / 3)
+
+
+def test_latency_is_the_median_of_the_timed_runs_after_the_warmup():
+    calls = []
+    timed = deploy.latency_ms(lambda batch: calls.append(batch.shape), np.zeros((4, 4, 1)), warmup=3, runs=7)
+    assert calls == [(1, 4, 4, 1)] * 10  # batch 1, warm-up included
+    assert timed["runs"] == 7 and timed["warmup"] == 3 and 0 <= timed["p10"] <= timed["median"] <= timed["p90"]
+
+
+def test_every_format_names_what_it_needs():
+    assert set(deploy.DEPLOY_FORMATS) == {"onnx", "litert", "litert_int8"}
+    for name, kind in deploy.DEPLOY_FORMATS.items():
+        assert kind.file.startswith("model") and kind.modules, name
+
+
+@pytest.mark.slow  # exports and converts one network three times (~30 s)
+def test_exports_predict_what_keras_predicts_on_every_test_image(tiny_data, tmp_path):
+    pytest.importorskip("onnxruntime", reason="the deploy extra is not installed: pip install 'popnas[deploy]'")
+    pytest.importorskip("ai_edge_litert", reason="the deploy extra is not installed: pip install 'popnas[deploy]'")
+    import keras
+
+    model_file, data = saved_model(tiny_data, tmp_path / "final")
+    model = keras.saving.load_model(model_file, compile=False)
+    results = deploy.export_and_check(model, data.test.x, data.test.y, data.train.x[:20], tmp_path / "final", SETTINGS)
+    for name in ("onnx", "litert"):
+        assert results[name]["status"] == "ok", results[name]
+        assert results[name]["top1_agreement"] == 1.0 and results[name]["images_disagreeing"] == 0
+        assert results[name]["max_probability_difference"] < 1e-4
+        assert results[name]["latency_ms"]["median"] > 0 and results[name]["threads"] == 1
+        assert (tmp_path / "final" / results[name]["file"]).is_file()
+    int8 = results["litert_int8"]
+    assert int8["status"] == "ok" and 0 <= int8["test_accuracy"] <= 1 and int8["bytes"] > 0  # tiny: no smaller
+    assert not list((tmp_path / "final").glob("partial-*"))
+
+
+def test_a_missing_runtime_is_recorded_with_how_to_install_it_and_exits_0(tiny_data, tmp_path, monkeypatch, capsys):
+    from popnas_steps.cli import deploy as cli
+
+    model_file, _ = saved_model(tiny_data, tmp_path / "final")
+    real = deploy.importlib.util.find_spec
+    hidden = {"onnxruntime", "ai_edge_litert"}
+    monkeypatch.setattr(deploy.importlib.util, "find_spec", lambda name: None if name in hidden else real(name))
+    settings = json.dumps({"seed": 7, "deploy": {"formats": ["onnx", "litert"]}})
+    out = tmp_path / "final" / "export.json"
+    code = cli.main(["export", "--settings", settings, "--data", str(tiny_data), "--model", str(model_file),
+                     "--out", str(out)])  # fmt: skip
+    assert code == 0
+    formats = json.loads(out.read_text())["formats"]
+    assert formats["onnx"] == {"status": "unavailable", "reason": "needs onnxruntime: pip install 'popnas[deploy]'"}
+    assert formats["litert"]["status"] == "unavailable"
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("popnas: no onnx export of final: needs onnxruntime")
+
+
+def test_a_format_its_converter_cannot_take_is_a_recorded_failure_not_a_crash(tiny_data, tmp_path, monkeypatch):
+    import keras
+
+    def refuse(model, path, calibration):
+        path.write_bytes(b"half")
+        raise ValueError("op Foo is not supported")
+
+    broken = deploy.DeployFormat("model.onnx", ("numpy",), "numpy", refuse, deploy._onnx_runner)
+    monkeypatch.setitem(deploy.DEPLOY_FORMATS, "onnx", broken)
+    model_file, data = saved_model(tiny_data, tmp_path / "final")
+    model = keras.saving.load_model(model_file, compile=False)
+    settings = {**SETTINGS, "formats": ["onnx"]}
+    results = deploy.export_and_check(model, data.test.x, data.test.y, data.train.x[:5], tmp_path / "final", settings)
+    assert results["onnx"] == {"status": "failed", "reason": "ValueError: op Foo is not supported"}
+    assert not (tmp_path / "final" / "model.onnx").exists() and not (tmp_path / "final" / "partial-model.onnx").exists()
+
+
+def test_a_missing_model_is_an_error_naming_it(tmp_path, capsys):
+    from popnas_steps.cli import deploy as cli
+
+    code = cli.main(["export", "--settings", "{}", "--data", str(tmp_path), "--model", str(tmp_path / "none.keras"),
+                     "--out", str(tmp_path / "export.json")])  # fmt: skip
+    assert code == 2 and "none.keras" in capsys.readouterr().err
