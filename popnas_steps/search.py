@@ -22,11 +22,12 @@ from popnas_steps import tables
 from popnas_steps.operators import parse_operator
 
 
-def by_accuracy(candidates: pd.DataFrame) -> pd.DataFrame:
-    """Highest predicted accuracy first; ties broken by lower time, then id (deterministic)."""
-    keys, ascending = ["predicted_accuracy", "cell_id"], [False, True]
-    if "predicted_time" in candidates and candidates["predicted_time"].notna().any():
-        keys, ascending = ["predicted_accuracy", "predicted_time", "cell_id"], [False, True, True]
+def by_accuracy(candidates: pd.DataFrame, costs: tuple[str, ...] = ("predicted_time",)) -> pd.DataFrame:
+    """Highest predicted accuracy first; ties broken by the lower costs (the columns `costs`,
+    in order, where they hold values), then id: deterministic, and among equally accurate
+    cells one that is no worse in every cost comes first."""
+    present = [cost for cost in costs if cost in candidates and candidates[cost].notna().any()]
+    keys, ascending = ["predicted_accuracy", *present, "cell_id"], [False, *[True] * len(present), True]
     return candidates.sort_values(keys, ascending=ascending, kind="mergesort").reset_index(drop=True)
 
 
@@ -43,18 +44,29 @@ def _ranked(rows: list[dict], columns: list[str]) -> pd.DataFrame:
     return table
 
 
-def pareto_front(candidates: pd.DataFrame, k: int) -> pd.DataFrame:
-    """Walk the candidates by predicted accuracy; keep each one strictly faster than the
-    last kept one (it is not dominated), until K are kept."""
-    kept: list[dict] = []
-    fastest = math.inf
-    for row in by_accuracy(candidates).itertuples(index=False):
-        if row.predicted_time < fastest:
-            kept.append(row._asdict())
-            fastest = row.predicted_time
+def pareto_front(candidates: pd.DataFrame, k: int, costs: tuple[str, ...] = ("predicted_time",)) -> pd.DataFrame:
+    """The K non-dominated candidates of highest predicted accuracy, over accuracy and the
+    cost columns `costs` (the paper: predicted time alone).
+
+    Walk the candidates by predicted accuracy; keep each one that no kept candidate matches
+    or beats in every cost (a kept one is at least as accurate, so this is domination),
+    until K are kept. Whatever dominates a candidate is walked before it, and what dominates
+    that is too, so comparing with the kept ones is enough. With one cost this keeps each
+    candidate strictly cheaper than every one walked before it."""
+    ordered = by_accuracy(candidates, costs)
+    values = ordered[list(costs)].to_numpy(float)
+    if len(costs) == 1:  # vectorised: kept where cheaper than everything walked before
+        cheapest_before = np.minimum.accumulate(np.concatenate([[math.inf], values[:-1, 0]]))
+        kept = list(np.flatnonzero(values[:, 0] < cheapest_before)[:k])
+    else:
+        kept = []
+        for index in range(len(ordered)):
+            if kept and (values[kept] <= values[index]).all(axis=1).any():
+                continue
+            kept.append(index)
             if len(kept) == k:
                 break
-    return _ranked(kept, tables.COLUMNS["pareto"])
+    return _ranked(ordered.iloc[kept].to_dict("records"), tables.COLUMNS["pareto"])
 
 
 def top_k(candidates: pd.DataFrame, k: int) -> pd.DataFrame:

@@ -1,6 +1,8 @@
 import json
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from popnas_steps import search, tables
 from popnas_steps.space import Cell
@@ -97,3 +99,48 @@ def test_selections_are_deterministic_under_ties():
     again = search.pareto_front(tied.iloc[::-1].reset_index(drop=True), 5)
     assert first["cell_id"].tolist() == again["cell_id"].tolist()
     assert json.loads(first["cell"][0])
+
+
+def brute_force_front(points: pd.DataFrame, costs: list[str]) -> set[str]:
+    """Every candidate no other candidate dominates (at least as accurate and no costlier in
+    every cost, better in one), by comparing all pairs; of identical ones, the first id."""
+    front = set()
+    for row in points.itertuples():
+        other = points.drop(index=row.Index)
+        no_worse = (other["predicted_accuracy"] >= row.predicted_accuracy) & (
+            other[costs] <= points.loc[row.Index, costs]
+        ).all(axis=1)
+        better = (other["predicted_accuracy"] > row.predicted_accuracy) | (
+            other[costs] < points.loc[row.Index, costs]
+        ).any(axis=1)
+        identical = no_worse & ~better & (other["cell_id"] < row.cell_id)
+        if not (no_worse & better).any() and not identical.any():
+            front.add(row.cell_id)
+    return front
+
+
+@pytest.mark.parametrize(
+    "costs", [["predicted_time"], ["predicted_time", "params"], ["predicted_time", "params", "latency"]]
+)
+@pytest.mark.parametrize("seed", range(5))
+def test_the_front_over_several_costs_is_the_brute_force_non_dominated_set_cut_to_k_by_accuracy(costs, seed):
+    rng = np.random.default_rng(seed)
+    n = 300
+    points = pd.DataFrame({
+        "cell_id": [f"c{i:03d}" for i in range(n)], "cell": "[]",
+        # rounded, so that ties in accuracy and in costs happen
+        "predicted_accuracy": rng.uniform(0.5, 0.9, n).round(2), "predicted_time": rng.uniform(1, 10, n).round(1),
+        "params": rng.integers(1, 30, n), "latency": rng.uniform(0.1, 2, n).round(1),
+    })  # fmt: skip
+    expected = brute_force_front(points, costs)
+    whole = search.pareto_front(points, k=n, costs=tuple(costs))
+    assert set(whole["cell_id"]) == expected
+    assert whole["predicted_accuracy"].is_monotonic_decreasing and whole["rank"].tolist() == list(
+        range(1, len(whole) + 1)
+    )
+    ranked = points[points["cell_id"].isin(expected)].sort_values(
+        ["predicted_accuracy", *costs, "cell_id"], ascending=[False] + [True] * (len(costs) + 1)
+    )
+    assert (
+        search.pareto_front(points, k=5, costs=tuple(costs))["cell_id"].tolist() == ranked["cell_id"].head(5).tolist()
+    )
