@@ -118,6 +118,9 @@ def validate(config: dict | None, schema: dict | None = None) -> dict:
     if not isinstance(config, dict):
         raise ConfigError(f"a config is a mapping of keys to values; got {type(config).__name__}")
     schema = schema or load_schema()
+    search = config.get("search")
+    if isinstance(search, dict) and isinstance(search.get("objective"), str):  # one cost, as a word
+        search["objective"] = [search["objective"]]
     config = cast_strings(config, schema)
     errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
@@ -268,6 +271,7 @@ WATCH_KEYS: dict[str, tuple[str, ...]] = {"training": ("tensorboard",)}
 LATER_KEYS: dict[str, dict[str, object]] = {
     "training": {"augment_on_device": False},
     "dataset": {"train_samples": None, "test_samples": None},
+    "search": {"objective": ["time"], "max_params": None},
 }
 
 

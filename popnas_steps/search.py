@@ -31,6 +31,28 @@ def by_accuracy(candidates: pd.DataFrame, costs: tuple[str, ...] = ("predicted_t
     return candidates.sort_values(keys, ascending=ascending, kind="mergesort").reset_index(drop=True)
 
 
+# search.objective's words -> the candidates' column of that cost
+COST_COLUMNS = {"time": "predicted_time", "params": "params"}
+
+
+def front_costs(objective: list[str]) -> tuple[str, ...]:
+    """The candidates' cost columns of a front for `search.objective`."""
+    return tuple(COST_COLUMNS[word] for word in objective)
+
+
+def apply_caps(candidates: pd.DataFrame, caps: dict[str, float | None]) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The candidates within every cap (a column -> its largest allowed value; None: no
+    cap), and how many each cap discarded (a candidate over two caps counts for both)."""
+    within = pd.Series(True, index=candidates.index)
+    discarded = {}
+    for column, limit in caps.items():
+        if limit is not None:
+            over = candidates[column] > limit
+            discarded[column] = int(over.sum())
+            within &= ~over
+    return candidates[within].reset_index(drop=True), discarded
+
+
 def apply_time_constraint(candidates: pd.DataFrame, limit: float | None) -> pd.DataFrame:
     """Line 13 of Algorithm 1: drop candidates predicted slower than T seconds."""
     if limit is None:

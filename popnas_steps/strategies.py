@@ -59,10 +59,11 @@ class Strategy:
 
 
 def pareto(candidates: pd.DataFrame, config: dict, b: int, size: int) -> pd.DataFrame:
-    """POPNASv2 (paper 3.2): the time-accuracy Pareto front of the candidates within the time
-    constraint T, at most K cells."""
+    """POPNASv2 (paper 3.2): the Pareto front of the candidates within the time constraint T
+    over predicted accuracy and the costs of `search.objective` (the paper: predicted time),
+    at most K cells."""
     constrained = search.apply_time_constraint(candidates, config["search"]["time_constraint"])
-    return search.pareto_front(constrained, size)
+    return search.pareto_front(constrained, size, search.front_costs(config["search"]["objective"]))
 
 
 def top_accuracy(candidates: pd.DataFrame, config: dict, b: int, size: int) -> pd.DataFrame:
@@ -87,6 +88,7 @@ STRATEGIES: dict[str, Strategy] = {
             fits_time_predictor=True,
             explores=True,
             front=pareto,
+            front_reads=("search.objective",),
         ),
         Strategy(
             "pnas",

@@ -30,6 +30,7 @@ import numpy as np
 
 from popnas_steps.macro import NetworkSpec, built_indices, resolutions
 from popnas_steps.operators import parse_operator
+from popnas_steps.space import by_size
 
 WORK_NAMES = ("conv_madds", "separable_madds", "pool_reads", "values", "layers")
 COUNT_NAMES = (*WORK_NAMES, "params")  # what the tables below hold: the work, then the parameters
@@ -235,3 +236,10 @@ def unused_block_counts(encoded: np.ndarray) -> np.ndarray:
         rows, blocks = np.nonzero(encoded[:, :, side] >= 0)
         read[rows, encoded[rows, blocks, side]] = True
     return b - read.sum(axis=1)
+
+
+def params_of_cells(cells: list, operators: list[str], spec: NetworkSpec, data: DataShape) -> np.ndarray:
+    """(n,) exact parameters of the networks of `cells` (space.Cell, of any sizes), in their order."""
+    counter = WorkCounter(list(operators), spec, data)
+    (params,) = by_size(cells, operators, lambda encoded: (counter.params(encoded),))
+    return params.astype(np.int64)

@@ -36,6 +36,15 @@ STEPS = str(LAYOUT.steps)  # b<b>/ folders of this strategy
 FINAL = str(LAYOUT.final)  # the final training of the best cells (rules/final.smk)
 B = config["search"]["max_blocks"]
 STRATEGY = strategy_of(config["search"]["strategy"])
+# What the fronts read to count each candidate's parameters, where search.objective or
+# search.max_params needs them (left out otherwise, so that the fronts of a run that uses
+# neither stay as they were).
+PARAMS_READS = (
+    ("network", "search.operators")
+    if "params" in config["search"]["objective"]
+    or config["search"]["max_params"] is not None
+    else ()
+)
 OPERATORS = config["search"]["operators"]
 
 EMPTY_CELL_ID = cell_id(Cell())

@@ -83,7 +83,9 @@ rule pareto:
             "search.strategy",
             "search.beam",
             "search.time_constraint",
+            "search.max_params",
             *STRATEGY.front_reads,
+            *PARAMS_READS,
         ),
     shell:
         "{params.python:q} -m popnas_steps.cli.step pareto --settings {params.settings:q} "
@@ -108,6 +110,8 @@ rule explore:
             "search.exploration",
             "search.operators",
             "search.time_constraint",
+            "search.max_params",
+            *PARAMS_READS,
         ),
     shell:
         "{params.python:q} -m popnas_steps.cli.step explore --settings {params.settings:q} "

@@ -358,3 +358,22 @@ def test_the_predictors_settings_default_to_the_schema(section):
     for field in dataclasses.fields(settings):
         assert field.name in schema, f"predictors.{section}.{field.name} is not in the schema"
         assert field.default == schema[field.name]["default"], f"predictors.{section}.{field.name}"
+
+
+def test_the_objective_is_a_list_of_known_costs_and_a_single_word_is_read_as_one():
+    assert validate({})["search"]["objective"] == ["time"] and validate({})["search"]["max_params"] is None
+    assert validate({"search": {"objective": "params"}})["search"]["objective"] == ["params"]
+    assert validate({"search": {"objective": ["time", "params"]}})["search"]["objective"] == ["time", "params"]
+    with pytest.raises(ConfigError, match="search.objective"):
+        validate({"search": {"objective": ["time", "flops"]}})
+    with pytest.raises(ConfigError, match="search.max_params"):
+        validate({"search": {"max_params": 0}})
+
+
+def test_the_objective_and_max_params_at_their_default_leave_the_fronts_params_as_they_were():
+    from popnas_steps.config import params_text
+
+    config = validate({})
+    assert params_text(config, "search.beam", "search.objective", "search.max_params") == '{"search": {"beam": 128}}'
+    capped = validate({"search": {"max_params": 1000, "objective": "params"}})
+    assert '"max_params": 1000' in params_text(capped, "search.max_params")

@@ -144,3 +144,10 @@ def test_the_front_over_several_costs_is_the_brute_force_non_dominated_set_cut_t
     assert (
         search.pareto_front(points, k=5, costs=tuple(costs))["cell_id"].tolist() == ranked["cell_id"].head(5).tolist()
     )
+
+
+def test_caps_discard_the_candidates_over_any_of_them_and_count_each():
+    table = pd.DataFrame({"cell_id": list("abcd"), "params": [10, 50, 30, 70], "predicted_time": [1.0, 2.0, 9.0, 1.0]})
+    kept, discarded = search.apply_caps(table, {"params": 40, "predicted_time": 5.0, "latency": None})
+    assert kept["cell_id"].tolist() == ["a"] and discarded == {"params": 2, "predicted_time": 1}
+    assert search.apply_caps(table, {"params": None})[0].equals(table)

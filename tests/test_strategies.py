@@ -36,8 +36,8 @@ def test_each_strategy_cuts_its_front_its_own_way():
 
     candidates = pd.DataFrame({"cell_id": list("abcd"), "cell": ["[]"] * 4, "predicted_accuracy": [0.9, 0.8, 0.7, 0.6],
                                "predicted_time": [9.0, 1.0, 5.0, 0.5]})  # fmt: skip
-    config = {"seed": 1, "search": {"beam": 2, "time_constraint": None}}
-    constrained = {**config, "search": {"beam": 2, "time_constraint": 2.0}}
+    config = {"seed": 1, "search": {"beam": 2, "time_constraint": None, "objective": ["time"]}}
+    constrained = {**config, "search": {"beam": 2, "time_constraint": 2.0, "objective": ["time"]}}
 
     def front(name, config):
         return STRATEGIES[name].front(candidates, config, 2, 2)["cell_id"].tolist()
@@ -96,3 +96,81 @@ def test_a_front_written_outside_a_step_folder_is_an_error_naming_the_file(tmp_p
 
     with pytest.raises(ValueError, match=r"'.*front\.csv' is not a step's front \(b<b>/pareto\.csv\)"):
         step.pareto(validate({}), tmp_path / "candidates.parquet", tmp_path / "front.csv")
+
+
+def scored_step(tmp_path, operators):
+    """A run's data metadata and the candidates of its step 2 (canonical expansions of three
+    one-block cells), with made-up predictions: accuracy and time grow with the cell's id hash."""
+    import json
+
+    import numpy as np
+
+    from popnas_steps import tables
+
+    pool = candidate_pool()
+    rng = np.random.default_rng(0)
+    pool["predicted_accuracy"] = rng.uniform(0.5, 0.9, len(pool)).round(3)
+    pool["predicted_time"] = rng.uniform(1, 10, len(pool)).round(2)
+    (tmp_path / "run" / "data").mkdir(parents=True)
+    (tmp_path / "run" / "data" / "metadata.json").write_text(json.dumps({"input_shape": [8, 8, 1], "num_classes": 10}))
+    step = tmp_path / "run" / "popnas" / "b2"
+    step.mkdir(parents=True)
+    tables.write("candidates", pool, step / "candidates.parquet")
+    return step
+
+
+@pytest.mark.parametrize("strategy", ["popnas", "pnas", "random"])
+def test_every_front_honours_max_params_and_says_how_many_it_discarded(strategy, tmp_path, capsys):
+    import pandas as pd
+
+    from popnas_steps import tables
+    from popnas_steps.cli import step
+    from popnas_steps.config import validate
+    from popnas_steps.macro import NetworkSpec
+    from popnas_steps.space import Cell
+    from popnas_steps.work import DataShape, params_of_cells
+
+    operators = ["3x3 conv", "identity", "2x2 maxpool"]
+    folder = scored_step(tmp_path, operators)
+    network = {"motifs": 2, "normal_cells": 1, "filters": 4}
+    candidates = tables.read("candidates", folder / "candidates.parquet")
+    cells = [Cell.from_json(text) for text in candidates["cell"]]
+    params = params_of_cells(cells, operators, NetworkSpec(**network), DataShape((8, 8, 1), 10))
+    cap = int(pd.Series(params).median())
+    config = validate({"search": {"strategy": strategy, "operators": operators, "beam": 6, "exploration": 2,
+                                  "max_blocks": 3, "max_params": cap}, "network": network})  # fmt: skip
+    step.pareto(config, folder / "candidates.parquet", folder / "pareto.csv")
+    step.explore(config, 2, folder / "candidates.parquet", folder / "pareto.csv", folder / "exploration.csv")
+    over = int((params > cap).sum())
+    assert (
+        f"b2: {over} of {len(candidates)} candidates have more than search.max_params = {cap}"
+        in capsys.readouterr().out
+    )
+    by_id = dict(zip(candidates["cell_id"], params, strict=True))
+    chosen = [*pd.read_csv(folder / "pareto.csv")["cell_id"], *pd.read_csv(folder / "exploration.csv")["cell_id"]]
+    assert chosen and all(by_id[cell_id] <= cap for cell_id in chosen)
+
+
+def test_the_params_objective_makes_the_front_over_accuracy_and_parameters(tmp_path):
+    import pandas as pd
+
+    from popnas_steps import search, tables
+    from popnas_steps.cli import step
+    from popnas_steps.config import validate
+    from popnas_steps.macro import NetworkSpec
+    from popnas_steps.space import Cell
+    from popnas_steps.work import DataShape, params_of_cells
+
+    operators = ["3x3 conv", "identity", "2x2 maxpool"]
+    folder = scored_step(tmp_path, operators)
+    network = {"motifs": 2, "normal_cells": 1, "filters": 4}
+    candidates = tables.read("candidates", folder / "candidates.parquet")
+    cells = [Cell.from_json(text) for text in candidates["cell"]]
+    candidates["params"] = params_of_cells(cells, operators, NetworkSpec(**network), DataShape((8, 8, 1), 10))
+    for objective, costs in ((["params"], ("params",)), (["time", "params"], ("predicted_time", "params"))):
+        config = validate({"search": {"operators": operators, "beam": 50, "objective": objective}, "network": network})
+        step.pareto(config, folder / "candidates.parquet", folder / "pareto.csv")
+        expected = search.pareto_front(candidates, 50, costs)["cell_id"].tolist()
+        assert pd.read_csv(folder / "pareto.csv")["cell_id"].tolist() == expected
+    time_only = search.pareto_front(candidates, 50)["cell_id"].tolist()
+    assert len(expected) > len(time_only)  # two costs: more cells are non-dominated

@@ -372,3 +372,28 @@ def test_a_new_final_winner_trains_itself_and_the_run_does_not_fail(tiny_run, tm
     assert json.loads((final / new / "metrics.json").read_text())["cell_id"] == new
     assert (final / old / "metrics.json").stat().st_mtime_ns == trained_at  # kept, not trained again
     assert logs.count("rule train_final:") == 1
+
+
+@pytest.mark.slow
+def test_a_new_objective_makes_new_fronts_without_fitting_again_or_retraining_a_cell(tiny_run, tmp_path):
+    workdir = tmp_path / "objective"
+    shutil.copytree(tiny_run[0], workdir, symlinks=True)
+    cells = workdir / "results" / "tiny" / "cells"
+    trained = {path.parent.name: path.stat().st_mtime_ns for path in cells.glob("*/result.json")}
+    logs = ""
+    for _ in range(2):  # Snakemake 9 reruns what follows a changed checkpoint one run later (docs/running.md)
+        run = snakemake(workdir, *TINY_ARGS, "--config", "search={objective: [time, params], max_params: 5000}")
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+        logs += run.stdout + run.stderr
+    assert "rule fit_predictors" not in logs and "rule expand" not in logs, logs[-3000:]
+    assert "rule pareto" in logs
+    for cell_id, mtime in trained.items():
+        assert (cells / cell_id / "result.json").stat().st_mtime_ns == mtime, f"{cell_id} was trained again"
+    steps = workdir / "results" / "tiny" / "popnas"
+    for b in (2, 3):
+        chosen = pd.read_csv(steps / f"b{b}" / "trained.csv", dtype={"cell_id": str})
+        params = {
+            cell_id: json.loads((cells / cell_id / "result.json").read_text())["params"]
+            for cell_id in chosen["cell_id"]
+        }
+        assert all(count <= 5000 for count in params.values()), params

@@ -93,13 +93,37 @@ def expand(config: dict, predictors_dir: Path, parents_file: Path, out: Path) ->
     tables.write("candidates", candidates, out)
 
 
+def capped_candidates(config: dict, candidates_file: Path, b: int) -> pd.DataFrame:
+    """The scored candidates of step b, with their exact parameters where search.objective or
+    search.max_params reads them, less those over search.max_params (printed: the step's log)."""
+    from popnas_steps.macro import NetworkSpec
+    from popnas_steps.space import Cell
+    from popnas_steps.work import DataShape, params_of_cells
+
+    settings = config["search"]
+    candidates = tables.read("candidates", candidates_file)
+    if "params" not in settings["objective"] and settings["max_params"] is None:
+        return candidates
+    data = DataShape.read(RunLayout.of_steps(candidates_file.parent.parent).metadata)
+    cells = [Cell.from_json(text) for text in candidates["cell"]]
+    spec = NetworkSpec(**config["network"])
+    candidates = candidates.assign(params=params_of_cells(cells, settings["operators"], spec, data))
+    kept, discarded = search.apply_caps(candidates, {"params": settings["max_params"]})
+    if discarded:
+        print(
+            f"b{b}: {discarded['params']} of {len(candidates)} candidates have more than search.max_params = "
+            f"{settings['max_params']} parameters and are discarded; {len(kept)} remain"
+        )
+    return kept
+
+
 def pareto(config: dict, candidates_file: Path, out: Path) -> None:
     """The step's front, as its strategy cuts it (pareto.csv whatever the strategy)."""
     strategy = strategy_of(config["search"]["strategy"])
     b = step_number(out.parent)  # the rule writes b<b>/pareto.csv; the shell command stays as it was
     if b is None:
         raise ValueError(f"'{out}' is not a step's front (b<b>/pareto.csv): the step it cuts is its folder's")
-    candidates = tables.read("candidates", candidates_file)
+    candidates = capped_candidates(config, candidates_file, b)
     tables.write("pareto", strategy.front(candidates, config, b, strategy.front_size(b, config["search"])), out)
 
 
@@ -109,7 +133,7 @@ def explore(config: dict, b: int, candidates_file: Path, pareto_file: Path, out:
     front = tables.read("pareto", pareto_file)
     table = tables.empty("exploration")
     if exploring:
-        candidates = tables.read("candidates", candidates_file)
+        candidates = capped_candidates(config, candidates_file, b)
         candidates = search.apply_time_constraint(candidates, settings["time_constraint"])
         sets = search.exploration_sets(front, settings["operators"], b)
         table = search.exploration_front(candidates, front, sets, settings["exploration"])
