@@ -42,7 +42,8 @@ include: "rules/final.smk"
 # On a cluster (`--executor slurm`), these run on the submit host instead of as jobs: each
 # reads or writes a few tables or figures in seconds, less than a job's queueing, and
 # prepare_data may download a dataset, which compute nodes often cannot. Trainings,
-# predictor fitting and candidate scoring are the jobs. Ignored when running locally.
+# predictor fitting, candidate scoring and the deployment exports (timed on a compute
+# node's CPU, not a shared submit host) are the jobs. Ignored when running locally.
 localrules:
     all,
     search,
