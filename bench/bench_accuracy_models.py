@@ -37,12 +37,12 @@ import pandas as pd
 from bench.common import RESULTS, machine, write_result
 from popnas_steps import tables
 from popnas_steps.accuracy_predictor import (
-    AccuracyEnsemble,
     AccuracySettings,
     accuracy_model,
     cell_tensors,
     logit,
     operator_counts,
+    sigmoid,
 )
 from popnas_steps.config import load_config
 from popnas_steps.features import reindex_array, reindex_values, time_features
@@ -59,35 +59,24 @@ def accuracy_features(encoded: np.ndarray, reindex: np.ndarray, spec: NetworkSpe
     return np.hstack([time_features(encoded, reindex, spec), counts, np.log1p(work.count(encoded))])
 
 
-def sigmoid(value: np.ndarray) -> np.ndarray:
-    return 1 / (1 + np.exp(-value))
-
-
-def _ensemble(fit: dict, target: np.ndarray) -> np.ndarray:
-    settings = AccuracySettings(**fit["config"]["predictors"]["accuracy"])
-    ensemble = AccuracyEnsemble(fit["max_blocks"], fit["n_operators"], settings, fit["config"]["seed"])
-    train, test = fit["train"], fit["test"]
-    ensemble.fit(fit["inputs"][train], fit["ops"][train], target)
-    return ensemble.predict(fit["inputs"][test], fit["ops"][test])
+def _fitted(fit: dict, name: str, target: np.ndarray) -> np.ndarray:
+    """The predictions for step b of the `predictors.accuracy.model` kind `name`, fitted as the
+    search fits it on the steps before b, to `target` (their accuracies, or a rescaling)."""
+    settings = AccuracySettings(**{**fit["config"]["predictors"]["accuracy"], "model": name})
+    model = accuracy_model(fit["max_blocks"], fit["n_operators"], settings, fit["config"]["seed"])
+    model.fit(fit["inputs"][fit["train"]], fit["ops"][fit["train"]], target)
+    return model.predict(fit["inputs"][fit["test"]], fit["ops"][fit["test"]])
 
 
 def _kind(name: str):
-    """A kind of `predictors.accuracy.model`, fitted as the search fits it."""
-
-    def fitted(fit: dict) -> np.ndarray:
-        settings = AccuracySettings(**{**fit["config"]["predictors"]["accuracy"], "model": name})
-        model = accuracy_model(fit["max_blocks"], fit["n_operators"], settings, fit["config"]["seed"])
-        train, test = fit["train"], fit["test"]
-        model.fit(fit["inputs"][train], fit["ops"][train], fit["accuracy"][train])
-        return model.predict(fit["inputs"][test], fit["ops"][test])
-
-    return fitted
+    """A kind of `predictors.accuracy.model`, fitted on the measured accuracies."""
+    return lambda fit: _fitted(fit, name, fit["accuracy"][fit["train"]])
 
 
 def paper_scaled(fit: dict) -> np.ndarray:
     measured = fit["accuracy"][fit["train"]]
     mean, spread = measured.mean(), 4 * measured.std() + 1e-9
-    return mean + (_ensemble(fit, np.clip(0.5 + (measured - mean) / spread, 0.01, 0.99)) - 0.5) * spread
+    return mean + (_fitted(fit, "lstm", np.clip(0.5 + (measured - mean) / spread, 0.01, 0.99)) - 0.5) * spread
 
 
 def _ridge(fit: dict, columns: slice) -> np.ndarray:

@@ -187,6 +187,11 @@ def logit(accuracy: np.ndarray) -> np.ndarray:
     return np.log(clipped / (1 - clipped))
 
 
+def sigmoid(value: np.ndarray) -> np.ndarray:
+    """The inverse of `logit`."""
+    return 1 / (1 + np.exp(-value))
+
+
 class OperatorRidge:
     """Ridge regression of logit(accuracy) on the operator counts, standardised."""
 
@@ -214,7 +219,7 @@ class OperatorRidge:
 
     def predict(self, inputs: np.ndarray, operators: np.ndarray, chunk: int = 32768) -> np.ndarray:
         value = (operator_counts(operators, self.n_operators) - self.mean) / self.scale @ self.coef + self.intercept
-        return (1 / (1 + np.exp(-value))).astype(np.float32)
+        return sigmoid(value).astype(np.float32)
 
     def save(self, folder: str | Path) -> None:
         folder = Path(folder)

@@ -159,9 +159,8 @@ def _cell_tables(index: int, operators: list[str], spec: NetworkSpec, data: Data
     return _CellTables(
         operators=table,
         add=_work(values=out.values, layers=1),
-        output_fixed=_work(
-            values=3 * out.values, layers=4, params=_batchnorm_params(filters)
-        ),  # concat, conv, BN, swish
+        # the concat, the 1x1 conv, BatchNorm and swish of u > 1 unused blocks
+        output_fixed=_work(values=3 * out.values, layers=4, params=_batchnorm_params(filters)),
         output_per_block=_work(conv_madds=out.values * filters, values=out.values, params=filters * filters),
         skip_fix=skip_fix,
     )
