@@ -111,6 +111,15 @@ def missing_modules(name: str) -> list[str]:
     return [module for module in DEPLOY_FORMATS[name].modules if importlib.util.find_spec(module) is None]
 
 
+def unavailable(formats: list[str]) -> dict[str, dict]:
+    """Each of `formats` this environment cannot make, with the reason: the packages it lacks."""
+    return {
+        name: {"status": "unavailable", "reason": f"needs {', '.join(missing)}: pip install 'popnas[deploy]'"}
+        for name in formats
+        if (missing := missing_modules(name))
+    }
+
+
 def runtime_version(name: str) -> str | None:
     try:
         return importlib.metadata.version(DEPLOY_FORMATS[name].runtime)
@@ -163,15 +172,12 @@ def export_and_check(model, test_images: np.ndarray, test_labels: np.ndarray, ca
     """Export `model` to each format of `settings["formats"]` in `folder`, check each against
     Keras on the test split and time it at batch 1; one entry per format, never raising for
     a format that cannot be made (its `status` and `reason` say why)."""
-    reference = predict_in_chunks(lambda images: model.predict_on_batch(images), test_images)
-    results = {}
+    results = unavailable(settings["formats"])
+    reference = predict_in_chunks(model.predict_on_batch, test_images)
     for name in settings["formats"]:
-        kind = DEPLOY_FORMATS[name]
-        missing = missing_modules(name)
-        if missing:
-            reason = f"needs {', '.join(missing)}: pip install 'popnas[deploy]'"
-            results[name] = {"status": "unavailable", "reason": reason}
+        if name in results:
             continue
+        kind = DEPLOY_FORMATS[name]
         path, partial = folder / kind.file, folder / f"partial-{kind.file}"
         try:
             kind.export(model, partial, calibration)

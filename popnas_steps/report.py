@@ -331,14 +331,37 @@ def final_table(metric_files: list[str | Path]) -> pd.DataFrame:
     for path in metric_files:
         metrics = json.loads(Path(path).read_text())
         row = {key: metrics.get(key) for key in tables.COLUMNS["final"]} | {"cell": json.dumps(metrics["cell"])}
-        exported = Path(path).with_name("export.json")
-        formats = json.loads(exported.read_text())["formats"] if exported.is_file() else {}
-        for name, result in formats.items():
+        for name, result in _exported_formats(Path(path).with_name("export.json")).items():
             if result.get("status") == "ok":
                 row |= {f"{name}_{key}": result[key] for key in ("top1_agreement", "test_accuracy")}
                 row[f"{name}_latency_ms"] = result["latency_ms"]["median"]
         rows.append({key: row.get(key) for key in tables.COLUMNS["final"]})
     return pd.DataFrame(rows, columns=tables.COLUMNS["final"])
+
+
+def _exported_formats(path: Path) -> dict:
+    """The formats of a final network's export.json ({} where it has none); a damaged one is
+    an error naming it."""
+    if not path.is_file():
+        return {}
+    try:
+        formats = json.loads(path.read_text())["formats"]
+        if not isinstance(formats, dict) or not all(isinstance(entry, dict) for entry in formats.values()):
+            raise ValueError("its formats are not a mapping of format to result")
+        for name, entry in formats.items():
+            if entry.get("status") == "ok" and not _has_export_figures(entry):
+                raise ValueError(f"format {name!r} is ok but lacks its agreement, test accuracy or latency")
+        return formats
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(
+            f"'{path}' is not a finished export ({type(error).__name__}: {error}); delete it and run "
+            "the workflow again to export the network anew"
+        ) from None
+
+
+def _has_export_figures(entry: dict) -> bool:
+    latency = entry.get("latency_ms")
+    return {"top1_agreement", "test_accuracy"} <= entry.keys() and isinstance(latency, dict) and "median" in latency
 
 
 def compare_runs(run_dirs: list[Path], out_dir: Path) -> pd.DataFrame:

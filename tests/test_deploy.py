@@ -92,6 +92,19 @@ def test_a_missing_runtime_is_recorded_with_how_to_install_it_and_exits_0(tiny_d
     assert len(lines) == 2 and lines[0].startswith("popnas: no onnx export of final: needs onnxruntime")
 
 
+def test_with_every_format_unavailable_nothing_is_loaded(tmp_path, monkeypatch):
+    from popnas_steps.cli import deploy as cli
+
+    monkeypatch.setattr(deploy.importlib.util, "find_spec", lambda name: None)
+    (tmp_path / "model.keras").write_text("never read")
+    settings = json.dumps({"deploy": {"formats": ["litert"]}})
+    missing_data = tmp_path / "no-data"  # loading it would fail: it is not read
+    code = cli.main(["export", "--settings", settings, "--data", str(missing_data), "--model",
+                     str(tmp_path / "model.keras"), "--out", str(tmp_path / "export.json")])  # fmt: skip
+    assert code == 0
+    assert json.loads((tmp_path / "export.json").read_text())["formats"]["litert"]["status"] == "unavailable"
+
+
 def test_a_format_its_converter_cannot_take_is_a_recorded_failure_not_a_crash(tiny_data, tmp_path, monkeypatch):
     import keras
 

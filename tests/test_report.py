@@ -160,3 +160,14 @@ def test_the_final_table_adds_each_exported_format_beside_the_training(tmp_path)
     assert first["onnx_top1_agreement"] == 1.0 and first["onnx_latency_ms"] == 0.5
     assert first["litert_int8_test_accuracy"] == 0.75 and pd.isna(first["litert_latency_ms"])  # unavailable
     assert second[["onnx_top1_agreement", "litert_latency_ms"]].isna().all()  # trained before any export
+
+
+@pytest.mark.parametrize(
+    "text", ["{trunc", "[]", '{"formats": []}', '{"formats": {"onnx": {"status": "ok", "test_accuracy": 0.5}}}']
+)
+def test_a_damaged_export_is_an_error_naming_its_file(tmp_path, text):
+    metrics = {"cell_id": "aaa", "cell": [[-1, "3x3 conv", -1, "identity"]], "test_accuracy": 0.8}
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    (tmp_path / "export.json").write_text(text)
+    with pytest.raises(ValueError, match=r"export\.json' is not a finished export"):
+        report.final_table([tmp_path / "metrics.json"])

@@ -46,17 +46,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _export(config: dict, model_file: Path, data_dir: str, out: Path) -> int:
-    import keras
-
-    from popnas_steps.datasets import load_prepared
-    from popnas_steps.deploy import export_and_check, machine
+    from popnas_steps.deploy import export_and_check, machine, unavailable
 
     settings = config["deploy"]
-    data = load_prepared(data_dir)
-    model = keras.saving.load_model(model_file, compile=False)
-    rng = np.random.default_rng(config["seed"])
-    picks = rng.choice(len(data.train.x), min(settings["calibration_images"], len(data.train.x)), replace=False)
-    formats = export_and_check(model, data.test.x, data.test.y, data.train.x[np.sort(picks)], out.parent, settings)
+    formats = unavailable(settings["formats"])
+    if len(formats) < len(settings["formats"]):  # else nothing to make: no TensorFlow, no data loaded
+        import keras
+
+        from popnas_steps.datasets import load_prepared
+
+        data = load_prepared(data_dir)
+        model = keras.saving.load_model(model_file, compile=False)
+        rng = np.random.default_rng(config["seed"])
+        picks = rng.choice(len(data.train.x), min(settings["calibration_images"], len(data.train.x)), replace=False)
+        calibration = data.train.x[np.sort(picks)]
+        formats = export_and_check(model, data.test.x, data.test.y, calibration, out.parent, settings)
     for name, result in formats.items():
         if result["status"] != "ok":
             print(f"popnas: no {name} export of {model_file.parent.name}: {result['reason']}", file=sys.stderr)
