@@ -27,7 +27,7 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SLURM_RULES = {"train_cell", "train_final", "fit_predictors", "expand", "export_final"}  # all others are localrules
+SLURM_RULES = {"train_cell", "train_final", "fit_predictors", "expand", "export_final", "measure_latency"}  # all others are localrules
 CELL_ID = re.compile(r"\b[0-9a-f]{12}\b")
 
 

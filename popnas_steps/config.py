@@ -130,6 +130,7 @@ def validate(config: dict | None, schema: dict | None = None) -> dict:
         *_dataset_problems(config),
         *_operator_problems(config),
         *_compare_problems(config),
+        *_latency_problems(config),
     ]
     if problems:
         raise ConfigError("; ".join(problems))
@@ -185,6 +186,22 @@ def _operator_problems(config: dict) -> Iterator[str]:
             )
         else:
             first_of[name] = index
+
+
+def _latency_problems(config: dict) -> Iterator[str]:
+    """A latency objective or cap where no latency can be measured (ONNX Runtime missing)."""
+    search = config.get("search", {})
+    uses = {
+        "search.objective": "latency" in search.get("objective", ()),
+        "search.max_latency_ms": search.get("max_latency_ms") is not None,
+    }
+    keys = [key for key, used in uses.items() if used]
+    if keys:
+        from popnas_steps.latency import unavailable_reason
+
+        reason = unavailable_reason()
+        if reason is not None:
+            yield f"{' and '.join(keys)} use the measured latency of the networks, which {reason}"
 
 
 def _compare_problems(config: dict) -> Iterator[str]:
@@ -271,7 +288,7 @@ WATCH_KEYS: dict[str, tuple[str, ...]] = {"training": ("tensorboard",)}
 LATER_KEYS: dict[str, dict[str, object]] = {
     "training": {"augment_on_device": False},
     "dataset": {"train_samples": None, "test_samples": None},
-    "search": {"objective": ["time"], "max_params": None},
+    "search": {"objective": ["time"], "max_params": None, "max_latency_ms": None},
 }
 
 

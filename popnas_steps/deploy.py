@@ -14,9 +14,10 @@ A format whose packages are missing, or whose converter or runtime cannot take t
 is recorded as such with its reason: it never fails the trained network (the caller runs
 after the training's outputs are written).
 
-Latency (`latency_ms`): the runtime's own time to predict one image (batch 1, a fixed
-thread count), after warm-up runs; the median and the spread of the timed runs. It depends
-on the architecture, not on the weights.
+Latency (`time_networks`): the runtime's own time to predict one image (batch 1, a fixed
+thread count), after warm-up runs; the least median of rounds of timed runs, and the spread
+of all of them. It depends on the architecture, not on the weights (the search times every
+trained network without its weights: popnas_steps.latency).
 """
 
 from __future__ import annotations
@@ -45,13 +46,15 @@ def _export_onnx(model, path: Path, calibration: np.ndarray) -> None:
     model.export(str(path), format="onnx", input_signature=_input_signature(model), verbose=False)
 
 
-def _onnx_runner(path: Path, threads: int) -> Predict:
+def onnx_runner(model: Path | bytes, threads: int) -> Predict:
+    """ONNX Runtime on this host's CPU, `threads` threads, for a model file or its bytes."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
     options.log_severity_level = 3  # errors only
-    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    source = model if isinstance(model, bytes) else str(model)
+    session = onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     return lambda images: session.run(None, {name: images})[0]
 
@@ -98,7 +101,7 @@ class DeployFormat:
 
 
 DEPLOY_FORMATS: dict[str, DeployFormat] = {
-    "onnx": DeployFormat("model.onnx", ("onnx", "onnxruntime", "tf2onnx"), "onnxruntime", _export_onnx, _onnx_runner),
+    "onnx": DeployFormat("model.onnx", ("onnx", "onnxruntime", "tf2onnx"), "onnxruntime", _export_onnx, onnx_runner),
     "litert": DeployFormat("model.tflite", ("ai_edge_litert",), "ai-edge-litert", _export_litert, _litert_runner),
     "litert_int8": DeployFormat(
         "model_int8.tflite", ("ai_edge_litert",), "ai-edge-litert", _export_litert_int8, _litert_runner
@@ -106,17 +109,18 @@ DEPLOY_FORMATS: dict[str, DeployFormat] = {
 }
 
 
-def missing_modules(name: str) -> list[str]:
-    """The modules format `name` needs that this environment lacks."""
-    return [module for module in DEPLOY_FORMATS[name].modules if importlib.util.find_spec(module) is None]
+def missing_reason(modules: tuple[str, ...]) -> str | None:
+    """Why `modules` cannot be used here (those missing, and the extra that has them), or None."""
+    missing = [module for module in modules if importlib.util.find_spec(module) is None]
+    return f"needs {', '.join(missing)}: pip install 'popnas[deploy]'" if missing else None
 
 
 def unavailable(formats: list[str]) -> dict[str, dict]:
     """Each of `formats` this environment cannot make, with the reason: the packages it lacks."""
     return {
-        name: {"status": "unavailable", "reason": f"needs {', '.join(missing)}: pip install 'popnas[deploy]'"}
+        name: {"status": "unavailable", "reason": reason}
         for name in formats
-        if (missing := missing_modules(name))
+        if (reason := missing_reason(DEPLOY_FORMATS[name].modules))
     }
 
 
@@ -143,28 +147,81 @@ def agreement(reference: np.ndarray, probabilities: np.ndarray, labels: np.ndarr
     }
 
 
-def latency_ms(predict: Predict, image: np.ndarray, warmup: int, runs: int) -> dict:
-    """Median and spread of `runs` timed predictions of one image, after `warmup` untimed ones."""
+def time_networks(
+    predicts: list[Predict], image: np.ndarray, warmup: int, runs: int, rounds: int, pause: float = 0.0
+) -> list[dict]:
+    """Latency at batch 1 of each network of `predicts`, in milliseconds.
+
+    After `warmup` untimed predictions each, the `runs` timed ones are split into `rounds`
+    that visit the networks in turn, and each network's latency (`ms`) is its least round
+    median. A machine's slow spell (another process, a frequency change) then inflates a
+    round of every network instead of every round of a few, and the least median keeps the
+    network's own cost: BENCHMARKS.md measures this against one median of all runs in two
+    processes, quiet and beside a busy CPU. `median`, `p10`, `p90`: of all timed runs.
+    """
     batch = np.ascontiguousarray(image[None], dtype=np.float32)
-    for _ in range(warmup):
-        predict(batch)
-    seconds = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        predict(batch)
-        seconds.append(time.perf_counter() - started)
-    milliseconds = 1000 * np.array(seconds)
-    return {
-        "median": float(np.median(milliseconds)),
-        "p10": float(np.percentile(milliseconds, 10)),
-        "p90": float(np.percentile(milliseconds, 90)),
-        "runs": runs,
-        "warmup": warmup,
-    }
+    for predict in predicts:
+        for _ in range(warmup):
+            predict(batch)
+    per_round = max(1, runs // rounds)
+    seconds = [[] for _ in predicts]
+    for number in range(rounds):
+        if number:
+            time.sleep(pause)
+        for predict, timed in zip(predicts, seconds, strict=True):
+            for _ in range(per_round):
+                started = time.perf_counter()
+                predict(batch)
+                timed.append(time.perf_counter() - started)
+    timings = []
+    for timed in seconds:
+        milliseconds = 1000 * np.array(timed)
+        medians = np.median(milliseconds.reshape(rounds, per_round), axis=1)
+        timings.append(
+            {
+                "ms": float(medians.min()),
+                "round_medians": [float(median) for median in medians],
+                "median": float(np.median(milliseconds)),
+                "p10": float(np.percentile(milliseconds, 10)),
+                "p90": float(np.percentile(milliseconds, 90)),
+                "runs": per_round * rounds,
+                "rounds": rounds,
+                "warmup": warmup,
+                "pause": pause,
+            }
+        )
+    return timings
+
+
+def latency_ms(predict: Predict, image: np.ndarray, settings: dict) -> dict:
+    """time_networks of one network, with the `deploy` settings."""
+    return time_networks([predict], image, **timing_settings(settings))[0]
+
+
+def timing_settings(settings: dict) -> dict:
+    """time_networks' keywords from the `deploy` config slice."""
+    return {key: settings[key] for key in ("warmup", "runs", "rounds", "pause")}
 
 
 def machine() -> dict:
-    return {"node": platform.node(), "processor": platform.machine(), "cpu_count": os.cpu_count()}
+    """The host that ran and timed the models."""
+    return {
+        "node": platform.node(),
+        "processor": platform.machine(),
+        "cpu": _cpu_model() or platform.processor() or "unknown",
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def _cpu_model() -> str | None:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        return None
+    return None
 
 
 def export_and_check(model, test_images: np.ndarray, test_labels: np.ndarray, calibration: np.ndarray,
@@ -184,7 +241,7 @@ def export_and_check(model, test_images: np.ndarray, test_labels: np.ndarray, ca
             os.replace(partial, path)
             predict = kind.runner(path, settings["threads"])
             checked = agreement(reference, predict_in_chunks(predict, test_images), test_labels)
-            timed = latency_ms(predict, test_images[0], settings["warmup"], settings["runs"])
+            timed = latency_ms(predict, test_images[0], settings)
         except (MemoryError, OSError):  # the machine's fault, not the format's: the job fails, a rerun retries
             partial.unlink(missing_ok=True)
             raise

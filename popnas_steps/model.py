@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from popnas_steps.macro import NetworkSpec, built_cells, resolutions
 from popnas_steps.operators import Operator, parse_operator
@@ -33,18 +33,27 @@ from popnas_steps.space import Cell
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["NetworkSpec", "build_model", "built_cells", "kernel_warnings"]
+__all__ = ["KerasLayers", "NetworkBuilder", "NetworkSpec", "build_model", "built_cells", "kernel_warnings"]
 
 log = logging.getLogger("popnas.model")
 
 
-class _Builder:
-    """Builds one network; holds the layer counter so layer names read as cell/block/op."""
+class Layers(Protocol):
+    """What a network is built of; one implementation per backend (Keras here, ONNX in
+    onnx_network.py), so that the walk through the cells below exists once."""
 
-    def __init__(self, cell: Cell, spec: NetworkSpec):
-        self.cell = cell
-        self.spec = spec
-        self.outputs: dict[int, keras.KerasTensor] = {}
+    def conv_bn_swish(self, x, filters: int, kernel, strides: int, name: str, separable: bool = False): ...
+    def pool(self, x, kind: str, kernel: tuple[int, int], strides: int, name: str): ...
+    def add(self, branches: list, name: str): ...
+    def concat(self, branches: list, name: str): ...
+    def channels(self, x) -> int: ...
+
+
+class KerasLayers:
+    """Keras layers, named as cell/block/op (the names checkpoints and weights are found by)."""
+
+    def __init__(self, batchnorm_momentum: float):
+        self.batchnorm_momentum = batchnorm_momentum
 
     def conv_bn_swish(self, x, filters, kernel, strides, name, separable=False):
         from keras import layers
@@ -56,36 +65,61 @@ class _Builder:
             else {"kernel_initializer": "he_uniform"}
         )
         x = conv_class(filters, kernel, strides=strides, padding="same", use_bias=False, name=f"{name}_conv", **init)(x)
-        x = layers.BatchNormalization(momentum=self.spec.batchnorm_momentum, name=f"{name}_bn")(x)
+        x = layers.BatchNormalization(momentum=self.batchnorm_momentum, name=f"{name}_bn")(x)
         return layers.Activation("swish", name=f"{name}_swish")(x)
 
-    def operator(self, x, op: Operator, filters: int, strides: int, name: str):
+    def pool(self, x, kind, kernel, strides, name):
         from keras import layers
 
-        depth = x.shape[-1]
+        pool_class = layers.MaxPooling2D if kind == "maxpool" else layers.AveragePooling2D
+        return pool_class(kernel, strides=strides, padding="same", name=f"{name}_pool")(x)
+
+    def add(self, branches, name):
+        from keras import layers
+
+        return layers.Add(name=name)(branches)
+
+    def concat(self, branches, name):
+        from keras import layers
+
+        return layers.Concatenate(name=name)(branches)
+
+    def channels(self, x) -> int:
+        return int(x.shape[-1])
+
+
+class NetworkBuilder:
+    """Walks one network's cells, building each with `layers` the first time it is read."""
+
+    def __init__(self, cell: Cell, spec: NetworkSpec, layers: Layers):
+        self.cell = cell
+        self.spec = spec
+        self.layers = layers
+        self.outputs: dict[int, object] = {}
+
+    def operator(self, x, op: Operator, filters: int, strides: int, name: str):
+        layers = self.layers
         if op.kind in ("conv", "dconv"):
-            return self.conv_bn_swish(x, filters, op.kernel, strides, name, separable=op.kind == "dconv")
+            return layers.conv_bn_swish(x, filters, op.kernel, strides, name, separable=op.kind == "dconv")
         if op.kind == "stacked_conv":
             size = op.kernel[0]
             # Named by their kernels; "1x1-1x1 conv"'s two halves would share one name, which
             # Keras refuses, so its second half is _1x1b. Other sizes keep their names as they were.
             second = f"{name}_{size}x1" if size > 1 else f"{name}_1x1b"
-            x = self.conv_bn_swish(x, filters, (1, size), strides, f"{name}_1x{size}")
-            return self.conv_bn_swish(x, filters, (size, 1), 1, second)
+            x = layers.conv_bn_swish(x, filters, (1, size), strides, f"{name}_1x{size}")
+            return layers.conv_bn_swish(x, filters, (size, 1), 1, second)
         if op.kind in ("maxpool", "avgpool"):
-            pool_class = layers.MaxPooling2D if op.kind == "maxpool" else layers.AveragePooling2D
-            x = pool_class(op.kernel, strides=strides, padding="same", name=f"{name}_pool")(x)
-            return x if depth == filters else self.conv_bn_swish(x, filters, 1, 1, f"{name}_proj")
+            depth = layers.channels(x)
+            x = layers.pool(x, op.kind, op.kernel, strides, name)
+            return x if depth == filters else layers.conv_bn_swish(x, filters, 1, 1, f"{name}_proj")
         if op.kind == "identity":
-            if depth == filters and strides == 1:
+            if layers.channels(x) == filters and strides == 1:
                 return x
-            return self.conv_bn_swish(x, filters, 1, strides, f"{name}_proj")
+            return layers.conv_bn_swish(x, filters, 1, strides, f"{name}_proj")
         raise ValueError(f"operator kind {op.kind!r} has no layer")
 
     def cell_output(self, index: int, image):
         """Output of cell `index`, building it (and what it reads) on first use."""
-        from keras import layers
-
         if index < 0:
             return image
         if index in self.outputs:
@@ -101,7 +135,7 @@ class _Builder:
             x = self.cell_output(index - 2, image)
             if spec.reductions_through(index - 2) < spec.reductions_through(index - 1):
                 # The cell before this one halved the resolution; bring -2 down to match.
-                x = self.conv_bn_swish(x, filters, 1, 2, f"cell{index}_skip_fix")
+                x = self.layers.conv_bn_swish(x, filters, 1, 2, f"cell{index}_skip_fix")
             lookbacks[-2] = x
         blocks = []
         for b, block in enumerate(self.cell.blocks):
@@ -111,15 +145,19 @@ class _Builder:
                 source = lookbacks[inp] if inp < 0 else blocks[inp]
                 stride = strides if inp < 0 else 1
                 branches.append(self.operator(source, parse_operator(op_name), filters, stride, name))
-            blocks.append(layers.Add(name=f"cell{index}_block{b}_add")(branches))
+            blocks.append(self.layers.add(branches, f"cell{index}_block{b}_add"))
         unused = [blocks[b] for b in self.cell.unused_blocks]
         if len(unused) == 1:
             out = unused[0]
         else:
-            out = layers.Concatenate(name=f"cell{index}_concat")(unused)
-            out = self.conv_bn_swish(out, filters, 1, 1, f"cell{index}_out")
+            out = self.layers.concat(unused, f"cell{index}_concat")
+            out = self.layers.conv_bn_swish(out, filters, 1, 1, f"cell{index}_out")
         self.outputs[index] = out
         return out
+
+    def network_output(self, image):
+        """The last cell's output (the image itself for the empty cell), before the head."""
+        return self.cell_output(self.spec.total_cells - 1, image) if self.cell.blocks else image
 
 
 def build_model(cell: Cell, input_shape: tuple[int, int, int], num_classes: int, spec: NetworkSpec) -> keras.Model:
@@ -130,10 +168,7 @@ def build_model(cell: Cell, input_shape: tuple[int, int, int], num_classes: int,
     for warning in kernel_warnings(cell, input_shape, spec):
         log.warning(warning)
     image = keras.Input(shape=tuple(input_shape), name="image")
-    if cell.blocks:
-        x = _Builder(cell, spec).cell_output(spec.total_cells - 1, image)
-    else:
-        x = image
+    x = NetworkBuilder(cell, spec, KerasLayers(spec.batchnorm_momentum)).network_output(image)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     if spec.dropout > 0:
         x = layers.Dropout(spec.dropout, name="dropout")(x)

@@ -1,9 +1,13 @@
-"""Fitting both predictors on the trained cells, scoring every expansion, measuring quality.
+"""Fitting the predictors on the trained cells, scoring every expansion, measuring quality.
 
 Lines 7-12 of Algorithm 1: fit the accuracy and time predictors on every cell trained so
 far (failed trainings excluded), expand the cells of the previous step by every new
 block, and predict each expansion's accuracy and time. Equivalent expansions (the same
 cell reached from two parents) are scored once.
+
+Ours, beside them: the latency predictor (`fit_latency`), fitted on the inference latency
+measured for every network trained so far (popnas_steps.latency), which search.objective
+and search.max_latency_ms use.
 """
 
 from __future__ import annotations
@@ -28,8 +32,19 @@ from popnas_steps.accuracy_predictor import (
 from popnas_steps.features import features_of_cells, reindex_array, time_inputs
 from popnas_steps.macro import NetworkSpec
 from popnas_steps.space import Cell, by_size, canonical_ids, canonicalize, encode, expand
-from popnas_steps.time_predictor import TimePredictor, TimeSettings, fit_time_predictor, load_time_predictor, mape
-from popnas_steps.work import DataShape, WorkCounter
+from popnas_steps.time_predictor import (
+    LinearTimeModel,
+    TimePredictor,
+    TimeSettings,
+    WorkNNLS,
+    fit_time_predictor,
+    load_time_predictor,
+    mape,
+)
+from popnas_steps.work import WORK_NAMES, DataShape, WorkCounter
+
+LATENCY_FILE = "latency.json"
+MIN_LATENCY_ROWS = 3  # fewer measured networks fit no latency predictor
 
 
 def thread_count(configured: int) -> int:
@@ -46,6 +61,7 @@ class Predictors:
     operators: list[str]
     spec: NetworkSpec
     data: DataShape | None = None  # None: saved before the work counts existed
+    latency: LinearTimeModel | None = None  # None: no latency measured (ONNX Runtime missing), or saved before
 
     @property
     def max_blocks(self) -> int:
@@ -61,6 +77,9 @@ class Predictors:
         if self.time is not None:
             self.time.save(folder / "time")
         self.accuracy.save(folder / "accuracy")
+        if self.latency is not None:
+            saved = {"model": "work_nnls", "features": list(WORK_NAMES), "linear": self.latency.to_json()}
+            (folder / LATENCY_FILE).write_text(json.dumps(saved, indent=2) + "\n")
         context = {"reindex": self.reindex, "operators": self.operators, "network": self.spec.__dict__}
         if self.data is not None:
             context["data"] = {"input_shape": list(self.data.input_shape), "num_classes": self.data.num_classes}
@@ -72,6 +91,9 @@ def load_predictors(folder: str | Path, threads: int = 0) -> Predictors:
     folder = Path(folder)
     context = json.loads((folder / "context.json").read_text())
     has_time = (folder / "time").is_dir()
+    latency = None
+    if (folder / LATENCY_FILE).is_file():
+        latency = LinearTimeModel.from_json(json.loads((folder / LATENCY_FILE).read_text())["linear"])
     return Predictors(
         load_time_predictor(folder / "time", thread_count(threads)) if has_time else None,
         load_accuracy_model(folder / "accuracy"),
@@ -79,6 +101,7 @@ def load_predictors(folder: str | Path, threads: int = 0) -> Predictors:
         context["operators"],
         NetworkSpec(**context["network"]),
         DataShape.from_metadata(context["data"]) if "data" in context else None,
+        latency,
     )
 
 
@@ -119,7 +142,37 @@ def fit_predictors(
     inputs, ops = _tensors_of(cells, operators, max_blocks)
     accuracy = accuracy_model(max_blocks, len(operators), AccuracySettings(**settings["accuracy"]), seed)
     accuracy.fit(inputs, ops, ok["accuracy"].to_numpy(float))
-    return Predictors(time, accuracy, reindex, list(operators), spec, data)
+    return Predictors(time, accuracy, reindex, list(operators), spec, data, fit_latency(trained, operators, spec, data))
+
+
+def fit_latency(
+    trained: pd.DataFrame, operators: list[str], spec: NetworkSpec, data: DataShape | None
+) -> LinearTimeModel | None:
+    """The latency predictor: work_nnls on the measured latencies of every network trained so
+    far (a failed training's network too: latency depends on the architecture alone), or
+    None where fewer than MIN_LATENCY_ROWS were measured.
+
+    Latency is the same sum over layers as a training's work, without the batches: per-layer
+    overheads, multiply-adds and values written, each at its own rate, additive, so a larger
+    cell is more of the same (time_predictor.WorkNNLS says why that extrapolates).
+    """
+    latency = pd.to_numeric(trained["latency_ms"], errors="coerce") if "latency_ms" in trained else None
+    if data is None or latency is None:
+        return None
+    measured = trained[np.isfinite(latency.to_numpy(float))].drop_duplicates("cell_id")
+    if len(measured) < MIN_LATENCY_ROWS:
+        return None
+    counter = WorkCounter(list(operators), spec, data)
+    cells = [Cell.from_json(text) for text in measured["cell"]]
+    (work,) = by_size(cells, operators, lambda encoded: (counter.count(encoded),))
+    return WorkNNLS().fit(work, measured["latency_ms"].to_numpy(float)).linear
+
+
+def predict_latency(predictors: Predictors, encoded: np.ndarray) -> np.ndarray:
+    """Predicted latency (ms) of cells encoded as (n, b, 4); NaN without a latency predictor."""
+    if predictors.latency is None or predictors.work_counter is None:
+        return np.full(len(encoded), np.nan)
+    return predictors.latency.predict(predictors.work_counter.count(encoded))
 
 
 def _tensors_of(cells: list[Cell], operators: list[str], max_blocks: int) -> tuple[np.ndarray, np.ndarray]:
@@ -159,12 +212,17 @@ def score_expansions(predictors: Predictors, parents: list[Cell], chunk: int = 3
     """Every unique expansion of `parents` with its predicted accuracy and time."""
     unique = unique_expansions(parents, predictors.operators)
     accuracy, time = predict_encoded(predictors, unique, chunk)
+    latency = predict_latency(predictors, unique)
     ids, texts = canonical_ids(unique, predictors.operators)
-    return pd.DataFrame({"cell_id": ids, "cell": texts, "predicted_accuracy": accuracy, "predicted_time": time})
+    return pd.DataFrame(
+        {"cell_id": ids, "cell": texts, "predicted_accuracy": accuracy, "predicted_time": time,
+         "predicted_latency": latency}
+    )  # fmt: skip
 
 
 def predictor_quality(trained: pd.DataFrame) -> pd.DataFrame:
-    """MAPE (%) and Spearman rho of the predictions made for cells trained afterwards, per b.
+    """MAPE (%) and Spearman rho of the predictions made for cells trained afterwards, per b
+    (accuracy, time and latency).
 
     As in paper Tables 2 and 3: rows of step b compare what the predictors fitted on
     steps < b said with what training measured.
@@ -176,9 +234,12 @@ def predictor_quality(trained: pd.DataFrame) -> pd.DataFrame:
     ok = ok[ok["predicted_accuracy"].notna()]
     for b, group in ok.groupby("b"):
         row = {"b": int(b), "cells": len(group)}
-        for target in ("accuracy", "time"):
-            predicted = group[[target, f"predicted_{target}"]].dropna()  # no time predictions in PNAS
-            true, guess = predicted[target].to_numpy(float), predicted[f"predicted_{target}"].to_numpy(float)
+        for target, measured in (("accuracy", "accuracy"), ("time", "time"), ("latency", "latency_ms")):
+            if measured not in group or f"predicted_{target}" not in group:  # a table without latencies
+                row[f"{target}_mape"] = row[f"{target}_spearman"] = np.nan
+                continue
+            predicted = group[[measured, f"predicted_{target}"]].dropna()  # no time predictions in PNAS
+            true, guess = predicted[measured].to_numpy(float), predicted[f"predicted_{target}"].to_numpy(float)
             row[f"{target}_mape"] = mape(true, guess) if len(true) else np.nan
             row[f"{target}_spearman"] = float(spearmanr(true, guess).statistic) if len(true) > 2 else np.nan
         rows.append(row)

@@ -25,54 +25,60 @@ log = logging.getLogger("popnas.report")
 # --- figures -------------------------------------------------------------------------------
 
 
-def plot_pareto(trained: pd.DataFrame, b: int, out: str | Path) -> None:
-    """Paper Fig. 2: predicted (t_hat, a_hat) beside measured (t, a), ranks shown."""
-    fig = _figure(7, 5)
-    ax = fig.subplots()
-    ok = tables.ok_rows(trained)
-    for origin, marker in (("pareto", "o"), ("exploration", "^")):
-        part = ok[ok["origin"] == origin]
-        if part.empty:
-            continue
-        ax.scatter(
-            part["predicted_time"],
-            part["predicted_accuracy"],
-            c="tab:green",
-            marker=marker,
-            label=f"predicted ({origin})",
-        )
-        ax.scatter(part["time"], part["accuracy"], c="tab:blue", marker=marker, label=f"measured ({origin})")
-        for rank, row in enumerate(part.itertuples(), start=1):
-            ax.plot([row.predicted_time, row.time], [row.predicted_accuracy, row.accuracy], c="0.8", lw=0.8, zorder=0)
-            ax.annotate(
-                str(rank),
-                (row.predicted_time, row.predicted_accuracy),
-                fontsize=7,
-                xytext=(3, 3),
-                textcoords="offset points",
-            )
-    ax.set_xlabel("training time t (s)")
-    ax.set_ylabel("validation accuracy a")
-    ax.set_title(f"Pareto front and exploration cells, b = {b}")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+# search.objective's costs on a figure: (predicted column, measured column, axis label)
+COST_AXES = {
+    "time": ("predicted_time", "time", "training time t (s)"),
+    "latency": ("predicted_latency", "latency_ms", "inference latency (ms, batch 1)"),
+    "params": ("params", "params", "parameters (exact: predicted = measured)"),
+}
+
+
+def plot_pareto(trained: pd.DataFrame, b: int, out: str | Path, objective: tuple[str, ...] = ("time",)) -> None:
+    """Paper Fig. 2: predicted (cost, a_hat) beside measured (cost, a), ranks shown; one panel
+    per cost of `search.objective` (the paper: training time)."""
+    fig = _figure(7 * len(objective), 5)
+    axes = fig.subplots(1, len(objective), squeeze=False)[0]
+    ok = tables.ok_rows(tables.with_added("trained", trained))
+    for ax, cost in zip(axes, objective, strict=True):
+        predicted, measured, label = COST_AXES[cost]
+        for origin, marker in (("pareto", "o"), ("exploration", "^")):
+            part = ok[ok["origin"] == origin]
+            if part.empty:
+                continue
+            ax.scatter(part[predicted], part["predicted_accuracy"], c="tab:green", marker=marker,
+                       label=f"predicted ({origin})")  # fmt: skip
+            ax.scatter(part[measured], part["accuracy"], c="tab:blue", marker=marker, label=f"measured ({origin})")
+            for rank, row in enumerate(part.to_dict("records"), start=1):
+                ax.plot([row[predicted], row[measured]], [row["predicted_accuracy"], row["accuracy"]], c="0.8",
+                        lw=0.8, zorder=0)  # fmt: skip
+                ax.annotate(str(rank), (row[predicted], row["predicted_accuracy"]), fontsize=7, xytext=(3, 3),
+                            textcoords="offset points")  # fmt: skip
+        ax.set_xlabel(label)
+        ax.set_ylabel("validation accuracy a")
+        ax.set_title(f"Pareto front and exploration cells, b = {b}")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
     _save(fig, out)
 
 
 def plot_predictor(trained: pd.DataFrame, target: str, out: str | Path) -> None:
-    """Paper Fig. 1: predicted against measured, per b, with MAPE and Spearman in the legend."""
+    """Paper Fig. 1: predicted against measured, per b, with MAPE and Spearman in the legend
+    (`target`: accuracy, time or latency)."""
     from popnas_steps.predictors import predictor_quality
 
+    trained = tables.with_added("trained", trained)
     quality = predictor_quality(trained).set_index("b")
+    measured = {"latency": "latency_ms"}.get(target, target)
     ok = tables.ok_rows(trained)
-    ok = ok[ok[f"predicted_{target}"].notna()]
+    ok = ok[ok[f"predicted_{target}"].notna()].rename(columns={measured: target})
     fig = _figure(6, 6)
     ax = fig.subplots()
     if ok.empty:
         ax.text(
             0.5,
             0.5,
-            f"no {target} predictions in this run\n(the PNAS baseline has no time predictor)",
+            f"no {target} predictions in this run\n(the PNAS baseline has no time predictor; "
+            "latency needs ONNX Runtime)",
             ha="center",
             va="center",
             transform=ax.transAxes,
@@ -89,7 +95,7 @@ def plot_predictor(trained: pd.DataFrame, target: str, out: str | Path) -> None:
         low = min(ok[target].min(), ok[f"predicted_{target}"].min())
         high = max(ok[target].max(), ok[f"predicted_{target}"].max())
         ax.plot([low, high], [low, high], c="0.5", ls="--", lw=1, label="predicted = measured")
-    unit = " (s)" if target == "time" else ""
+    unit = {"time": " (s)", "latency": " (ms)"}.get(target, "")
     ax.set_xlabel(f"measured {target}{unit}")
     ax.set_ylabel(f"predicted {target}{unit}")
     ax.set_title(f"{target.capitalize()} predictor on the cells it selected")
@@ -250,12 +256,13 @@ def finished_job_seconds(layout: RunLayout, trained: pd.DataFrame) -> dict[str, 
 def search_summary(
     trained: pd.DataFrame, job_seconds: dict[str, float] | None = None, dropped: dict[int, pd.DataFrame] | None = None
 ) -> pd.DataFrame:
-    """Paper Table 4: networks trained, top-1 and mean top-5 accuracy, search time (summed t)
-    and, given each cell's job wall time, the summed wall of the training jobs (unknown, NaN,
-    where a cell's is missing: a sum over fewer cells would understate it). Given each step's
-    dropped.csv, budget_ended_at is the first step whose selection the budget cut (empty: it
-    cut none, the search ran to B)."""
-    ok = tables.ok_rows(trained).sort_values("accuracy", ascending=False)
+    """Paper Table 4: networks trained, top-1 and mean top-5 accuracy, the top-1 network's
+    parameters and inference latency (ours), search time (summed t) and, given each cell's
+    job wall time, the summed wall of the training jobs (unknown, NaN, where a cell's is
+    missing: a sum over fewer cells would understate it). Given each step's dropped.csv,
+    budget_ended_at is the first step whose selection the budget cut (empty: it cut none,
+    the search ran to B)."""
+    ok = tables.ok_rows(tables.with_added("trained", trained)).sort_values("accuracy", ascending=False)
     wall = np.nan
     if job_seconds is not None and set(trained["cell_id"]) <= set(job_seconds):
         wall = float(np.sum([job_seconds[cell_id] for cell_id in trained["cell_id"]]))
@@ -264,6 +271,8 @@ def search_summary(
         "failed": len(trained) - len(tables.ok_rows(trained)),
         "top1_accuracy": float(ok["accuracy"].iloc[0]) if len(ok) else np.nan,
         "top5_mean_accuracy": float(ok["accuracy"].head(5).mean()) if len(ok) else np.nan,
+        "top1_params": float(ok["params"].iloc[0]) if len(ok) else np.nan,
+        "top1_latency_ms": float(ok["latency_ms"].iloc[0]) if len(ok) else np.nan,
         "search_time_seconds": float(trained["time"].fillna(0).sum()),
         "search_wall_seconds": wall,
         "budget_ended_at": budget_end(dropped or {}),
@@ -279,8 +288,9 @@ def budget_end(dropped: dict[int, pd.DataFrame]) -> int | None:
 
 
 def top_networks(trained: pd.DataFrame, k: int = 5) -> pd.DataFrame:
-    """Paper Table 5: the best networks with their parameters, blocks, accuracy and time."""
-    table = tables.best(trained, k)
+    """Paper Table 5: the best networks with their parameters, blocks, accuracy and time (and
+    their inference latency, ours)."""
+    table = tables.best(tables.with_added("trained", trained), k)
     table.insert(0, "rank", range(1, len(table) + 1))
     return table[tables.COLUMNS["top"]]
 
@@ -381,7 +391,7 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> pd.DataFrame:
         tops.append(top_networks(trained, 1).assign(run=label))
     summary = pd.concat(summaries, ignore_index=True)
     base = summary.iloc[0]
-    for column in ("networks", "search_time_seconds", "search_wall_seconds"):
+    for column in ("networks", "search_time_seconds", "search_wall_seconds", "top1_latency_ms", "top1_params"):
         summary[f"{column}_ratio_to_first"] = base[column] / summary[column]
     summary["top1_gap_to_first"] = summary["top1_accuracy"] - base["top1_accuracy"]
     # each run stopped at the first run's summed t (equal_cost_stop): its best at equal cost

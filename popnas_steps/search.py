@@ -32,7 +32,7 @@ def by_accuracy(candidates: pd.DataFrame, costs: tuple[str, ...] = ("predicted_t
 
 
 # search.objective's words -> the candidates' column of that cost
-COST_COLUMNS = {"time": "predicted_time", "params": "params"}
+COST_COLUMNS = {"time": "predicted_time", "latency": "predicted_latency", "params": "params"}
 
 
 def front_costs(objective: list[str]) -> tuple[str, ...]:

@@ -5,6 +5,7 @@ rows of successful trainings. The executable form of docs/outputs.md.
 |---|---|---|
 | selected | b<b>/selected.csv | cell chosen for training at step b |
 | trained | b<b>/trained.csv | selected cell, with its measured result |
+| latency | b<b>/latency.csv | selected cell: its network's measured latency |
 | reindex | b1/reindex.csv | operator: its dynamic reindex |
 | candidates | b<b>/candidates.parquet | expansion scored by the predictors |
 | pareto | b<b>/pareto.csv | cell of the Pareto front |
@@ -40,24 +41,33 @@ import pandas as pd
 from popnas_steps.files import write_text, write_with
 
 COLUMNS: dict[str, list[str]] = {
-    "selected": ["cell_id", "cell", "origin", "predicted_accuracy", "predicted_time"],
+    "selected": ["cell_id", "cell", "origin", "predicted_accuracy", "predicted_time", "predicted_latency"],
     "trained": [
         "cell_id", "cell", "b", "origin", "status", "accuracy", "time", "params",
-        "predicted_accuracy", "predicted_time", "reason", "concurrent",
+        "predicted_accuracy", "predicted_time", "reason", "concurrent", "latency_ms", "latency_relative",
+        "predicted_latency",
+    ],
+    "latency": [
+        "cell_id", "latency_status", "latency_ms", "latency_relative", "measured_ms", "reference_ms",
+        "latency_reason", "latency_runtime", "latency_threads", "latency_machine",
     ],
     "reindex": ["operator", "cell_id", "time", "thrust_time", "reindex"],
-    "candidates": ["cell_id", "cell", "predicted_accuracy", "predicted_time"],
-    "pareto": ["rank", "cell_id", "cell", "predicted_accuracy", "predicted_time"],
-    "exploration": ["rank", "cell_id", "cell", "predicted_accuracy", "predicted_time", "score"],
+    "candidates": ["cell_id", "cell", "predicted_accuracy", "predicted_time", "predicted_latency"],
+    "pareto": ["rank", "cell_id", "cell", "predicted_accuracy", "predicted_time", "predicted_latency"],
+    "exploration": ["rank", "cell_id", "cell", "predicted_accuracy", "predicted_time", "predicted_latency", "score"],
     "dropped": [
-        "cell_id", "cell", "origin", "predicted_accuracy", "predicted_time", "predicted_seconds", "reason",
+        "cell_id", "cell", "origin", "predicted_accuracy", "predicted_time", "predicted_latency", "predicted_seconds",
+        "reason",
     ],
-    "quality": ["b", "cells", "accuracy_mape", "accuracy_spearman", "time_mape", "time_spearman"],
+    "quality": [
+        "b", "cells", "accuracy_mape", "accuracy_spearman", "time_mape", "time_spearman", "latency_mape",
+        "latency_spearman",
+    ],
     "summary": [
-        "networks", "failed", "top1_accuracy", "top5_mean_accuracy", "search_time_seconds", "search_wall_seconds",
-        "budget_ended_at",
+        "networks", "failed", "top1_accuracy", "top5_mean_accuracy", "top1_params", "top1_latency_ms",
+        "search_time_seconds", "search_wall_seconds", "budget_ended_at",
     ],
-    "top": ["rank", "cell_id", "cell", "b", "origin", "params", "accuracy", "time"],
+    "top": ["rank", "cell_id", "cell", "b", "origin", "params", "accuracy", "time", "latency_ms"],
     "final_selected": ["cell_id", "cell", "b", "origin", "accuracy", "time"],
     "final": [
         "cell_id", "cell", "params", "val_accuracy", "test_accuracy", "test_top5_accuracy", "test_macro_f1",
@@ -69,8 +79,20 @@ COLUMNS: dict[str, list[str]] = {
 
 # Columns added after runs were written, with the value they mean where absent: a table of
 # an older run reads (and writes) with it, so that no finished step is made again.
+# (Latency: an older run's trained.csv has none until its step's latency job runs.)
+_NO_LATENCY_PREDICTION = {"predicted_latency": float("nan")}
 ADDED: dict[str, dict[str, object]] = {
-    "trained": {"concurrent": 1.0},  # trainings on the cell's device while it trained; 1 = alone
+    "trained": {  # concurrent: 1 = alone
+        "concurrent": 1.0,
+        "latency_ms": float("nan"),
+        "latency_relative": float("nan"),
+        **_NO_LATENCY_PREDICTION,
+    },
+    "selected": _NO_LATENCY_PREDICTION,
+    "candidates": _NO_LATENCY_PREDICTION,
+    "pareto": _NO_LATENCY_PREDICTION,
+    "exploration": _NO_LATENCY_PREDICTION,
+    "dropped": _NO_LATENCY_PREDICTION,
 }
 
 
@@ -92,7 +114,7 @@ def read(name: str, *paths: str | Path) -> pd.DataFrame:
     """The `name` tables at `paths` as one, checked to hold their columns (parquet by suffix)."""
     frames = []
     for path in paths:
-        frame = _with_added(name, _read_file(path))
+        frame = with_added(name, _read_file(path))
         missing = [column for column in COLUMNS[name] if column not in frame.columns]
         if missing:
             raise TableError(f"{path}: not a {name} table, it lacks the columns {missing}")
@@ -102,7 +124,7 @@ def read(name: str, *paths: str | Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
-def _with_added(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+def with_added(name: str, frame: pd.DataFrame) -> pd.DataFrame:
     absent = {column: value for column, value in ADDED.get(name, {}).items() if column not in frame.columns}
     return frame.assign(**absent) if absent else frame
 
@@ -175,7 +197,7 @@ def write(name: str, table: pd.DataFrame, path: str | Path) -> None:
     under a temporary name renamed into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = _with_added(name, table)
+    table = with_added(name, table)
     extra = [column for column in table.columns if column not in COLUMNS[name]]
     ordered = table[COLUMNS[name] + extra]
     if path.suffix == ".parquet":

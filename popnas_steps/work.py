@@ -109,7 +109,7 @@ def _conv_bn_swish(source: _Map, filters: int, kernel: tuple[int, int], stride: 
 
 
 def operator_work(name: str, source: _Map, filters: int, stride: int) -> np.ndarray:
-    """The work of one operator of a block (model._Builder.operator) on `source`."""
+    """The work of one operator of a block (model.NetworkBuilder.operator) on `source`."""
     op = parse_operator(name)
     if op.kind in ("conv", "dconv"):
         return _conv_bn_swish(source, filters, op.kernel, stride, separable=op.kind == "dconv")

@@ -12,6 +12,7 @@ from snakemake.logging import logger
 from popnas_steps import tables
 from popnas_steps.config import WATCH_ENVIRONMENT, params_text, watch_settings
 from popnas_steps.devices import DEVICES_ENVIRONMENT
+from popnas_steps.latency import CALIBRATION_STEP
 from popnas_steps.layout import RunLayout
 from popnas_steps.macro import NetworkSpec
 from popnas_steps.model import kernel_warnings
@@ -171,6 +172,14 @@ def all_results(wildcards):
     return [
         path for b in range(B + 1) for path in step_results(SimpleNamespace(b=str(b)))
     ]
+
+
+def latency_reference(wildcards):
+    """The latency table whose reference latency step b's job reads: b1's, which calibrates
+    it (none for b1 itself)."""
+    if int(wildcards.b) == CALIBRATION_STEP:
+        return []
+    return str(LAYOUT.table(CALIBRATION_STEP, "latency"))
 
 
 def trained_before(wildcards):

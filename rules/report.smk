@@ -19,9 +19,10 @@ rule report_pareto:
         "../environment.yml"
     params:
         python=PYTHON,
+        settings=config_slice("search.objective"),  # one panel per cost
     shell:
         "{params.python:q} -m popnas_steps.cli.report pareto --trained {input.trained:q} "
-        "--out {output:q} > {log:q} 2>&1"
+        "--settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule report_predictors:
@@ -38,6 +39,11 @@ rule report_predictors:
             caption="../report/predictors.rst",
             category="Predictors",
         ),
+        latency=report(
+            f"{REPORT}/latency_predictor.png",
+            caption="../report/predictors.rst",
+            category="Predictors",
+        ),
         table=report(
             f"{REPORT}/predictor_quality.csv",
             caption="../report/tables.rst",
@@ -51,7 +57,8 @@ rule report_predictors:
         python=PYTHON,
     shell:
         "{params.python:q} -m popnas_steps.cli.report predictors --out-time {output.time:q} "
-        "--out-accuracy {output.accuracy:q} --out-table {output.table:q} {input:q} > {log:q} 2>&1"
+        "--out-accuracy {output.accuracy:q} --out-latency {output.latency:q} --out-table {output.table:q} "
+        "{input:q} > {log:q} 2>&1"
 
 
 rule report_usage:
@@ -179,7 +186,7 @@ REPORT_RULES = [
 REPORT_FILES = [f"{REPORT}/pareto_b{b}.png" for b in range(2, B + 1)] + [
     f"{REPORT}/{name}"
     for name in (
-        "time_predictor.png", "accuracy_predictor.png", "predictor_quality.csv", "usage.png", "anytime.png",
+        "time_predictor.png", "accuracy_predictor.png", "latency_predictor.png", "predictor_quality.csv", "usage.png", "anytime.png",
         "summary.csv", "top_networks.csv", "time_ablation.csv", "top_cells.png",
     )
 ]  # fmt: skip

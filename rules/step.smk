@@ -84,6 +84,7 @@ rule pareto:
             "search.beam",
             "search.time_constraint",
             "search.max_params",
+            "search.max_latency_ms",
             *STRATEGY.front_reads,
             *PARAMS_READS,
         ),
@@ -111,6 +112,7 @@ rule explore:
             "search.operators",
             "search.time_constraint",
             "search.max_params",
+            "search.max_latency_ms",
             *PARAMS_READS,
         ),
     shell:

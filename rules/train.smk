@@ -23,10 +23,48 @@ rule train_cell:
         '--out "$(dirname {output.result:q})" > {log:q} 2>&1'
 
 
-rule collect:
-    # b<b>/trained.csv: the step's selection joined with each cell's measured result.
+rule measure_latency:
+    # The inference latency of each network of step b in ONNX Runtime, at batch 1 on this
+    # host's CPU (popnas_steps.latency). Latency depends on the architecture alone, so the
+    # networks are written from their cells with seeded weights: no GPU, no TensorFlow, no
+    # trained model, and it runs beside the step's trainings (no GPU slot waits for it).
+    # Each latency is relative to a reference network timed in the same rounds, in the
+    # milliseconds of the reference as b1's job calibrates it for the whole run.
+    # Without ONNX Runtime each latency is recorded missing, with one line on stderr.
     input:
         selected=step_selection,
+        data=rules.prepare_data.output.metadata,
+        reference=latency_reference,  # the run's reference latency (none for b1, which calibrates it)
+    output:
+        latency=f"{STEPS}/b{{b}}/latency.csv",
+    log:
+        f"{STEPS}/logs/latency_b{{b}}.log",
+    conda:
+        "../environment.yml"
+    params:
+        python=PYTHON,
+        settings=config_slice(
+            "seed",
+            "network",
+            "deploy.threads",
+            "deploy.warmup",
+            "deploy.runs",
+            "deploy.rounds",
+            "deploy.pause",
+        ),
+    shell:
+        "{params.python:q} -m popnas_steps.cli.latency --settings {params.settings:q} "
+        "--data {input.data:q} --selected {input.selected:q} --reference {input.reference:q} "
+        "--out {output.latency:q} > {log:q} 2>&1 "
+        "&& {{ grep '^popnas: no ' {log:q} >&2 || true; }}"
+
+
+rule collect:
+    # b<b>/trained.csv: the step's selection joined with each cell's measured result and
+    # its network's latency.
+    input:
+        selected=step_selection,
+        latency=rules.measure_latency.output.latency,
         results=step_results,
     output:
         trained=f"{STEPS}/b{{b}}/trained.csv",
@@ -38,4 +76,4 @@ rule collect:
         python=PYTHON,
     shell:
         "{params.python:q} -m popnas_steps.cli.collect --b {wildcards.b} --selected {input.selected:q} "
-        "--out {output.trained:q} {input.results:q} > {log:q} 2>&1"
+        "--latency {input.latency:q} --out {output.trained:q} {input.results:q} > {log:q} 2>&1"

@@ -377,3 +377,15 @@ def test_the_objective_and_max_params_at_their_default_leave_the_fronts_params_a
     assert params_text(config, "search.beam", "search.objective", "search.max_params") == '{"search": {"beam": 128}}'
     capped = validate({"search": {"max_params": 1000, "objective": "params"}})
     assert '"max_params": 1000' in params_text(capped, "search.max_params")
+
+
+def test_a_latency_objective_or_cap_without_onnx_runtime_is_an_error_naming_the_key(monkeypatch):
+    from popnas_steps import deploy
+
+    assert validate({"search": {"objective": ["latency", "params"]}})["search"]["objective"] == ["latency", "params"]
+    monkeypatch.setattr(deploy.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ConfigError, match=r"search.objective use the measured latency .* needs onnx, onnxruntime"):
+        validate({"search": {"objective": "latency"}})
+    with pytest.raises(ConfigError, match=r"search.max_latency_ms use"):
+        validate({"search": {"max_latency_ms": 1.5}})
+    assert validate({"search": {"objective": "params"}})["search"]["max_latency_ms"] is None  # no latency: no check

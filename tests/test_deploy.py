@@ -12,7 +12,15 @@ from .conftest import tiny_config
 
 CELL = Cell.from_json('[[-2, "3x3 conv", -1, "3x3 dconv"], [0, "2x2 maxpool", -1, "identity"]]')
 FORMATS = ["onnx", "litert", "litert_int8"]
-SETTINGS = {"formats": FORMATS, "threads": 1, "warmup": 2, "runs": 5, "calibration_images": 20}
+SETTINGS = {
+    "formats": FORMATS,
+    "threads": 1,
+    "warmup": 2,
+    "runs": 5,
+    "rounds": 1,
+    "pause": 0.0,
+    "calibration_images": 20,
+}
 
 
 def saved_model(tiny_data, folder):
@@ -40,11 +48,36 @@ def test_agreement_counts_the_images_whose_top1_differs():
     assert result["test_accuracy"] == pytest.approx(1 / 3)
 
 
-def test_latency_is_the_median_of_the_timed_runs_after_the_warmup():
+def test_latency_is_timed_at_batch_1_after_the_warmup():
     calls = []
-    timed = deploy.latency_ms(lambda batch: calls.append(batch.shape), np.zeros((4, 4, 1)), warmup=3, runs=7)
-    assert calls == [(1, 4, 4, 1)] * 10  # batch 1, warm-up included
-    assert timed["runs"] == 7 and timed["warmup"] == 3 and 0 <= timed["p10"] <= timed["median"] <= timed["p90"]
+    settings = {"warmup": 3, "runs": 8, "rounds": 2, "pause": 0.0}
+    timed = deploy.latency_ms(lambda batch: calls.append(batch.shape), np.zeros((4, 4, 1)), settings)
+    assert calls == [(1, 4, 4, 1)] * 11  # batch 1, warm-up included
+    assert timed["runs"] == 8 and timed["rounds"] == 2 and timed["warmup"] == 3
+    assert 0 <= timed["p10"] <= timed["median"] <= timed["p90"] and timed["ms"] <= timed["median"] + 1e-9
+
+
+def test_latency_is_the_least_round_median_so_a_slow_spell_of_the_machine_is_left_out():
+    clock = {"now": 0.0, "calls": 0}
+    costs = {"a": 1e-3, "b": 2e-3}
+
+    def network(name):
+        def predict(batch):
+            clock["calls"] += 1
+            slow = 10 if 12 <= clock["calls"] < 20 else 1  # a spell of the machine, mid-measurement
+            clock["now"] += costs[name] * slow
+
+        return predict
+
+    real = deploy.time.perf_counter
+    deploy.time.perf_counter = lambda: clock["now"]
+    try:
+        a, b = deploy.time_networks([network("a"), network("b")], np.zeros((2, 2, 1)), warmup=1, runs=12, rounds=3)
+    finally:
+        deploy.time.perf_counter = real
+    # rounds visit the networks in turn: the spell slows one round of each, which the least median leaves out
+    assert a["ms"] == pytest.approx(1.0) and b["ms"] == pytest.approx(2.0)
+    assert a["median"] == pytest.approx(1.0) and a["p90"] > 5.0
 
 
 def test_every_format_names_what_it_needs():
@@ -112,7 +145,7 @@ def test_a_format_its_converter_cannot_take_is_a_recorded_failure_not_a_crash(ti
         path.write_bytes(b"half")
         raise ValueError("op Foo is not supported")
 
-    broken = deploy.DeployFormat("model.onnx", ("numpy",), "numpy", refuse, deploy._onnx_runner)
+    broken = deploy.DeployFormat("model.onnx", ("numpy",), "numpy", refuse, deploy.onnx_runner)
     monkeypatch.setitem(deploy.DEPLOY_FORMATS, "onnx", broken)
     model_file, data = saved_model(tiny_data, tmp_path / "final")
     model = keras.saving.load_model(model_file, compile=False)

@@ -168,3 +168,48 @@ def test_the_accuracy_model_is_the_configured_kind_and_reloads_as_it(kind, tmp_p
     assert type(reloaded.accuracy) is type(predictors.accuracy) is ACCURACY_MODELS[kind].build
     first, second = P.score_expansions(predictors, b2[:3]), P.score_expansions(reloaded, b2[:3])
     pd.testing.assert_frame_equal(first, second, atol=1e-5)
+
+
+def test_the_latency_predictor_extrapolates_an_additive_latency_to_larger_cells():
+    from popnas_steps.work import WorkCounter
+
+    trained, b2 = two_steps()
+    counter = WorkCounter(OPS, SPEC, DATA)
+    rates = np.array([2e-7, 3e-7, 1e-7, 5e-8, 4e-3])  # ms per multiply-add, ..., per layer
+
+    def latency_of(cells):
+        return 0.02 + np.concatenate([counter.count(encode([cell], OPS)) for cell in cells]) @ rates
+
+    cells = [Cell.from_json(text) for text in trained["cell"]]
+    trained = trained.assign(latency_ms=latency_of(cells))
+    b1_only = trained[trained["b"] == 1]
+    model = P.fit_latency(b1_only, OPS, SPEC, DATA)
+    predicted = model.predict(np.concatenate([counter.count(encode([cell], OPS)) for cell in b2]))
+    assert np.abs(predicted / latency_of(b2) - 1).max() < 0.01  # fitted on 1 block, right on 2
+    assert P.fit_latency(b1_only.head(2), OPS, SPEC, DATA) is None  # too few measured
+    assert P.fit_latency(b1_only.assign(latency_ms=np.nan), OPS, SPEC, DATA) is None  # none measured
+    assert P.fit_latency(b1_only, OPS, SPEC, None) is None  # no data shape, no work counts
+
+
+def test_scored_candidates_carry_the_predicted_latency_and_it_reloads(tmp_path):
+    trained, b2 = two_steps()
+    trained = trained.assign(latency_ms=np.linspace(0.1, 0.5, len(trained)))
+    predictors = P.fit_predictors(trained, REINDEX, OPS, SPEC, 3, SETTINGS, seed=0, data=DATA)
+    candidates = P.score_expansions(predictors, b2[:3])
+    assert candidates["predicted_latency"].gt(0).all()
+    predictors.save(tmp_path)
+    reloaded = P.load_predictors(tmp_path)
+    assert np.array_equal(P.score_expansions(reloaded, b2[:3])["predicted_latency"], candidates["predicted_latency"])
+    without = P.fit_predictors(trained.drop(columns="latency_ms"), REINDEX, OPS, SPEC, 3, SETTINGS, seed=0, data=DATA)
+    assert without.latency is None and P.score_expansions(without, b2[:3])["predicted_latency"].isna().all()
+
+
+def test_predictor_quality_scores_the_latency_predictions_per_step():
+    trained = pd.DataFrame({
+        "b": [2, 2, 2, 3, 3, 3], "status": "ok", "accuracy": 0.5, "predicted_accuracy": 0.5, "time": 1.0,
+        "predicted_time": 1.0, "latency_ms": [1.0, 2.0, 3.0, 1.0, 2.0, 4.0],
+        "predicted_latency": [1.1, 2.2, 3.3, 2.0, 1.0, 4.0],
+    })  # fmt: skip
+    quality = P.predictor_quality(trained).set_index("b")
+    assert quality.loc[2, "latency_mape"] == pytest.approx(10.0) and quality.loc[2, "latency_spearman"] == 1.0
+    assert quality.loc[3, "latency_spearman"] == pytest.approx(0.5)

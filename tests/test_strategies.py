@@ -174,3 +174,62 @@ def test_the_params_objective_makes_the_front_over_accuracy_and_parameters(tmp_p
         assert pd.read_csv(folder / "pareto.csv")["cell_id"].tolist() == expected
     time_only = search.pareto_front(candidates, 50)["cell_id"].tolist()
     assert len(expected) > len(time_only)  # two costs: more cells are non-dominated
+
+
+@pytest.mark.parametrize("strategy", ["popnas", "pnas", "random"])
+def test_every_front_honours_max_latency_ms_and_says_how_many_it_discarded(strategy, tmp_path, capsys):
+    import numpy as np
+    import pandas as pd
+
+    from popnas_steps import tables
+    from popnas_steps.cli import step
+    from popnas_steps.config import validate
+
+    folder = scored_step(tmp_path, ["3x3 conv", "identity", "2x2 maxpool"])
+    candidates = tables.read("candidates", folder / "candidates.parquet")
+    candidates["predicted_latency"] = np.random.default_rng(1).uniform(0.1, 1.0, len(candidates)).round(3)
+    tables.write("candidates", candidates, folder / "candidates.parquet")
+    cap = float(candidates["predicted_latency"].median())
+    config = validate({"search": {"strategy": strategy, "operators": ["3x3 conv", "identity", "2x2 maxpool"],
+                                  "beam": 6, "exploration": 2, "max_blocks": 3, "max_latency_ms": cap}})  # fmt: skip
+    step.pareto(config, folder / "candidates.parquet", folder / "pareto.csv")
+    step.explore(config, 2, folder / "candidates.parquet", folder / "pareto.csv", folder / "exploration.csv")
+    over = int((candidates["predicted_latency"] > cap).sum())
+    assert (
+        f"b2: {over} of {len(candidates)} candidates have more than search.max_latency_ms = {cap} ms of predicted "
+        "latency and are discarded" in capsys.readouterr().out
+    )
+    by_id = dict(zip(candidates["cell_id"], candidates["predicted_latency"], strict=True))
+    chosen = [*pd.read_csv(folder / "pareto.csv")["cell_id"], *pd.read_csv(folder / "exploration.csv")["cell_id"]]
+    assert chosen and all(by_id[cell_id] <= cap for cell_id in chosen)
+
+
+def test_the_latency_objective_makes_the_front_over_accuracy_and_predicted_latency(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from popnas_steps import search, tables
+    from popnas_steps.cli import step
+    from popnas_steps.config import validate
+
+    operators = ["3x3 conv", "identity", "2x2 maxpool"]
+    folder = scored_step(tmp_path, operators)
+    candidates = tables.read("candidates", folder / "candidates.parquet")
+    candidates["predicted_latency"] = np.random.default_rng(2).uniform(0.1, 1.0, len(candidates)).round(3)
+    tables.write("candidates", candidates, folder / "candidates.parquet")
+    config = validate({"search": {"operators": operators, "beam": 50, "objective": "latency"}})
+    step.pareto(config, folder / "candidates.parquet", folder / "pareto.csv")
+    front = pd.read_csv(folder / "pareto.csv")
+    assert front["cell_id"].tolist() == search.pareto_front(candidates, 50, ("predicted_latency",))["cell_id"].tolist()
+    assert front["cell_id"].tolist() != search.pareto_front(candidates, 50)["cell_id"].tolist()
+    assert (np.diff(front["predicted_latency"]) < 0).all()  # by accuracy down, each one faster
+
+
+def test_a_latency_objective_without_predicted_latencies_is_an_error_saying_why(tmp_path):
+    from popnas_steps.cli import step
+    from popnas_steps.config import validate
+
+    folder = scored_step(tmp_path, ["3x3 conv", "identity", "2x2 maxpool"])  # no predicted_latency: an older step
+    config = validate({"search": {"operators": ["3x3 conv", "identity", "2x2 maxpool"], "objective": "latency"}})
+    with pytest.raises(ValueError, match="no latency predictor was fitted"):
+        step.pareto(config, folder / "candidates.parquet", folder / "pareto.csv")

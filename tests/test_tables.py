@@ -16,6 +16,7 @@ def trained(statuses, accuracies, times) -> pd.DataFrame:
 
 def test_a_table_round_trips_with_its_columns_first(tmp_path):
     table = trained(["ok", "failed"], [0.5, np.nan], [1.0, np.nan]).assign(extra=1, concurrent=1.0)
+    table = table.assign(latency_ms=0.5, latency_relative=1.5, predicted_latency=0.6)
     table = table[["extra", *reversed(tables.COLUMNS["trained"])]]  # any order in memory
     tables.write("trained", table, tmp_path / "b1" / "trained.csv")
     back = tables.read("trained", tmp_path / "b1" / "trained.csv")
@@ -37,7 +38,8 @@ def test_a_trained_table_written_before_the_concurrent_column_reads_as_alone(tmp
 
 
 def test_parquet_by_suffix(tmp_path):
-    table = pd.DataFrame({"cell_id": ["a"], "cell": ["[]"], "predicted_accuracy": [0.5], "predicted_time": [1.0]})
+    table = pd.DataFrame({"cell_id": ["a"], "cell": ["[]"], "predicted_accuracy": [0.5], "predicted_time": [1.0],
+                          "predicted_latency": [0.2]})  # fmt: skip
     tables.write("candidates", table, tmp_path / "candidates.parquet")
     assert tables.read("candidates", tmp_path / "candidates.parquet").equals(table)
 

@@ -1,10 +1,12 @@
 """Entry point: gather the result.json of each cell trained in step b into `b<b>/trained.csv`.
 
-    python -m popnas_steps.cli.collect --b 0 --selected b0/selected.csv --out b0/trained.csv
-        cells/<id>/result.json ...
+    python -m popnas_steps.cli.collect --b 0 --selected b0/selected.csv --latency b0/latency.csv
+        --out b0/trained.csv cells/<id>/result.json ...
 
-Columns: cell_id, cell (JSON), b, origin, status (ok | failed), accuracy, time, params,
-predicted_accuracy, predicted_time (empty where no prediction was made), reason.
+Columns: tables.COLUMNS["trained"]: cell_id, cell (JSON), b, origin, status (ok | failed),
+accuracy, time, params, predicted_accuracy, predicted_time (empty where no prediction was
+made), reason, concurrent, latency_ms (empty where it could not be measured),
+predicted_latency.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m popnas_steps.cli.collect", description=__doc__.split("\n")[0])
     parser.add_argument("--b", type=int, required=True, help="the block step")
     parser.add_argument("--selected", required=True, help="selected.csv of the step")
+    parser.add_argument("--latency", help="latency.csv of the step (without it: no latencies)")
     parser.add_argument("--out", required=True, help="trained.csv to write")
     parser.add_argument("results", nargs="*", help="result.json files of the step's cells")
     args = parser.parse_args(argv)
@@ -31,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}; run the workflow again, which trains that cell again", file=sys.stderr)
         return 2
     with output_lock(args.out):
-        tables.write("trained", trained_table(results, tables.read("selected", args.selected), args.b), args.out)
+        latency = tables.read("latency", args.latency) if args.latency else None
+        table = trained_table(results, tables.read("selected", args.selected), args.b, latency)
+        tables.write("trained", table, args.out)
     return 0
 
 

@@ -47,11 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     pareto = commands.add_parser("pareto")
     pareto.add_argument("--trained", required=True)
+    pareto.add_argument("--settings", help="search.objective as JSON: one panel per cost (default: time)")
     pareto.add_argument("--out", required=True)
     predictors = commands.add_parser("predictors")
     predictors.add_argument("--out-time", required=True)
     predictors.add_argument("--out-accuracy", required=True)
     predictors.add_argument("--out-table", required=True)
+    predictors.add_argument("--out-latency", help="the latency predictor's figure")
     predictors.add_argument("trained", nargs="+")
     usage = commands.add_parser("usage")
     usage.add_argument("--settings", required=True)
@@ -105,13 +107,16 @@ def _report(args: argparse.Namespace) -> None:
 
     if args.command == "pareto":
         trained = tables.read("trained", args.trained)
-        plot_pareto(trained, int(trained["b"].iloc[0]) if len(trained) else 0, args.out)
+        objective = tuple(config_from_args(args)["search"]["objective"]) if args.settings else ("time",)
+        plot_pareto(trained, int(trained["b"].iloc[0]) if len(trained) else 0, args.out, objective)
     elif args.command == "predictors":
         from popnas_steps.predictors import predictor_quality
 
         trained = tables.read("trained", *args.trained)
         plot_predictor(trained, "time", args.out_time)
         plot_predictor(trained, "accuracy", args.out_accuracy)
+        if args.out_latency:
+            plot_predictor(trained, "latency", args.out_latency)
         tables.write("quality", predictor_quality(trained), args.out_table)
     elif args.command == "usage":
         plot_usage(tables.read("trained", *args.trained), config_from_args(args)["search"]["operators"], args.out)

@@ -93,28 +93,43 @@ def expand(config: dict, predictors_dir: Path, parents_file: Path, out: Path) ->
     tables.write("candidates", candidates, out)
 
 
+# The caps: the config key, the candidates' column it bounds, and the unit the log names
+CAPS = (("max_params", "params", "parameters"), ("max_latency_ms", "predicted_latency", "ms of predicted latency"))
+
+
 def capped_candidates(config: dict, candidates_file: Path, b: int) -> pd.DataFrame:
     """The scored candidates of step b, with their exact parameters where search.objective or
-    search.max_params reads them, less those over search.max_params (printed: the step's log)."""
+    search.max_params reads them, less those over search.max_params or search.max_latency_ms
+    (printed: the step's log)."""
+    settings = config["search"]
+    candidates = tables.read("candidates", candidates_file)
+    if ("latency" in settings["objective"] or settings["max_latency_ms"] is not None) and len(candidates):
+        if candidates["predicted_latency"].isna().all():
+            raise ValueError(
+                f"search.objective or search.max_latency_ms needs the predicted latency of step b{b}'s candidates, "
+                f"and '{candidates_file}' has none: no latency predictor was fitted, because too few networks "
+                "of the steps before have a measured latency (b<b>/latency.csv says why)"
+            )
+    if "params" in settings["objective"] or settings["max_params"] is not None:
+        candidates = candidates.assign(params=_params(config, candidates, candidates_file))
+    kept, discarded = search.apply_caps(candidates, {column: settings[key] for key, column, _ in CAPS})
+    for key, column, unit in CAPS:
+        if discarded.get(column):
+            print(
+                f"b{b}: {discarded[column]} of {len(candidates)} candidates have more than search.{key} = "
+                f"{settings[key]} {unit} and are discarded; {len(kept)} remain"
+            )
+    return kept
+
+
+def _params(config: dict, candidates: pd.DataFrame, candidates_file: Path):
     from popnas_steps.macro import NetworkSpec
     from popnas_steps.space import Cell
     from popnas_steps.work import DataShape, params_of_cells
 
-    settings = config["search"]
-    candidates = tables.read("candidates", candidates_file)
-    if "params" not in settings["objective"] and settings["max_params"] is None:
-        return candidates
     data = DataShape.read(RunLayout.of_steps(candidates_file.parent.parent).metadata)
     cells = [Cell.from_json(text) for text in candidates["cell"]]
-    spec = NetworkSpec(**config["network"])
-    candidates = candidates.assign(params=params_of_cells(cells, settings["operators"], spec, data))
-    kept, discarded = search.apply_caps(candidates, {"params": settings["max_params"]})
-    if discarded:
-        print(
-            f"b{b}: {discarded['params']} of {len(candidates)} candidates have more than search.max_params = "
-            f"{settings['max_params']} parameters and are discarded; {len(kept)} remain"
-        )
-    return kept
+    return params_of_cells(cells, config["search"]["operators"], NetworkSpec(**config["network"]), data)
 
 
 def pareto(config: dict, candidates_file: Path, out: Path) -> None:

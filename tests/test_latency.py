@@ -1,0 +1,98 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from popnas_steps import deploy, latency, tables
+from popnas_steps.cli import latency as cli_latency
+from popnas_steps.macro import NetworkSpec
+from popnas_steps.space import Cell
+from popnas_steps.work import DataShape
+
+SPEC = NetworkSpec(motifs=2, normal_cells=1, filters=8)
+DATA = DataShape((8, 8, 1), 10)
+SETTINGS = {"threads": 1, "warmup": 2, "runs": 20, "rounds": 4, "pause": 0.0}
+SMALL = Cell.from_json('[[-1, "identity", -1, "identity"]]')
+LARGE = Cell.from_json(
+    '[[-2, "3x3 conv", -1, "3x3 conv"], [0, "3x3 conv", -2, "3x3 conv"], [1, "3x3 conv", 0, "3x3 conv"]]'
+)
+
+
+def hide_the_runtime(monkeypatch):
+    real = deploy.importlib.util.find_spec
+    monkeypatch.setattr(deploy.importlib.util, "find_spec", lambda name: None if name == "onnxruntime" else real(name))
+
+
+def test_without_onnx_runtime_every_latency_is_missing_with_its_reason(monkeypatch):
+    hide_the_runtime(monkeypatch)
+    table = latency.measure_latencies({"a": SMALL, "b": LARGE}, DATA, SPEC, SETTINGS, seed=0)
+    assert list(table.columns) == tables.COLUMNS["latency"] and table["latency_ms"].isna().all()
+    assert set(table["latency_status"]) == {"missing"}
+    assert table["latency_reason"][0] == "needs onnxruntime: pip install 'popnas[deploy]'"
+
+
+def test_the_job_without_onnx_runtime_says_so_in_one_line_and_exits_0(monkeypatch, tmp_path, capsys):
+    hide_the_runtime(monkeypatch)
+    selected, metadata = tmp_path / "selected.csv", tmp_path / "metadata.json"
+    tables.write("selected", tables.selection_table([Cell(), SMALL], "b1"), selected)
+    metadata.write_text(json.dumps({"input_shape": [8, 8, 1], "num_classes": 10}))
+    settings = json.dumps({"network": SPEC.__dict__, "deploy": SETTINGS})
+    out = tmp_path / "latency.csv"
+    argv = ["--settings", settings, "--data", str(metadata), "--selected", str(selected), "--out", str(out)]
+    assert cli_latency.main(argv) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["popnas: no latency of 2 networks: needs onnxruntime: pip install 'popnas[deploy]'"]
+    assert tables.read("latency", out)["latency_status"].tolist() == ["missing", "missing"]
+
+
+def test_a_bad_metadata_file_is_an_error_naming_it(tmp_path, capsys):
+    selected = tmp_path / "selected.csv"
+    tables.write("selected", tables.selection_table([SMALL], "b1"), selected)
+    settings = json.dumps({"network": SPEC.__dict__})
+    argv = ["--settings", settings, "--data", str(tmp_path / "nope.json"), "--selected", str(selected),
+            "--out", str(tmp_path / "latency.csv")]  # fmt: skip
+    assert cli_latency.main(argv) == 2
+    assert "nope.json" in capsys.readouterr().err and not (tmp_path / "latency.csv").exists()
+
+
+def test_latencies_are_relative_to_the_reference_in_the_runs_milliseconds():
+    pytest.importorskip("onnxruntime", reason="the deploy extra is not installed: pip install 'popnas[deploy]'")
+    cells = {"small": SMALL, "large": LARGE, "empty": Cell()}
+    calibrated = latency.measure_latencies(cells, DATA, SPEC, SETTINGS, seed=0, calibration_factor=2)
+    assert set(calibrated["latency_status"]) == {"ok"} and calibrated["reference_ms"].nunique() == 1
+    reference_ms = latency.run_reference_ms(calibrated)
+    assert np.allclose(calibrated["latency_ms"], calibrated["latency_relative"] * reference_ms)
+    by_id = calibrated.set_index("cell_id")["latency_relative"]
+    assert by_id["empty"] < by_id["small"] < by_id["large"]  # 6 convolutions outweigh none by far
+    later = latency.measure_latencies({"large": LARGE}, DATA, SPEC, SETTINGS, seed=0, reference_ms=2.0)
+    assert later["reference_ms"][0] == 2.0 and later["latency_ms"][0] == pytest.approx(
+        2.0 * later["latency_relative"][0]
+    )
+
+
+def test_a_network_the_runtime_refuses_is_that_cells_recorded_failure(monkeypatch):
+    pytest.importorskip("onnxruntime", reason="the deploy extra is not installed: pip install 'popnas[deploy]'")
+    real = latency.onnx_network
+
+    def refuse_large(cell, *args):
+        if cell == LARGE:
+            raise RuntimeError("op Foo is not implemented")
+        return real(cell, *args)
+
+    monkeypatch.setattr(latency, "onnx_network", refuse_large)
+    table = latency.measure_latencies({"small": SMALL, "large": LARGE}, DATA, SPEC, SETTINGS, seed=0, reference_ms=1.0)
+    assert table["latency_status"].tolist() == ["ok", "failed"]
+    assert table["latency_reason"][1] == "RuntimeError: op Foo is not implemented"
+
+
+def test_collect_joins_each_cells_latency_and_leaves_a_missing_one_empty():
+    from popnas_steps import collect
+
+    cells = [SMALL, LARGE]
+    results = [{"cell_id": c.cell_id, "cell": c.to_list(), "status": "ok", "accuracy": 0.5, "time": 2.0, "params": 1}
+               for c in cells]  # fmt: skip
+    measured = pd.DataFrame({"cell_id": [SMALL.cell_id, LARGE.cell_id], "latency_status": ["ok", "failed"],
+                             "latency_ms": [0.5, np.nan], "latency_relative": [0.25, np.nan]})  # fmt: skip
+    table = collect.trained_table(results, tables.selection_table(cells, "b1"), 1, measured)
+    assert table["latency_ms"][0] == 0.5 and table["latency_relative"][0] == 0.25 and pd.isna(table["latency_ms"][1])
