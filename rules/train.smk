@@ -54,7 +54,7 @@ rule measure_latency:
         ),
     shell:
         "{params.python:q} -m popnas_steps.cli.latency --settings {params.settings:q} "
-        "--data {input.data:q} --selected {input.selected:q} --reference {input.reference:q} "
+        "--data {input.data:q} --selected {input.selected:q} --reference={input.reference:q} "
         "--out {output.latency:q} > {log:q} 2>&1 "
         "&& {{ grep '^popnas: no ' {log:q} >&2 || true; }}"
 
