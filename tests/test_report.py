@@ -44,14 +44,17 @@ def trained_steps() -> pd.DataFrame:
 def test_every_figure_is_written(tmp_path):
     trained = trained_steps()
     report.plot_pareto(trained[trained["b"] == 2], 2, tmp_path / "pareto.png")
+    timed = trained.assign(latency_ms=np.linspace(0.1, 0.9, len(trained)), predicted_latency=0.5)
+    report.plot_pareto(timed[timed["b"] == 2], 2, tmp_path / "fronts.png", ("time", "latency", "params"))
     report.plot_predictor(trained, "time", tmp_path / "time.png")
     report.plot_predictor(trained, "accuracy", tmp_path / "accuracy.png")
+    report.plot_predictor(timed, "latency", tmp_path / "latency.png")
     report.plot_usage(trained, ["3x3 conv", "identity", "2x2 maxpool"], tmp_path / "usage.png")
     report.plot_anytime({"a": trained, "b": trained.assign(time=trained["time"] * 2)}, tmp_path / "anytime.png")
     report.plot_top_cells(report.top_networks(trained), tmp_path / "cells.png")
     drawing.draw_cell(Cell(), tmp_path / "empty.png")
     assert "in-1" in (tmp_path / "empty.dot").read_text()  # the DOT text beside the drawing, for graphviz
-    for name in ("pareto", "time", "accuracy", "usage", "anytime", "cells", "empty"):
+    for name in ("pareto", "fronts", "time", "accuracy", "latency", "usage", "anytime", "cells", "empty"):
         assert (tmp_path / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -70,6 +73,12 @@ def test_summary_and_top_networks():
     assert summary["top1_accuracy"] == pytest.approx(0.82)
     assert summary["top5_mean_accuracy"] == pytest.approx(np.mean([0.82, 0.81, 0.80, 0.73, 0.73]))
     assert summary["search_time_seconds"] == pytest.approx(trained["time"].sum())
+    assert pd.isna(summary["top1_latency_ms"])  # a table without latencies
+    timed = trained.assign(latency_ms=np.arange(len(trained), dtype=float))
+    best = timed.loc[timed["accuracy"].idxmax()]
+    assert report.search_summary(timed).iloc[0][["top1_params", "top1_latency_ms"]].tolist() == [
+        best["params"], best["latency_ms"]
+    ]
     top = report.top_networks(trained, 3)
     assert top["rank"].tolist() == [1, 2, 3] and top["accuracy"].is_monotonic_decreasing
     curve = report.anytime_curve(trained)
@@ -151,14 +160,16 @@ def test_the_final_table_adds_each_exported_format_beside_the_training(tmp_path)
                    "val_accuracy": 0.9, "test_accuracy": 0.8, "time": 1.0, "epochs": 2}  # fmt: skip
         (folder / "metrics.json").write_text(json.dumps(metrics))
         if exported:
-            ok = {"status": "ok", "top1_agreement": 1.0, "test_accuracy": 0.75, "latency_ms": {"median": 0.5}}
-            formats = {"onnx": ok, "litert_int8": ok, "litert": {"status": "unavailable", "reason": "needs x"}}
+            old = {"status": "ok", "top1_agreement": 1.0, "test_accuracy": 0.75, "latency_ms": {"median": 0.5}}
+            timed = old | {"latency_ms": {"median": 0.5, "ms": 0.4}}  # ms: the least round median, since rounds
+            formats = {"onnx": old, "litert_int8": timed, "litert": {"status": "unavailable", "reason": "needs x"}}
             (folder / "export.json").write_text(json.dumps({"formats": formats}))
     table = report.final_table([tmp_path / "aaa" / "metrics.json", tmp_path / "bbb" / "metrics.json"])
     assert list(table.columns) == tables.COLUMNS["final"]
     first, second = table.iloc[0], table.iloc[1]
     assert first["onnx_top1_agreement"] == 1.0 and first["onnx_latency_ms"] == 0.5
-    assert first["litert_int8_test_accuracy"] == 0.75 and pd.isna(first["litert_latency_ms"])  # unavailable
+    assert first["litert_int8_test_accuracy"] == 0.75 and first["litert_int8_latency_ms"] == 0.4
+    assert pd.isna(first["litert_latency_ms"])  # unavailable
     assert second[["onnx_top1_agreement", "litert_latency_ms"]].isna().all()  # trained before any export
 
 
