@@ -80,10 +80,11 @@ def cut(
                 f"over budget: spent {spent / 3600:.3f} of {budget / 3600:.3f} GPU-hours, "
                 f"{remaining / 3600:.3f} left after {after} of higher predicted accuracy"
             )
-    keep = selection[selection.index.isin(kept)]
+    keep = tables.with_added("selected", selection[selection.index.isin(kept)])
     dropped = selection.loc[list(reasons)].assign(
         predicted_seconds=seconds.loc[list(reasons)].to_numpy(dtype=float), reason=list(reasons.values())
     )
+    dropped = tables.with_added("dropped", dropped)  # a selection made before predicted_latency existed
     return keep, dropped[tables.COLUMNS["dropped"]].reset_index(drop=True)
 
 

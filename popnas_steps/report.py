@@ -84,6 +84,8 @@ def plot_predictor(trained: pd.DataFrame, target: str, out: str | Path) -> None:
             transform=ax.transAxes,
         )
     for b, group in ok.groupby("b"):
+        if b not in quality.index:  # no accuracy prediction at this step: not a step the predictors chose
+            continue
         q = quality.loc[b]
         ax.scatter(
             group[target],
@@ -262,7 +264,7 @@ def search_summary(
     missing: a sum over fewer cells would understate it). Given each step's dropped.csv,
     budget_ended_at is the first step whose selection the budget cut (empty: it cut none,
     the search ran to B)."""
-    ok = tables.ok_rows(tables.with_added("trained", trained)).sort_values("accuracy", ascending=False)
+    ok = tables.best(tables.with_added("trained", trained), len(trained))  # ties: the faster first, as top_networks
     wall = np.nan
     if job_seconds is not None and set(trained["cell_id"]) <= set(job_seconds):
         wall = float(np.sum([job_seconds[cell_id] for cell_id in trained["cell_id"]]))
@@ -271,7 +273,7 @@ def search_summary(
         "failed": len(trained) - len(tables.ok_rows(trained)),
         "top1_accuracy": float(ok["accuracy"].iloc[0]) if len(ok) else np.nan,
         "top5_mean_accuracy": float(ok["accuracy"].head(5).mean()) if len(ok) else np.nan,
-        "top1_params": float(ok["params"].iloc[0]) if len(ok) else np.nan,
+        "top1_params": float(ok.iloc[0].get("params", np.nan)) if len(ok) else np.nan,
         "top1_latency_ms": float(ok["latency_ms"].iloc[0]) if len(ok) else np.nan,
         "search_time_seconds": float(trained["time"].fillna(0).sum()),
         "search_wall_seconds": wall,

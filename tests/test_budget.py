@@ -21,7 +21,7 @@ def selection(accuracies: list[float]) -> pd.DataFrame:
     return pd.DataFrame({
         "cell_id": [f"{i:012x}" for i in range(len(accuracies))], "cell": ["[]"] * len(accuracies),
         "origin": ["pareto"] * len(accuracies), "predicted_accuracy": accuracies,
-        "predicted_time": [10.0] * len(accuracies),
+        "predicted_time": [10.0] * len(accuracies), "predicted_latency": [float("nan")] * len(accuracies),
     })  # fmt: skip
 
 

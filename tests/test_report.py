@@ -44,7 +44,8 @@ def trained_steps() -> pd.DataFrame:
 def test_every_figure_is_written(tmp_path):
     trained = trained_steps()
     report.plot_pareto(trained[trained["b"] == 2], 2, tmp_path / "pareto.png")
-    timed = trained.assign(latency_ms=np.linspace(0.1, 0.9, len(trained)), predicted_latency=0.5)
+    timed = trained.assign(latency_ms=np.linspace(0.1, 0.9, len(trained)))
+    timed["predicted_latency"] = np.where(timed["b"] >= 2, 0.5, np.nan)
     report.plot_pareto(timed[timed["b"] == 2], 2, tmp_path / "fronts.png", ("time", "latency", "params"))
     report.plot_predictor(trained, "time", tmp_path / "time.png")
     report.plot_predictor(trained, "accuracy", tmp_path / "accuracy.png")

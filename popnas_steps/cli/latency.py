@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settings", required=True, help="the seed, network and deploy config slices as JSON")
     parser.add_argument("--data", required=True, help="the prepared data's metadata.json")
     parser.add_argument("--selected", required=True, help="selected.csv of the step")
-    parser.add_argument("--reference", default="", help="latency.csv of the step that calibrated the run (empty: calibrate)")
+    parser.add_argument("--reference", default="", help="latency.csv of the calibrating step (empty: calibrate)")
     parser.add_argument("--out", required=True, help="latency.csv to write")
     args = parser.parse_args(argv)
     try:
