@@ -78,7 +78,8 @@ def test_summary_and_top_networks():
     timed = trained.assign(latency_ms=np.arange(len(trained), dtype=float))
     best = timed.loc[timed["accuracy"].idxmax()]
     assert report.search_summary(timed).iloc[0][["top1_params", "top1_latency_ms"]].tolist() == [
-        best["params"], best["latency_ms"]
+        best["params"],
+        best["latency_ms"],
     ]
     top = report.top_networks(trained, 3)
     assert top["rank"].tolist() == [1, 2, 3] and top["accuracy"].is_monotonic_decreasing
