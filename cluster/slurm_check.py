@@ -27,7 +27,8 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SLURM_RULES = {"train_cell", "train_final", "fit_predictors", "expand", "export_final", "measure_latency"}  # all others are localrules
+# the job rules; all others are localrules
+SLURM_RULES = {"train_cell", "train_final", "fit_predictors", "expand", "export_final", "measure_latency"}
 CELL_ID = re.compile(r"\b[0-9a-f]{12}\b")
 
 
@@ -83,6 +84,10 @@ def snakemake_command(workdir: Path, gpus: int) -> list[str]:
     ]
 
 
+INTERRUPTS = 6  # Ctrl-C pressed at most this many times, INTERRUPT_WAIT seconds apart
+INTERRUPT_WAIT = 10.0
+
+
 def interrupted_run(command: list[str], workdir: Path, log: Path, after_results: int, timeout: float) -> float:
     """Start the run, press Ctrl-C once `after_results` cells are trained; returns its wall time."""
     cells = workdir / "results" / "tiny" / "cells"
@@ -94,10 +99,19 @@ def interrupted_run(command: list[str], workdir: Path, log: Path, after_results:
                 process.kill()
                 raise SystemExit(f"the run ended or stalled before {after_results} cells were trained; see {log}")
             time.sleep(0.5)
-        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
-        try:
-            process.wait(timeout=300)
-        except subprocess.TimeoutExpired:
+        # What Ctrl-C in the terminal sends, again until Snakemake says it stops, as a user
+        # would press it: one SIGINT can be lost (seen 2026-12-06: sent as SLURM jobs finished
+        # and others were submitted, the run went on to its end without a word).
+        for _ in range(INTERRUPTS):
+            os.killpg(process.pid, signal.SIGINT)
+            try:
+                process.wait(timeout=INTERRUPT_WAIT)
+                break
+            except subprocess.TimeoutExpired:
+                if any(word in log.read_text() for word in ("Terminating processes", "Cancelling")):
+                    process.wait(timeout=300)  # it heard one and is cancelling its SLURM jobs
+                    break
+        else:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     return time.monotonic() - started
