@@ -181,6 +181,11 @@ def check(workdir: Path, reference: Path | None, after_results: int, gpus: int, 
     # What survived the interrupt: Snakemake deletes the outputs of jobs it had not yet seen
     # complete (they are incomplete, and their SLURM jobs are cancelled).
     finished = {path.parent.name: path.stat().st_mtime_ns for path in cells.glob("*/result.json")}
+    # A Snakemake that a Ctrl-C ended before it cleaned up leaves its lock; its message says
+    # to remove it with --unlock, as a user would before resuming.
+    stale_lock = any((workdir / ".snakemake" / "locks").glob("*"))
+    if stale_lock:
+        subprocess.run([*command, "--unlock"], cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     status, second_wall = full_run(command, workdir, log, timeout)
     second_log = log.read_text()[len(first_log) :]
 
@@ -246,6 +251,7 @@ def check(workdir: Path, reference: Path | None, after_results: int, gpus: int, 
         "results_kept_at_interrupt": len(finished),
         "trainings_completed_before_interrupt": len(completed_before),
         "wall_seconds": {"interrupted": round(first_wall, 1), "resumed": round(second_wall, 1)},
+        "unlocked_before_resuming": stale_lock,
         "slurm_jobs": {name: dict(Counter(job["rule"] for job in run)) for name, run in jobs.items()},
         "slurm_job_states": {name: dict(Counter(job["State"] for job in run)) for name, run in jobs.items()},
         "slurm_jobs_total": sum(len(run) for run in jobs.values()),
