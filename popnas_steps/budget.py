@@ -51,6 +51,7 @@ def cut(
     bounds it, given the worst step's summed error so far (`summed_time_errors`). Trained cells kept
     under a lowered budget can exceed it too, by what they already spent.
     """
+    selection = tables.with_added("selected", selection)  # made before predicted_latency existed: NaN
     if trained is None:
         trained = pd.Series(False, index=selection.index)
     trained = trained.reindex(selection.index, fill_value=False).astype(bool)
@@ -80,11 +81,10 @@ def cut(
                 f"over budget: spent {spent / 3600:.3f} of {budget / 3600:.3f} GPU-hours, "
                 f"{remaining / 3600:.3f} left after {after} of higher predicted accuracy"
             )
-    keep = tables.with_added("selected", selection[selection.index.isin(kept)])
+    keep = selection[selection.index.isin(kept)]
     dropped = selection.loc[list(reasons)].assign(
         predicted_seconds=seconds.loc[list(reasons)].to_numpy(dtype=float), reason=list(reasons.values())
     )
-    dropped = tables.with_added("dropped", dropped)  # a selection made before predicted_latency existed
     return keep, dropped[tables.COLUMNS["dropped"]].reset_index(drop=True)
 
 

@@ -153,11 +153,11 @@ def time_networks(
     """Latency at batch 1 of each network of `predicts`, in milliseconds.
 
     After `warmup` untimed predictions each, the `runs` timed ones are split into `rounds`
-    that visit the networks in turn, and each network's latency (`ms`) is its least round
-    median. A machine's slow spell (another process, a frequency change) then inflates a
-    round of every network instead of every round of a few, and the least median keeps the
-    network's own cost: BENCHMARKS.md measures this against one median of all runs in two
-    processes, quiet and beside a busy CPU. `median`, `p10`, `p90`: of all timed runs.
+    that visit the networks in turn, `pause` seconds apart (sleeping), and each network's
+    latency (`ms`) is its least round median. A machine's slow spell (another process, a
+    frequency change) then inflates a round of every network instead of every round of a
+    few. `round_medians` let a caller compare networks round by round (popnas_steps.latency
+    divides by a reference network's). `median`, `p10`, `p90`: of all timed runs.
     """
     batch = np.ascontiguousarray(image[None], dtype=np.float32)
     for predict in predicts:

@@ -5,9 +5,8 @@ an ONNX graph with seeded weights (onnx_network.py, the same layers as the train
 model, checked by tests) and timed at batch 1 on this host's CPU with `deploy.threads`
 threads, `deploy.warmup` untimed runs, then `deploy.runs` timed runs in `deploy.rounds`
 rounds over all of a step's networks in turn, `deploy.pause` seconds apart
-(deploy.time_networks). One job per step,
-which needs no GPU and no TensorFlow, so a cell trained before latency existed gets its
-latency without retraining.
+(deploy.time_networks). One job per step, which needs no GPU and no TensorFlow, so a cell
+trained before latency existed gets its latency without retraining.
 
 On a shared machine the CPU's speed drifts by tens of percent for seconds at a time
 (BENCHMARKS.md, "Latency of every trained network"), more than the latency differences
@@ -39,9 +38,8 @@ MODULES = ("onnx", "onnxruntime")
 # Timed beside every network, in the same rounds: a one-block cell of two 3x3 convolutions
 # (whatever the operator set), in the run's macro structure and data shape.
 REFERENCE_CELL = Cell.from_json('[[-2, "3x3 conv", -2, "3x3 conv"]]')
-CALIBRATION_STEP = (
-    1  # the step whose job calibrates the run's reference: it starts first and overlaps the most training
-)
+# The step whose job calibrates the run's reference: it starts first and overlaps the most training.
+CALIBRATION_STEP = 1
 CALIBRATION_FACTOR = 4  # its rounds (and runs) are this many times the others'
 
 

@@ -156,10 +156,11 @@ def fit_latency(
     overheads, multiply-adds and values written, each at its own rate, additive, so a larger
     cell is more of the same (time_predictor.WorkNNLS says why that extrapolates).
     """
-    latency = pd.to_numeric(trained["latency_ms"], errors="coerce") if "latency_ms" in trained else None
-    if data is None or latency is None:
+    if data is None:
         return None
-    measured = trained[np.isfinite(latency.to_numpy(float))].drop_duplicates("cell_id")
+    trained = tables.with_added("trained", trained)  # a table of another source: no latency measured
+    latency = pd.to_numeric(trained["latency_ms"], errors="coerce").to_numpy(float)
+    measured = trained[np.isfinite(latency)].drop_duplicates("cell_id")
     if len(measured) < MIN_LATENCY_ROWS:
         return None
     counter = WorkCounter(list(operators), spec, data)
@@ -168,32 +169,33 @@ def fit_latency(
     return WorkNNLS().fit(work, measured["latency_ms"].to_numpy(float)).linear
 
 
-def predict_latency(predictors: Predictors, encoded: np.ndarray) -> np.ndarray:
-    """Predicted latency (ms) of cells encoded as (n, b, 4); NaN without a latency predictor."""
-    if predictors.latency is None or predictors.work_counter is None:
-        return np.full(len(encoded), np.nan)
-    return predictors.latency.predict(predictors.work_counter.count(encoded))
-
-
 def _tensors_of(cells: list[Cell], operators: list[str], max_blocks: int) -> tuple[np.ndarray, np.ndarray]:
     """Accuracy-predictor tensors of cells of any sizes, in their order."""
     return by_size(cells, operators, lambda encoded: cell_tensors(encoded, max_blocks))
 
 
-def predict_encoded(predictors: Predictors, encoded: np.ndarray, chunk: int = 32768) -> tuple[np.ndarray, np.ndarray]:
-    """Predicted accuracy and time (NaN without a time predictor) of cells encoded as (n, b, 4)."""
-    predicted_time = np.full(len(encoded), np.nan)
+def predict_encoded(
+    predictors: Predictors, encoded: np.ndarray, chunk: int = 32768
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Predicted accuracy, time and latency (NaN without a time or latency predictor) of cells
+    encoded as (n, b, 4). The work counts are counted once: the time inputs end with them."""
+    work = predictors.work_counter
+    predicted_time, counts = np.full(len(encoded), np.nan), None
     if predictors.time is not None:
         reindex = reindex_array(predictors.reindex, predictors.operators)
-        features = time_inputs(encoded, reindex, predictors.spec, predictors.work_counter)
+        features = time_inputs(encoded, reindex, predictors.spec, work)
         predicted_time = predictors.time.predict(features)
+        counts = None if work is None else features[:, -len(WORK_NAMES) :]
+    predicted_latency = np.full(len(encoded), np.nan)
+    if predictors.latency is not None and work is not None:
+        predicted_latency = predictors.latency.predict(work.count(encoded) if counts is None else counts)
     inputs, ops = cell_tensors(encoded, predictors.max_blocks)
     predicted_accuracy = predictors.accuracy.predict(inputs, ops, chunk)
-    return predicted_accuracy.astype(float), predicted_time
+    return predicted_accuracy.astype(float), predicted_time, predicted_latency
 
 
-def predict_cells(predictors: Predictors, cells: list[Cell]) -> tuple[np.ndarray, np.ndarray]:
-    """Predicted accuracy and time of cells of any sizes, in their order."""
+def predict_cells(predictors: Predictors, cells: list[Cell]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Predicted accuracy, time and latency of cells of any sizes, in their order."""
     return by_size(cells, predictors.operators, lambda encoded: predict_encoded(predictors, encoded))
 
 
@@ -209,10 +211,9 @@ def unique_expansions(parents: list[Cell], operators: list[str]) -> np.ndarray:
 
 
 def score_expansions(predictors: Predictors, parents: list[Cell], chunk: int = 32768) -> pd.DataFrame:
-    """Every unique expansion of `parents` with its predicted accuracy and time."""
+    """Every unique expansion of `parents` with its predicted accuracy, time and latency."""
     unique = unique_expansions(parents, predictors.operators)
-    accuracy, time = predict_encoded(predictors, unique, chunk)
-    latency = predict_latency(predictors, unique)
+    accuracy, time, latency = predict_encoded(predictors, unique, chunk)
     ids, texts = canonical_ids(unique, predictors.operators)
     return pd.DataFrame(
         {"cell_id": ids, "cell": texts, "predicted_accuracy": accuracy, "predicted_time": time,
@@ -230,14 +231,11 @@ def predictor_quality(trained: pd.DataFrame) -> pd.DataFrame:
     from scipy.stats import spearmanr
 
     rows = []
-    ok = tables.ok_rows(trained)
+    ok = tables.ok_rows(tables.with_added("trained", trained))  # a table of another source: no latency
     ok = ok[ok["predicted_accuracy"].notna()]
     for b, group in ok.groupby("b"):
         row = {"b": int(b), "cells": len(group)}
         for target, measured in (("accuracy", "accuracy"), ("time", "time"), ("latency", "latency_ms")):
-            if measured not in group or f"predicted_{target}" not in group:  # a table without latencies
-                row[f"{target}_mape"] = row[f"{target}_spearman"] = np.nan
-                continue
             predicted = group[[measured, f"predicted_{target}"]].dropna()  # no time predictions in PNAS
             true, guess = predicted[measured].to_numpy(float), predicted[f"predicted_{target}"].to_numpy(float)
             row[f"{target}_mape"] = mape(true, guess) if len(true) else np.nan

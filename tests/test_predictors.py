@@ -66,9 +66,10 @@ def test_score_every_unique_expansion(fitted):
     assert candidates["cell"].iloc[0] == canonical_cell(Cell.from_json(candidates["cell"].iloc[0])).to_json()
     assert candidates["predicted_accuracy"].between(0, 1).all() and (candidates["predicted_time"] > 0).all()
     # the same numbers as predicting the cells one size-group at a time
-    accuracy, time = P.predict_cells(predictors, [Cell.from_json(t) for t in candidates["cell"][:50]])
+    accuracy, time, latency = P.predict_cells(predictors, [Cell.from_json(t) for t in candidates["cell"][:50]])
     assert np.allclose(accuracy, candidates["predicted_accuracy"][:50], atol=1e-5)
     assert np.allclose(time, candidates["predicted_time"][:50])
+    assert np.isnan(latency).all()  # no latency measured, no latency predictor
 
 
 def test_saved_predictors_reload_without_refitting(fitted, tmp_path):
@@ -151,7 +152,7 @@ def test_equivalent_forms_of_a_cell_get_identical_predictions(fitted):
     ]
     for equivalent in forms:
         assert len({cell.cell_id for cell in equivalent}) == 1 and len({c.to_json() for c in equivalent}) > 1
-        accuracy, time = P.predict_cells(predictors, equivalent)
+        accuracy, time, _ = P.predict_cells(predictors, equivalent)
         assert np.ptp(accuracy) == 0 and np.ptp(time) == 0
 
 
@@ -197,6 +198,10 @@ def test_scored_candidates_carry_the_predicted_latency_and_it_reloads(tmp_path):
     predictors = P.fit_predictors(trained, REINDEX, OPS, SPEC, 3, SETTINGS, seed=0, data=DATA)
     candidates = P.score_expansions(predictors, b2[:3])
     assert candidates["predicted_latency"].gt(0).all()
+    # the work counts the time inputs end with are the ones the latency predictor reads
+    encoded = encode([Cell.from_json(text) for text in candidates["cell"][:20]], OPS)
+    direct = predictors.latency.predict(predictors.work_counter.count(encoded))
+    assert np.array_equal(P.predict_encoded(predictors, encoded)[2], direct)
     predictors.save(tmp_path)
     reloaded = P.load_predictors(tmp_path)
     assert np.array_equal(P.score_expansions(reloaded, b2[:3])["predicted_latency"], candidates["predicted_latency"])
