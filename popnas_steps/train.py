@@ -199,17 +199,59 @@ def on_device(model: keras.Model, augment: keras.Sequential) -> keras.Model:
 
 def cosine_decay_restarts(steps: int, first_decay_steps: int, t_mul: float, m_mul: float, alpha: float) -> np.ndarray:
     """Multiplier of the initial rate at steps 0..steps-1: SGDR (Loshchilov & Hutter), as in
-    keras.optimizers.schedules.CosineDecayRestarts."""
-    fraction = np.arange(steps, dtype=np.float64) / first_decay_steps
-    if t_mul == 1.0:
-        restarts = np.floor(fraction)
-        fraction = fraction - restarts
-    else:
-        restarts = np.floor(np.log(1.0 - fraction * (1.0 - t_mul)) / np.log(t_mul))
-        completed = (1.0 - t_mul**restarts) / (1.0 - t_mul)
-        fraction = (fraction - completed) / t_mul**restarts
+    keras.optimizers.schedules.CosineDecayRestarts, except that a period the training would
+    leave unfinished is cut to end with it (its cosine runs its whole course in the steps
+    left), so that every training ends at the schedule's floor. A schedule whose periods end
+    with the training (the paper's 21 = 3 + 6 + 12 epochs) is Keras' to the bit."""
+    position = np.arange(steps, dtype=np.float64)
+    restarts, completed = _periods_at(position, first_decay_steps, t_mul)
+    # Keras' arithmetic, kept as it is so that an uncut schedule stays the same to the bit
+    fraction = (position / first_decay_steps - completed) / t_mul**restarts
+    last_start = completed[-1] * first_decay_steps
+    if steps + 1e-6 < last_start + first_decay_steps * t_mul ** restarts[-1]:  # it would outlast the training
+        tail = restarts == restarts[-1]
+        fraction[tail] = (position[tail] - last_start) / (steps - last_start)
     cosine = 0.5 * m_mul**restarts * (1.0 + np.cos(np.pi * fraction))
     return (1.0 - alpha) * cosine + alpha
+
+
+def _periods_at(position: np.ndarray, first_decay_steps: int, t_mul: float) -> tuple[np.ndarray, np.ndarray]:
+    """For each step: the index k of its period and the periods completed before it, in units
+    of the first period (1 + t_mul + ... + t_mul^(k-1)), in Keras' arithmetic."""
+    fraction = position / first_decay_steps
+    if t_mul == 1.0:
+        restarts = np.floor(fraction)
+        return restarts, restarts
+    restarts = np.floor(np.log(1.0 - fraction * (1.0 - t_mul)) / np.log(t_mul))
+    return restarts, (1.0 - t_mul**restarts) / (1.0 - t_mul)
+
+
+def schedule_periods(recipe: Recipe, steps_per_epoch: int) -> list[float]:
+    """The lengths in epochs of the periods a training with `recipe` goes through: the keys'
+    (first_period x t_mul^k), but the last, which is cut where it would outlast the training."""
+    steps = recipe.epochs * steps_per_epoch
+    first = _first_steps(recipe, steps_per_epoch)
+    restarts, completed = _periods_at(np.arange(steps, dtype=np.float64), first, recipe.t_mul)
+    indices, starts = np.unique(restarts, return_index=True)
+    lengths = np.minimum(first * recipe.t_mul**indices, steps - completed[starts] * first)
+    return [round(float(length) / steps_per_epoch, 6) for length in lengths]
+
+
+def schedule_note(recipe: Recipe, steps_per_epoch: int) -> str | None:
+    """What the schedule became where it differs from the keys as written, for the log."""
+    periods = schedule_periods(recipe, steps_per_epoch)
+    asked = recipe.first_period * recipe.t_mul ** (len(periods) - 1)
+    if periods[-1] + 1e-6 >= asked:
+        return None
+    shown = " + ".join(f"{period:g}" for period in periods)
+    return (
+        f"learning-rate schedule: periods of {shown} epochs; the last is cut from {asked:g} epochs "
+        f"so that the {recipe.epochs}-epoch training ends at the schedule's floor"
+    )
+
+
+def _first_steps(recipe: Recipe, steps_per_epoch: int) -> int:
+    return max(1, round(recipe.first_period * steps_per_epoch))
 
 
 @keras.saving.register_keras_serializable(package="popnas")
@@ -236,7 +278,7 @@ class TabulatedSchedule(keras.optimizers.schedules.LearningRateSchedule):
 def learning_rate_schedule(recipe: Recipe, steps_per_epoch: int) -> TabulatedSchedule:
     multiplier = cosine_decay_restarts(
         recipe.epochs * steps_per_epoch,
-        max(1, round(recipe.first_period * steps_per_epoch)),
+        _first_steps(recipe, steps_per_epoch),
         recipe.t_mul,
         recipe.m_mul,
         recipe.alpha,
@@ -301,6 +343,9 @@ def train_model(
     keras.utils.set_random_seed(seed)
     train, val, steps = make_datasets(data, recipe, seed)
     augment = augmentation(recipe, seed) if recipe.augment_on_device else None
+    note = schedule_note(recipe, steps)
+    if note is not None:
+        log.info(note)
     # `model` is what is measured and saved; `trained` is what fit, the optimizer and the
     # checkpoints see (the same weights, behind the augmentation layers when on the device).
     trained = model if augment is None else on_device(model, augment)

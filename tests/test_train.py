@@ -1,3 +1,4 @@
+import itertools
 import json
 import math
 import os
@@ -131,6 +132,43 @@ def test_tabulated_schedule_matches_keras_cosine_decay_restarts():
     assert ours == pytest.approx([float(reference(step)) for step in steps], rel=1e-5)
     # weight decay follows the same multiplier: Keras applies weight_decay * learning_rate
     assert make_optimizer(recipe, 10).weight_decay * ours[0] == pytest.approx(recipe.weight_decay)
+
+
+@pytest.mark.parametrize("t_mul", [1, 2, 3])
+@pytest.mark.parametrize("first_period", [1, 2, 3, 4])
+def test_every_training_ends_at_the_schedules_floor_with_no_period_longer_than_asked(first_period, t_mul):
+    from popnas_steps.train import Recipe, learning_rate_schedule, make_optimizer
+
+    steps_per_epoch, alpha = 100, 0.01
+    for epochs in range(1, 41):
+        recipe = Recipe(epochs=epochs, learning_rate=0.01, first_period=first_period, t_mul=t_mul, alpha=alpha)
+        rates = np.asarray(learning_rate_schedule(recipe, steps_per_epoch).values)
+        assert len(rates) == epochs * steps_per_epoch
+        # the last step is a period's last: one grid step from the floor (0.5 (1 + cos(pi 99/100)) = 2.5e-4)
+        assert rates[-1] <= recipe.learning_rate * (alpha + 3e-4), (epochs, rates[-1])
+        # periods, where the rate jumps back up, are never longer than first_period x t_mul^k
+        starts = [0, *np.flatnonzero(np.diff(rates) > 0) + 1, len(rates)]
+        for k, (start, end) in enumerate(itertools.pairwise(starts)):
+            assert end - start <= first_period * t_mul**k * steps_per_epoch, (epochs, k, end - start)
+        # the weight decay follows the same multiplier, so it too ends at its floor
+        optimizer = make_optimizer(recipe, steps_per_epoch)
+        assert optimizer.weight_decay * rates[-1] <= recipe.weight_decay * (alpha + 3e-4)
+
+
+def test_a_schedule_cut_to_end_with_the_training_is_logged_and_an_uncut_one_is_not():
+    from popnas_steps.train import Recipe, learning_rate_schedule, schedule_note, schedule_periods
+
+    cut = Recipe(epochs=8, first_period=2)  # 2 + 4 + 8 asked: the last period cut to 2
+    assert schedule_periods(cut, 140) == [2, 4, 2]
+    assert schedule_note(cut, 140) == (
+        "learning-rate schedule: periods of 2 + 4 + 2 epochs; the last is cut from 8 epochs "
+        "so that the 8-epoch training ends at the schedule's floor"
+    )
+    assert learning_rate_schedule(cut, 140).values[-1] < 1e-6  # it was 8.55e-3, 85% of the peak
+    assert learning_rate_schedule(Recipe(epochs=2), 140).values[-1] < 1e-6  # it was 2.53e-3
+    for paper in (Recipe(epochs=21), Recipe(epochs=254, first_period=2), Recipe(epochs=7, first_period=1)):
+        assert schedule_note(paper, 140) is None
+    assert schedule_periods(Recipe(epochs=21), 140) == [3, 6, 12]
 
 
 SUPERVISED_CELL = '[[-1, "3x3 conv", -1, "identity"]]'
