@@ -8,7 +8,7 @@ import os
 import sys
 import time
 
-from popnas_steps.config import validate
+from popnas_steps.config import check_config_files, validate
 from popnas_steps.files import failure_note
 
 STARTED = time.time()  # the job logs this run writes are newer (onerror)
@@ -22,6 +22,9 @@ if not workflow.overwrite_configfiles:
 
 
 # Validate before any job runs: a typo or out-of-range value stops here, naming the key.
+# Snakemake's own YAML loader keeps the last of a key given twice (two `search:` sections):
+# the files it loaded are read again here, refusing that, naming the file and the key.
+check_config_files(workflow.configfiles)
 config.update(validate(config))
 
 
@@ -72,7 +75,10 @@ localrules:
 
 # A job that fails on a full disk cannot write its error to its log on that disk: say so here.
 onerror:
-    note = failure_note(RUN, STARTED)
+    # Only the logs of the jobs that failed: one that succeeded may leave its log empty.
+    failed = getattr(getattr(workflow, "scheduler", None), "failed", None)
+    logs = None if failed is None else [log for job in failed for log in job.log]
+    note = failure_note(RUN, STARTED, logs)
     if note:
         print(note, file=sys.stderr)
 

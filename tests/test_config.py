@@ -389,3 +389,168 @@ def test_a_latency_objective_or_cap_without_onnx_runtime_is_an_error_naming_the_
     with pytest.raises(ConfigError, match=r"search.max_latency_ms use"):
         validate({"search": {"max_latency_ms": 1.5}})
     assert validate({"search": {"objective": "params"}})["search"]["max_latency_ms"] is None  # no latency: no check
+
+
+# --- numbers: finite, and integers written as integers ---------------------------------------
+
+
+def _number_keys(types: tuple[str, ...]) -> list[tuple[str, dict]]:
+    """(key, schema) of every key of the schema whose type is one of `types`, nested ones too,
+    so that a key added later is covered."""
+
+    def walk(properties, prefix):
+        for name, sub in properties.items():
+            key = f"{prefix}{name}"
+            kinds = [sub["type"]] if isinstance(sub.get("type"), str) else sub.get("type", [])
+            if any(kind in types for kind in kinds):
+                yield key, sub
+            yield from walk(sub.get("properties", {}), f"{key}.")
+
+    return list(walk(load_schema()["properties"], ""))
+
+
+def _at(key: str, value) -> dict:
+    """The config {"a": {"b": value}} of the key "a.b"."""
+    config: dict = value
+    for part in reversed(key.split(".")):
+        config = {part: config}
+    return config
+
+
+def _get(config: dict, key: str):
+    for part in key.split("."):
+        config = config[part]
+    return config
+
+
+NUMBER_KEYS = _number_keys(("number", "integer"))
+INTEGER_KEYS = _number_keys(("integer",))
+
+
+def test_the_walk_finds_the_bounded_number_keys_of_the_defects():
+    keys = {key for key, _ in NUMBER_KEYS}
+    assert {"search.time_constraint", "search.budget_hours", "deploy.pause", "network.dropout", "seed"} <= keys
+    assert {"search.max_blocks", "search.beam", "seed"} <= {key for key, _ in INTEGER_KEYS}
+
+
+@pytest.mark.parametrize("key", [key for key, _ in NUMBER_KEYS])
+def test_nan_is_refused_naming_the_key(key):
+    # JSON Schema's minimum and maximum are false for NaN, so the bounds alone let it through.
+    with pytest.raises(ConfigError, match="^" + re.escape(f"config key '{key}': nan is not")):
+        validate(_at(key, float("nan")))
+
+
+@pytest.mark.parametrize("key, schema", NUMBER_KEYS, ids=[key for key, _ in NUMBER_KEYS])
+def test_inf_is_read_as_no_limit_where_null_means_that_and_refused_elsewhere(key, schema):
+    for spelling in (float("inf"), ".inf"):  # a file's .inf, and a nested --config value's string
+        if schema.get("x-inf-is-null"):
+            assert _get(validate(_at(key, spelling)), key) is None  # the same config slice as null
+        else:
+            with pytest.raises(ConfigError, match="^" + re.escape(f"config key '{key}': ")):
+                validate(_at(key, spelling))
+    with pytest.raises(ConfigError, match="^" + re.escape(f"config key '{key}': ")):
+        validate(_at(key, float("-inf")))
+
+
+def test_the_keys_whose_null_means_no_limit_take_inf_and_say_so():
+    marked = {key: schema for key, schema in NUMBER_KEYS if schema.get("x-inf-is-null")}
+    assert {"search.time_constraint", "search.max_params", "search.max_latency_ms", "search.budget_hours"} <= set(
+        marked
+    )
+    for key, schema in marked.items():
+        assert schema["default"] is None and "null or .inf" in schema["description"], key
+    assert "search.budget_hours" in str(pytest.raises(ConfigError, validate, {"deploy": {"pause": float("inf")}}).value)
+
+
+@pytest.mark.parametrize("key, schema", INTEGER_KEYS, ids=[key for key, _ in INTEGER_KEYS])
+def test_a_whole_float_at_an_integer_key_is_refused_naming_the_key(key, schema):
+    # Draft 7 takes 3.0 as an integer; `search.beam: 2.0` then failed in the pareto job, and
+    # 2.0 and 2 recorded different config slices.
+    value = schema.get("minimum", 1)
+    assert _get(validate(_at(key, value)), key) == value
+    message = f"config key '{key}': {float(value)} is not of type"
+    with pytest.raises(ConfigError, match="^" + re.escape(message) + r".*without a decimal point: " + str(value)):
+        validate(_at(key, float(value)))
+
+
+def test_a_whole_float_in_an_integer_list_is_refused_naming_the_entry():
+    with pytest.raises(ConfigError, match=re.escape("config key 'dataset.image_size[0]': 32.0 is not of type")):
+        validate({"dataset": {"image_size": [32.0, 32]}})
+
+
+# --- run names and duplicate keys ------------------------------------------------------------
+
+
+def test_a_run_name_longer_than_a_folder_name_may_be_is_refused():
+    assert validate({"run": "r" * 255})["run"] == "r" * 255
+    with pytest.raises(ConfigError) as caught:
+        validate({"run": "r" * 256})
+    assert str(caught.value) == (
+        "config key 'run': the name is 256 bytes long, and a folder's name holds at most 255 "
+        "(its outputs go to results/<run>/)"
+    )
+
+
+@pytest.mark.parametrize(
+    "text, key, lines",
+    [
+        ("search:\n  beam: 2\nrun: x\nsearch:\n  max_blocks: 2\n", "search", (1, 4)),
+        ("search:\n  beam: 2\n  exploration: 0\n  beam: 3\n", "search.beam", (2, 4)),
+        ("compare:\n  runs: []\n  out: a\n  out: b\n", "compare.out", (3, 4)),
+    ],
+)
+def test_a_key_given_twice_in_a_config_file_is_refused_naming_the_file_and_the_key(tmp_path, text, key, lines):
+    from popnas_steps.config import check_config_files
+
+    path = tmp_path / "twice.yaml"
+    path.write_text(text)
+    message = f"config file '{path}' gives the key '{key}' twice (lines {lines[0]} and {lines[1]})"
+    with pytest.raises(ConfigError, match="^" + re.escape(message)):
+        load_config(path)
+    with pytest.raises(ConfigError, match="^" + re.escape(message)):  # the files Snakemake loaded
+        check_config_files([path])
+
+
+def test_a_key_given_twice_in_a_json_config_file_is_refused(tmp_path):
+    from popnas_steps.config import check_config_files
+
+    path = tmp_path / "twice.json"
+    path.write_text('{"search": {"beam": 2, "beam": 3}}')
+    with pytest.raises(ConfigError, match=re.escape(f"config file '{path}' gives the key 'beam' twice")):
+        check_config_files([path])
+
+
+def test_yaml_merge_keys_and_equal_keys_of_other_mappings_are_no_duplicates(tmp_path):
+    from popnas_steps.config import check_config_files
+
+    path = tmp_path / "ok.yaml"
+    path.write_text(
+        "search: &s\n  beam: 2\nfinal:\n  epochs: 3\ntraining:\n  epochs: 3\n"
+        "compare:\n  runs: [a, b]\n  <<: {out: x}\n  out: y\n"
+    )
+    check_config_files([path])
+    assert load_config(path)["compare"]["out"] == "y"
+
+
+def test_the_schema_file_is_read_refusing_a_key_given_twice(tmp_path):
+    path = tmp_path / "schema.yaml"
+    path.write_text("type: object\nproperties: {}\ntype: array\n")
+    with pytest.raises(ConfigError, match=re.escape(f"schema file '{path}' gives the key 'type' twice")):
+        load_schema(path)
+
+
+@pytest.mark.parametrize(
+    "overlay, message",
+    [
+        ("search:\n  beam: 2\nsearch:\n  max_blocks: 2\n", "gives the key 'search' twice (lines 1 and 3)"),
+        ("search:\n  max_blocks: 3.0\n", "config key 'search.max_blocks': 3.0 is not of type 'integer'"),
+        ("deploy:\n  pause: .nan\n", "config key 'deploy.pause': nan is not a number"),
+    ],
+)
+def test_a_config_file_error_stops_the_dry_run_naming_the_key(tmp_path, overlay, message):
+    (tmp_path / "tiny.yaml").write_text((ROOT / "config" / "tiny.yaml").read_text())
+    (tmp_path / "overlay.yaml").write_text(overlay)
+    run = snakemake(tmp_path, "-n", "--cores", "1", "--configfile", "tiny.yaml", "overlay.yaml")
+    printed = run.stdout + run.stderr
+    assert run.returncode != 0 and "ConfigError" in printed and message in printed, printed[-2000:]
+    assert "Job stats" not in printed  # stopped while the workflow was parsed, before any planning
