@@ -32,13 +32,15 @@ import numpy as np
 
 from popnas_steps.config import without_watch_keys
 from popnas_steps.files import write_json, write_with
-from popnas_steps.provenance import source_fingerprint
+from popnas_steps.provenance import SourceError, source_fingerprint
 
 KERAS_SOURCES = ("cifar10", "cifar100", "mnist", "fashion_mnist")
 FILE_SOURCES = ("npz", "folder", "idx")  # read from dataset.path, which the metadata fingerprints
 # Keras sources that read the four files of MNIST's format from dataset.path when it is set,
-# instead of downloading (popnas_steps.idx).
+# instead of downloading (popnas_steps.idx), with the number of classes each has (labels
+# 0..n-1): a file of other labels is another data set, for source `idx`.
 IDX_KERAS_SOURCES = ("mnist", "fashion_mnist")
+IDX_CLASSES = {"mnist": 10, "fashion_mnist": 10}
 # The class names of the known data sets, in label order.
 CLASS_NAMES = {
     "fashion_mnist": (
@@ -137,15 +139,49 @@ def load_keras(name: str) -> RawData:
 
 def load_idx(path: str | None, source: str) -> RawData:
     """The four MNIST-format files in the folder `path` (popnas_steps.idx), with the class
-    names of `source` where it is a known data set."""
-    from popnas_steps.idx import IdxError, load_idx_folder
+    names of `source` where it is a known data set. Labels must be integers, and those of a
+    known data set its classes; no file may announce more than half of this machine's memory."""
+    from popnas_steps.idx import IdxError, load_idx_folder, split_files
 
     folder = _existing(path, source)
+    memory = _physical_memory()
     try:
-        x_train, y_train, x_test, y_test = load_idx_folder(folder)
+        files = split_files(folder)
+        x_train, y_train, x_test, y_test = load_idx_folder(folder, memory // 2 if memory else None)
     except IdxError as error:
         raise DatasetError(str(error)) from None
+    for split, y in (("train", y_train), ("test", y_test)):
+        _check_labels(y, f"'{files[split, 'labels']}'", source)
     return RawData(x_train, y_train, x_test, y_test, CLASS_NAMES.get(source))
+
+
+def _check_labels(y: np.ndarray, where: str, source: str) -> None:
+    """A DatasetError unless the IDX labels `y` of the file `where` are integers, and the
+    classes of `source` where it is a known data set."""
+    problem = _label_problem(y)
+    if problem:
+        raise DatasetError(f"{where}: labels must be integer class indices; got {problem}")
+    classes = IDX_CLASSES.get(source)
+    if classes is None:
+        return
+    outside = np.unique(y[(y < 0) | (y >= classes)])
+    if outside.size:
+        shown = ", ".join(str(value) for value in outside[:5].tolist()) + (", ..." if outside.size > 5 else "")
+        raise DatasetError(
+            f"{where} holds labels {shown}, outside {source}'s {classes} classes (0..{classes - 1}); "
+            "source 'idx' reads a data set of other classes"
+        )
+
+
+def _label_problem(y: np.ndarray) -> str | None:
+    """Why `y` are not class labels (integers, whole-valued floats, booleans or strings naming
+    the classes), or None."""
+    if y.dtype.kind in "biuUS":
+        return None
+    if y.dtype.kind == "f":
+        bad = y[~np.isfinite(y) | (np.mod(y, 1) != 0)]
+        return f"dtype {y.dtype} with non-integer values such as {bad.flat[0]}" if bad.size else None
+    return f"dtype {y.dtype}"
 
 
 def reads_idx(dataset: dict) -> bool:
@@ -156,6 +192,29 @@ def reads_idx(dataset: dict) -> bool:
 def reads_path(dataset: dict) -> bool:
     """Whether the `dataset` config slice reads its data from `dataset.path`."""
     return dataset["source"] in FILE_SOURCES or reads_idx(dataset)
+
+
+def source_files(dataset: dict) -> list[Path] | None:
+    """The files the source of the `dataset` config slice reads from `dataset.path`, in name
+    order, which its fingerprint covers (popnas_steps.provenance): the four IDX files, the
+    .npz file, the images of a folder's classes; nothing else there, readable or not. None
+    for a source that reads no files, or a path that is not there (a run copied without its
+    raw data); a DatasetError where they cannot be told (an IDX folder without its four
+    files, a folder that cannot be listed)."""
+    path = dataset.get("path")
+    if not reads_path(dataset) or not path or not Path(path).expanduser().exists():
+        return None
+    root = Path(path).expanduser()
+    if reads_idx(dataset):
+        from popnas_steps.idx import IdxError, split_files
+
+        try:
+            return sorted(split_files(root).values())
+        except IdxError as error:
+            raise DatasetError(str(error)) from None
+    if dataset["source"] == "folder":  # a path that is no folder: reading it says so
+        return sorted(file for files in _class_files(root).values() for file in files) if root.is_dir() else []
+    return [root] if root.is_file() else []  # npz: a folder is refused as it is read
 
 
 def load_npz(path: str | None) -> RawData:
@@ -227,15 +286,9 @@ def _npz_array(arrays: np.lib.npyio.NpzFile, file: Path, key: str) -> np.ndarray
 def _npz_labels(arrays: np.lib.npyio.NpzFile, file: Path, key: str) -> np.ndarray:
     """Class labels: integers (or whole-valued floats, or booleans), or strings naming the classes."""
     y = _npz_array(arrays, file, key)
-    if y.dtype.kind in "biuUS":
+    problem = _label_problem(y)
+    if problem is None:
         return y
-    if y.dtype.kind == "f":
-        bad = y[~np.isfinite(y) | (np.mod(y, 1) != 0)]
-        if not bad.size:
-            return y
-        problem = f"dtype {y.dtype} with non-integer values such as {bad.flat[0]}"
-    else:
-        problem = f"dtype {y.dtype}"
     raise DatasetError(
         f"npz file '{file}': labels '{key}' must be integer class indices (or class-name strings); got {problem}"
     )
@@ -247,6 +300,11 @@ def load_folder(path: str | None, image_size: list[int] | None = None) -> RawDat
     if not root.is_dir():
         raise DatasetError(f"dataset.path '{root}' is not a folder")
     classes = _class_files(root)
+    hidden = sorted(entry.name for entry in root.iterdir() if entry.is_dir() and entry.name.startswith("."))
+    if hidden:
+        log.info("image folder '%s': skipping hidden folders %s", root, ", ".join(hidden))
+    counts = ", ".join(f"{name} ({len(files)})" for name, files in classes.items())
+    log.info("image folder '%s': %d classes, images per class: %s", root, len(classes), counts)
     images, labels, first = [], [], None
     for label, files in enumerate(classes.values()):
         for file in files:
@@ -268,14 +326,14 @@ def load_folder(path: str | None, image_size: list[int] | None = None) -> RawDat
 
 def _visible(folder: Path) -> list[Path]:
     """Entries of `folder` in name order, without hidden ones (thumbnails, .DS_Store, ._ forks)."""
-    return sorted(entry for entry in folder.iterdir() if not entry.name.startswith("."))
+    try:
+        return sorted(entry for entry in folder.iterdir() if not entry.name.startswith("."))
+    except OSError as error:
+        raise DatasetError(f"folder '{folder}' cannot be read ({error.strerror})") from None
 
 
 def _class_files(root: Path) -> dict[str, list[Path]]:
     """Image files of each class subfolder, in name order; a DatasetError if there are none."""
-    hidden = sorted(entry.name for entry in root.iterdir() if entry.is_dir() and entry.name.startswith("."))
-    if hidden:
-        log.info("image folder '%s': skipping hidden folders %s", root, ", ".join(hidden))
     class_dirs = [entry for entry in _visible(root) if entry.is_dir()]
     if not class_dirs:
         raise DatasetError(f"image folder '{root}' has no class subfolders")
@@ -285,8 +343,6 @@ def _class_files(root: Path) -> dict[str, list[Path]]:
         if not files:
             raise DatasetError(f"class folder '{class_dir}' holds no images ({', '.join(IMAGE_SUFFIXES)})")
         classes[class_dir.name] = files
-    counts = ", ".join(f"{name} ({len(files)})" for name, files in classes.items())
-    log.info("image folder '%s': %d classes, images per class: %s", root, len(classes), counts)
     return classes
 
 
@@ -471,6 +527,8 @@ def split(raw: RawData, dataset: dict, seed: int) -> tuple[dict[str, Split], dic
     x_train, y_train = _subset(x_train, y_train, dataset.get("train_samples"), seed, "dataset.train_samples")
     x_test, y_test = _subset(x_test, y_test, dataset.get("test_samples"), seed, "dataset.test_samples")
     classes = np.unique(y_train)
+    if not len(classes):
+        raise DatasetError("the training data holds no images")
     if len(classes) < 2:
         raise DatasetError(f"the data has a single class ({classes.tolist()}); classification needs at least 2")
     unknown = np.setdiff1d(np.unique(y_test), classes)
@@ -534,7 +592,10 @@ def prepare(dataset: dict, seed: int, out_dir: str | Path) -> dict:
     each file atomically and `metadata.json` last. The metadata records what made the split
     (popnas_steps.provenance): the settings, the source's fingerprint (taken before it is
     read, so a source replaced while it is read is seen as changed) and the split's SHA-256."""
-    source_files = source_fingerprint(dataset.get("path")) if reads_path(dataset) else None
+    try:
+        source = source_fingerprint(dataset.get("path"), source_files(dataset)) if reads_path(dataset) else None
+    except SourceError as error:
+        raise DatasetError(str(error)) from None
     splits, metadata = split(load_source(dataset), dataset, seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -545,7 +606,7 @@ def prepare(dataset: dict, seed: int, out_dir: str | Path) -> dict:
         digest.update(part.y.astype(np.int32).tobytes())
     metadata["sha256"] = digest.hexdigest()
     metadata["settings"] = without_watch_keys({"dataset": dataset, "seed": seed})
-    metadata["source_files"] = source_files
+    metadata["source_files"] = source
     write_json(out / "metadata.json", metadata)
     return metadata
 

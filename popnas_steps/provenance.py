@@ -6,8 +6,9 @@ copied elsewhere (`cp -a`, `rsync -a`) or a cleaned working folder does not carr
 expensive file carries its own provenance:
 
 - `data/metadata.json`: the `dataset` slice and seed it was prepared with (`settings`), and
-  a fingerprint of the source files at `dataset.path` (`source_files`: count, bytes, a
-  digest of their names, sizes and modification times, and the SHA-256 of their content);
+  a fingerprint of the files the source reads at `dataset.path` (`source_files`: count,
+  bytes, a digest of their names, sizes and modification times, and the SHA-256 of their
+  content);
 - `cells/<id>/result.json`: the seed, network and training recipe (`seed`, `network`,
   `training`) and the SHA-256 of the prepared split it trained on (`data_sha256`);
 - `final/<id>/metrics.json`: the same with the final recipe (`settings`, `data_sha256`).
@@ -73,42 +74,69 @@ def describe(difference: Difference) -> str:
 
 # --- the data's source ----------------------------------------------------------------------
 
+# A fingerprint's `scope`: only the files the source reads (datasets.source_files), so that a
+# README, a `lost+found` or anything else beside them, readable or not, is none of its
+# business. A fingerprint without it (an older popnas) covers every file under the path but
+# hidden ones, and is compared with that.
+READ_SCOPE = "read"
 
-def source_fingerprint(path: str | Path | None) -> dict | None:
-    """The fingerprint of the file or folder at `path` (every file under it but hidden ones);
-    None for a source without files (built in, or a download)."""
-    files = _source_files(path)
+
+class SourceError(ValueError):
+    """A source file that cannot be read."""
+
+
+def source_fingerprint(path: str | Path | None, files: list[Path] | None = None) -> dict | None:
+    """The fingerprint of the source at `path`: of `files`, the ones it reads, where given;
+    else of every file under it but hidden ones (as an older popnas recorded it). None for a
+    source without files (built in, or a download). A SourceError names a file that cannot
+    be read."""
+    scope = READ_SCOPE if files is not None else None
+    if files is None:
+        files = _tree_files(path)
     if files is None:
         return None
     root = Path(path).expanduser()
     content = hashlib.sha256()
     for file in files:
         content.update(_name(root, file).encode() + b"\0")
-        with open(file, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                content.update(chunk)
-    return {**_listing(root, files), "sha256": content.hexdigest()}
+        try:
+            with open(file, "rb") as handle:
+                for chunk in iter(lambda: handle.read(1 << 20), b""):
+                    content.update(chunk)
+        except OSError as error:
+            raise SourceError(f"'{file}' cannot be read ({error.strerror})") from None
+    return {**_listing(root, files), "sha256": content.hexdigest(), **({"scope": scope} if scope else {})}
 
 
-def source_change(recorded: dict | None, path: str | Path | None) -> str | None:
+def source_change(recorded: dict | None, path: str | Path | None, files: list[Path] | None = None) -> str | None:
     """How the source at `path` differs from its `recorded` fingerprint, or None when it does
     not, when nothing was recorded, or when the source is not there to compare (a run copied
-    without its raw data keeps its prepared split)."""
-    files = _source_files(path)
-    if recorded is None or files is None:
+    without its raw data keeps its prepared split). `files` are the ones it reads now, which
+    a fingerprint of that scope is compared with (one of an older popnas: every file)."""
+    if recorded is None:
         return None
-    if _listing(Path(path).expanduser(), files)["listing"] == recorded.get("listing"):
-        return None  # names, sizes and times unchanged: its content is not read again
-    now = source_fingerprint(path)
+    if recorded.get("scope") != READ_SCOPE:
+        files = _tree_files(path)
+    if files is None:
+        return None
+    root = Path(path).expanduser()
+    changed = f"dataset.path '{path}' changed since the data was prepared"
+    try:
+        if _listing(root, files)["listing"] == recorded.get("listing"):
+            return None  # names, sizes and times unchanged: its content is not read again
+        now = source_fingerprint(path, files if recorded.get("scope") == READ_SCOPE else None)
+    except SourceError as error:  # the prepare job says so too, before it reads anything
+        return f"{changed}, and {error}"
     if now["sha256"] == recorded.get("sha256"):
         return None  # copied or touched, the same bytes
     return (
-        f"dataset.path '{path}' changed since the data was prepared: {recorded.get('files')} file(s) of "
-        f"{recorded.get('bytes')} bytes then, {now['files']} of {now['bytes']} now"
+        f"{changed}: {recorded.get('files')} file(s) of {recorded.get('bytes')} bytes then, "
+        f"{now['files']} of {now['bytes']} now"
     )
 
 
-def _source_files(path: str | Path | None) -> list[Path] | None:
+def _tree_files(path: str | Path | None) -> list[Path] | None:
+    """Every file under `path` but hidden ones (the scope of an older popnas's fingerprint)."""
     if not path:
         return None
     root = Path(path).expanduser()
@@ -127,7 +155,10 @@ def _listing(root: Path, files: list[Path]) -> dict:
     listing = hashlib.sha256()
     total = 0
     for file in files:
-        stat = file.stat()
+        try:
+            stat = file.stat()
+        except OSError as error:
+            raise SourceError(f"'{file}' cannot be read ({error.strerror})") from None
         total += stat.st_size
         listing.update(f"{_name(root, file)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return {"files": len(files), "bytes": total, "listing": listing.hexdigest()}
@@ -141,6 +172,9 @@ def _name(root: Path, file: Path) -> str:
 def data_differences(metadata: dict, config: dict) -> list[str]:
     """Why the prepared data of `metadata` is not what `config` prepares: each key that
     differs, and a changed source."""
+    # datasets imports this module first, and says which files a source reads
+    from popnas_steps.datasets import DatasetError, source_files
+
     recorded = metadata.get("settings")
     if recorded is None:  # prepared by an older popnas: the fields it kept
         kept = {key: metadata[key] for key in ("source", "path", "val_fraction") if key in metadata}
@@ -148,7 +182,12 @@ def data_differences(metadata: dict, config: dict) -> list[str]:
             kept["test_fraction"] = metadata["test_fraction"]
         recorded = {"dataset": kept, **({"seed": metadata["seed"]} if "seed" in metadata else {})}
     reasons = [describe(difference) for difference in differences(recorded, recipe(config, "data"))]
-    changed = source_change(metadata.get("source_files"), config["dataset"].get("path"))
+    fingerprint, path = metadata.get("source_files"), config["dataset"].get("path")
+    try:
+        files = source_files(config["dataset"]) if fingerprint and fingerprint.get("scope") == READ_SCOPE else None
+        changed = source_change(fingerprint, path, files)
+    except DatasetError as error:  # the source cannot be read as it was: preparing it again says so
+        changed = f"dataset.path '{path}' changed since the data was prepared: {error}"
     return reasons + ([changed] if changed else [])
 
 

@@ -17,7 +17,7 @@ from popnas_steps.datasets import (
 )
 
 from .conftest import tiny_config
-from .test_idx import write_idx_folder
+from .test_idx import write_idx, write_idx_folder
 
 
 def dataset_slice(**keys) -> dict:
@@ -130,6 +130,20 @@ def test_hidden_entries_are_skipped_and_classes_are_logged(tmp_path, caplog):
     assert f"image folder '{root}': skipping hidden folders .thumbs" in messages
 
 
+def test_a_class_folder_that_cannot_be_listed_is_a_clear_error_naming_it(tmp_path, monkeypatch):
+    root = image_folder(tmp_path / "imgs")
+    real_iterdir = Path.iterdir
+
+    def iterdir(folder):  # as chmod 000 would for anyone but root, whom the tests run as
+        if folder == root / "b":
+            raise PermissionError(13, "Permission denied", str(folder))
+        return real_iterdir(folder)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    with pytest.raises(DatasetError, match=f"folder '{root / 'b'}' cannot be read \\(Permission denied\\)"):
+        prepare(dataset_slice(source="folder", path=str(root)), 0, tmp_path / "out")
+
+
 def test_rgba_png_next_to_rgb_jpegs_is_read_as_rgb(tmp_path):
     root = image_folder(tmp_path / "imgs", suffix=".jpg")
     rgba = np.random.default_rng(5).integers(0, 256, (6, 6, 4), dtype=np.uint8)
@@ -230,6 +244,56 @@ def test_subsets_are_seeded_stratified_and_recorded(tmp_path):
     again = prepare(dataset, 3, tmp_path / "b")
     assert again["sha256"] == meta["sha256"]
     assert prepare(dataset, 4, tmp_path / "c")["sha256"] != meta["sha256"]
+
+
+def idx_folder_with_labels(tmp_path, train: np.ndarray, test: np.ndarray | None = None) -> Path:
+    """The tiny IDX folder of 40 training and 20 test images, with these labels."""
+    folder = write_idx_folder(tmp_path / "files")
+    write_idx(folder / "train-labels-idx1-ubyte.gz", train, gz=True)
+    if test is not None:
+        write_idx(folder / "t10k-labels-idx1-ubyte.gz", test, gz=True)
+    return folder
+
+
+@pytest.mark.parametrize("source", ["mnist", "fashion_mnist"])
+@pytest.mark.parametrize(
+    "labels, shown",
+    [(np.where(np.arange(40) < 4, 255, np.arange(40) % 10), "255"), (np.arange(40) % 11, "10")],
+    ids=["255", "0..10"],
+)
+def test_labels_outside_a_known_data_sets_classes_are_refused_naming_the_file(tmp_path, source, labels, shown):
+    folder = idx_folder_with_labels(tmp_path, labels.astype(np.uint8))
+    message = rf"'.*train-labels-idx1-ubyte.gz' holds labels {shown}, outside {source}'s 10 classes \(0..9\)"
+    with pytest.raises(DatasetError, match=message):  # 12 validation images: 11 classes could be split
+        prepare(dataset_slice(source=source, path=str(folder), val_fraction=0.3), 0, tmp_path / "out")
+    meta = prepare(dataset_slice(source="idx", path=str(folder), val_fraction=0.3), 0, tmp_path / "out")
+    assert meta["num_classes"] == 11  # source idx reads any data set's labels
+
+
+@pytest.mark.parametrize("source", ["idx", "mnist", "fashion_mnist"])
+def test_idx_labels_that_are_not_integers_are_refused_naming_the_file(tmp_path, source):
+    halves = [(np.arange(n) % 4 + 0.5).astype(">f4") for n in (40, 20)]
+    folder = idx_folder_with_labels(tmp_path, *halves)
+    message = r"'.*train-labels-idx1-ubyte.gz': labels must be integer class indices; got dtype float32 .* 0.5"
+    with pytest.raises(DatasetError, match=message):
+        prepare(dataset_slice(source=source, path=str(folder)), 0, tmp_path / "out")
+    whole = idx_folder_with_labels(tmp_path / "whole", (np.arange(40) % 4).astype(">f4"))
+    assert prepare(dataset_slice(source=source, path=str(whole)), 0, tmp_path / "out")["num_classes"] == 4
+
+
+def test_an_empty_idx_training_set_names_its_files(tmp_path):
+    folder = write_idx_folder(tmp_path / "files", n_train=0)
+    with pytest.raises(DatasetError, match="train-images-idx3-ubyte.gz' and '.*train-labels-idx1-ubyte.gz' hold no"):
+        prepare(dataset_slice(source="fashion_mnist", path=str(folder)), 0, tmp_path / "out")
+
+
+def test_an_idx_file_announcing_more_than_half_the_memory_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    from popnas_steps import datasets
+
+    monkeypatch.setattr(datasets, "_physical_memory", lambda: 2000)  # half is 1000 bytes; the images are 1440
+    folder = write_idx_folder(tmp_path / "files")
+    with pytest.raises(DatasetError, match=r"train-images-idx3-ubyte.gz' is too large: .* \[40, 6, 6\] \(1456 bytes\)"):
+        prepare(dataset_slice(source="idx", path=str(folder)), 0, tmp_path / "out")
 
 
 def test_a_subset_larger_than_the_source_names_its_key(tmp_path):

@@ -2,7 +2,9 @@
 where the package is installed."""
 
 import gzip
+import os
 import struct
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +98,14 @@ def test_a_missing_file_is_named(tmp_path):
         split_files(folder / "train-images-idx3-ubyte.gz")
 
 
+def test_a_folder_that_cannot_be_read_is_said_so_not_said_to_lack_its_files(tmp_path, monkeypatch):
+    folder = write_idx_folder(tmp_path)
+    (folder / "t10k-labels-idx1-ubyte.gz").unlink()  # as is_file() sees every file of a folder without x
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != folder)  # chmod 000, for all but root
+    with pytest.raises(IdxError, match=rf"'{folder}' cannot be read \(permission denied\)"):
+        split_files(folder)
+
+
 def test_two_copies_of_one_file_are_refused(tmp_path):
     folder = write_idx_folder(tmp_path, gz=True)
     write_idx_folder(tmp_path, gz=False)
@@ -115,3 +125,81 @@ def test_labels_of_the_wrong_rank_are_refused(tmp_path):
     write_idx(folder / "t10k-labels-idx1-ubyte", np.zeros((20, 2), np.uint8))
     with pytest.raises(IdxError, match=r"t10k-labels-idx1-ubyte' holds an array of shape \[20, 2\]"):
         load_idx_folder(folder)
+
+
+def test_an_empty_split_names_its_files(tmp_path):
+    folder = write_idx_folder(tmp_path, n_train=0)
+    with pytest.raises(
+        IdxError, match=r"train-images-idx3-ubyte.gz' and '.*train-labels-idx1-ubyte.gz' hold no images"
+    ):
+        load_idx_folder(folder)
+
+
+def write_bomb(path: Path, shape: tuple[int, ...], inflated: int) -> Path:
+    """A gzipped IDX file whose header announces `shape` (bytes) and whose content is then
+    `inflated` zero bytes: a few kB on disk."""
+    with gzip.open(path, "wb", compresslevel=1) as handle:
+        handle.write(bytes([0, 0, 0x08, len(shape)]) + b"".join(struct.pack(">I", size) for size in shape))
+        for _ in range(inflated >> 20):
+            handle.write(bytes(1 << 20))
+    return path
+
+
+def peak_memory(read, *args) -> tuple[int, Exception]:
+    """The most memory Python and numpy held while `read(*args)` ran, and what it raised."""
+    tracemalloc.start()
+    try:
+        read(*args)
+    except Exception as error:  # returned to the test, which checks it
+        raised = error
+    else:
+        raised = None
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak, raised
+
+
+def test_a_gzip_bomb_is_refused_having_inflated_no_more_than_its_header_announces(tmp_path):
+    bomb = write_bomb(tmp_path / "bomb-idx3-ubyte.gz", (10, 6, 6), 64 << 20)  # 360 bytes announced, 64 MiB held
+    assert bomb.stat().st_size < 1 << 20
+    peak, raised = peak_memory(read_idx, bomb)
+    assert isinstance(raised, IdxError) and "bomb-idx3-ubyte.gz' has bytes past its values" in str(raised)
+    assert peak < 8 << 20, f"{peak} bytes held to read 360"
+
+
+def test_a_header_announcing_more_than_max_bytes_is_refused_before_any_value_is_inflated(tmp_path):
+    bomb = write_bomb(tmp_path / "big-idx3-ubyte.gz", (1024, 1024, 64), 64 << 20)  # announces 64 MiB, honestly
+    peak, raised = peak_memory(read_idx, bomb, 1 << 20)
+    assert isinstance(raised, IdxError), raised
+    assert str(raised).startswith(
+        f"'{bomb}' is too large: its header announces shape [1024, 1024, 64] (67108880 bytes)"
+    )
+    assert peak < 1 << 20
+    assert read_idx(bomb, 64 << 20).shape == (1024, 1024, 64)  # within the cap it is read
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_gzipped_or_plain_content_shorter_or_longer_than_announced_is_refused_naming_the_file(tmp_path, gz):
+    data = idx_bytes(np.zeros((4, 6, 6), np.uint8))
+    for name, content, message in (("short", data[:-5], "is truncated"), ("long", data + b"\0", "has bytes past")):
+        path = tmp_path / f"{name}-idx3-ubyte"
+        path.write_bytes(gzip.compress(content) if gz else content)
+        with pytest.raises(
+            IdxError, match=rf"'.*{name}-idx3-ubyte' {message}.*announces shape \[4, 6, 6\] \(160 bytes\)"
+        ):
+            read_idx(path)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_header_whose_size_overflows_int64_is_refused_naming_the_file(tmp_path, gz):
+    header = bytes([0, 0, 0x08, 3]) + struct.pack(">III", 2**31, 2**31, 4)  # 2^64 values: 0 in int64
+    path = tmp_path / "huge-idx3-ubyte"
+    path.write_bytes(gzip.compress(header) if gz else header)
+    problem = "is too large" if gz else "is truncated"
+    size = 2**64 + 16
+    with pytest.raises(
+        IdxError, match=rf"'.*huge-idx3-ubyte' {problem}: .*\[2147483648, 2147483648, 4\] \({size} bytes\)"
+    ):
+        read_idx(path)
+    with pytest.raises(IdxError, match=rf"'.*huge-idx3-ubyte' {problem}"):
+        read_idx(path, max_bytes=1 << 30)

@@ -1,6 +1,7 @@
 """A run's files carry what made them, and a plan compares it with the config (issue: a
 copied run, without .snakemake/, silently kept results of another recipe, seed or data)."""
 
+import builtins
 import json
 import os
 from pathlib import Path
@@ -9,13 +10,14 @@ import numpy as np
 import pytest
 
 from popnas_steps import tables
-from popnas_steps.datasets import prepare
+from popnas_steps.datasets import DatasetError, prepare, source_files
 from popnas_steps.layout import RunLayout
-from popnas_steps.provenance import differences, recipe, source_change, source_fingerprint
+from popnas_steps.provenance import data_differences, differences, recipe, source_change, source_fingerprint
 from popnas_steps.results import stale_artefacts
 from popnas_steps.space import Cell
 from popnas_steps.train_cell import made_of, record_crash
 from tests.conftest import tiny_config
+from tests.test_idx import write_idx_folder
 
 CELL = Cell.from_json('[[-1, "3x3 conv", -2, "identity"]]')
 EMPTY = Cell()
@@ -150,20 +152,77 @@ def test_the_prepared_data_records_its_settings_and_source(tmp_path):
     config = npz_config(source)
     metadata = prepare(config["dataset"], config["seed"], tmp_path / "data")
     assert metadata["settings"] == recipe(config, "data")
-    assert metadata["source_files"] == source_fingerprint(source)
+    assert metadata["source_files"] == source_fingerprint(source, [source])
     assert metadata["source_files"]["files"] == 1 and metadata["source_files"]["bytes"] == source.stat().st_size
     assert not list((tmp_path / "data").glob("*.partial"))
 
 
-def test_a_folder_source_is_fingerprinted_whole_but_hidden_files(tmp_path):
+def test_a_folder_source_is_fingerprinted_by_the_images_it_reads(tmp_path):
     folder = tmp_path / "images"
     (folder / "cat").mkdir(parents=True)
     (folder / "cat" / "a.png").write_bytes(b"one")
-    before = source_fingerprint(folder)
+    dataset = {"source": "folder", "path": str(folder)}
+    before = source_fingerprint(folder, source_files(dataset))
     (folder / "cat" / ".DS_Store").write_bytes(b"ignored")
-    assert source_fingerprint(folder) == before
+    (folder / "cat" / "notes.txt").write_bytes(b"not an image")
+    (folder / "README").write_bytes(b"not a class")
+    assert source_fingerprint(folder, source_files(dataset)) == before
     (folder / "cat" / "a.png").write_bytes(b"two")
-    assert "changed since the data was prepared" in source_change(before, folder)
+    assert "changed since the data was prepared" in source_change(before, folder, source_files(dataset))
+
+
+def test_a_fingerprint_of_an_older_popnas_is_compared_with_every_file_it_covered(tmp_path):
+    folder = write_idx_folder(tmp_path / "files")
+    (folder / "README").write_text("MNIST")
+    dataset = {"source": "idx", "path": str(folder)}
+    older = source_fingerprint(folder)  # every file but hidden ones, without a scope
+    assert "scope" not in older and older["files"] == 5
+    assert source_change(older, folder, source_files(dataset)) is None  # its data is not prepared again
+    (folder / "README").write_text("MNIST, the digits")
+    assert "5 file(s) of" in source_change(older, folder, source_files(dataset))
+
+
+def unreadable(monkeypatch, *paths: Path) -> None:
+    """open() refuses `paths` as chmod 000 would for anyone but root, whom the tests run as."""
+    denied, real_open = {str(path) for path in paths}, builtins.open
+
+    def guarded(file, *args, **kwargs):
+        if str(file) in denied:
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", guarded)
+
+
+def idx_source(tmp_path) -> tuple[Path, dict]:
+    """An IDX folder beside files of no concern to the source: a README and a lost+found."""
+    folder = write_idx_folder(tmp_path / "files")
+    (folder / "README").write_text("MNIST")
+    (folder / "lost+found").mkdir()
+    (folder / "lost+found" / "#1234").write_bytes(b"?")
+    return folder, npz_config(folder, dataset={"source": "idx"})
+
+
+def test_an_unreadable_file_beside_the_source_files_is_not_read(tmp_path, monkeypatch):
+    folder, config = idx_source(tmp_path)
+    unreadable(monkeypatch, folder / "README", folder / "lost+found" / "#1234")
+    metadata = prepare(config["dataset"], config["seed"], tmp_path / "data")
+    assert metadata["source_files"]["files"] == 4
+    (folder / "README").write_text("MNIST, the digits")
+    assert data_differences(metadata, config) == []
+
+
+def test_an_unreadable_source_file_is_a_clear_error_naming_it(tmp_path, monkeypatch):
+    folder, config = idx_source(tmp_path)
+    metadata = prepare(config["dataset"], config["seed"], tmp_path / "data")
+    labels = folder / "train-labels-idx1-ubyte.gz"
+    unreadable(monkeypatch, labels)
+    with pytest.raises(DatasetError, match=f"'{labels}' cannot be read \\(Permission denied\\)"):
+        prepare(config["dataset"], config["seed"], tmp_path / "again")
+    assert data_differences(metadata, config) == []  # unchanged: not read
+    os.utime(labels, (1, 1))  # changed: read, and the plan says why it cannot be
+    (reason,) = data_differences(metadata, config)
+    assert "changed since the data was prepared" in reason and f"'{labels}' cannot be read" in reason
 
 
 def test_differences_name_each_key_and_skip_what_was_not_recorded():
