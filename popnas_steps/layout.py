@@ -89,6 +89,10 @@ class RunLayout:
         """Each step's table `name` that exists, by step."""
         return {b: self.table(b, name) for b in self.step_numbers(self.table(0, name).name)}
 
+    def log(self, job: str) -> Path:
+        """A job's log, as the rules name it: <strategy>/logs/<job>.log (select_b2, fit_b3, ...)."""
+        return self.steps / "logs" / f"{job}.log"
+
     @property
     def final(self) -> Path:
         return self.steps / "final"

@@ -26,6 +26,15 @@ def tiny_config(**overrides) -> dict:
 
 
 @pytest.fixture
+def latency_measurable(monkeypatch):
+    """Validation as where ONNX Runtime is installed, whether or not it is here: for tests of a
+    latency objective or cap that read latencies from their tables and measure none."""
+    from popnas_steps import latency
+
+    monkeypatch.setattr(latency, "unavailable_reason", lambda: None)
+
+
+@pytest.fixture
 def tiny_npz(tmp_path):
     """A 3-class npz of 8x8 RGB images whose class is readable from the mean brightness."""
     rng = np.random.default_rng(0)

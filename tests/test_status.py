@@ -20,6 +20,7 @@ from popnas_steps.cli import status as status_cli
 from popnas_steps.cli import step as step_cli
 from popnas_steps.config import validate
 from popnas_steps.files import write_json
+from popnas_steps.layout import RunLayout
 from popnas_steps.space import Cell, one_block_cells
 
 T0 = 1_000_000.0
@@ -369,6 +370,7 @@ def test_the_selection_logs_its_cells_and_forecast(tmp_path, capsys):
     line = capsys.readouterr().out.splitlines()[0]
     assert line.startswith("b2: selected 3 cells (2 front, 1 exploration, 3 to train); predicted GPU time of the step")
     assert " 45 s; forecast on 1 GPU: the step ends " in line and ", the search " in line
+    assert line.endswith('; search settings {"beam": 2, "budget_hours": null, "exploration": 1, "max_blocks": 3}')
 
 
 def test_a_forecast_error_is_a_warning_and_the_selection_stands(tmp_path, capsys):
@@ -427,3 +429,128 @@ def test_a_result_whose_timings_is_not_a_mapping_is_a_pending_cell_not_a_crash(t
     assert {step["b"]: step["pending"] for step in got["steps"]}[1] == 1
     argv = [str(run.dir), "--config", str(config_file(tmp_path))]
     assert status_cli.main(argv, now=run.clock) == 0
+
+
+# --- the run's own settings (K, J, B, the budget) ---------------------------------------------------
+
+
+def log_selection(run: Run, b: int, config: dict = CONFIG) -> Path:
+    """The log of step b's select job, as its rule writes it: the line the selection prints."""
+    log = run.steps / "logs" / f"select_b{b}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(status.selection_line(RunLayout(run.dir, "popnas"), b, config) + "\n")
+    return log
+
+
+def test_the_forecast_takes_the_runs_own_settings_and_warns_that_the_config_differs(tmp_path, capsys):
+    run = up_to_b2_selection(tmp_path)  # K = 2, J = 1, B = 3: its selection logged them
+    log = log_selection(run, 2)
+    other = config_file(tmp_path, beam=6, exploration=2)  # another run's config: K = 6
+    assert status_cli.main([str(run.dir), "--config", str(other), "--as-of", "2"]) == 0
+    printed = capsys.readouterr()
+    assert "b3: o 10 s + 2 cells of t 7.0 s" in printed.out  # K = 2, not 6
+    assert f"K = 2, J = 1, B = 3, budget none (K, J, B, budget from {log})" in printed.out
+    assert f"the run's K (search.beam) is 2 ({log}), the config's 6: the forecast takes the run's" in printed.err
+    assert "the run's J (search.exploration) is 1" in printed.err and "search.max_blocks" not in printed.err
+
+
+def test_a_run_that_records_no_settings_takes_the_configs_with_a_warning_naming_them(tmp_path, capsys):
+    run = up_to_b2_selection(tmp_path)  # made before selections logged their settings
+    b2 = run.steps / "b2"
+    tables.write("pareto", tables.read("selected", b2 / "selected.csv").iloc[:2].assign(rank=[1, 2]), b2 / "pareto.csv")
+    other = config_file(tmp_path, beam=6, exploration=2)
+    assert status_cli.main([str(run.dir), "--config", str(other), "--as-of", "2"]) == 0
+    printed = capsys.readouterr()
+    assert "b3: o 10 s + 6 cells" in printed.out and "(K, J, B, budget from config)" in printed.out
+    assert (f"'{run.steps}' records no search.beam, search.exploration, search.max_blocks, search.budget_hours"
+            in printed.err)  # fmt: skip
+    assert "the forecast takes the config's, K = 6, J = 2, B = 3, budget = none; its fronts held up to 2" in printed.err
+
+
+def test_an_older_run_reads_b_from_its_accuracy_predictor(tmp_path):
+    run = up_to_b2_selection(tmp_path)
+    info = run.steps / "b2" / "predictors" / "accuracy" / "info.json"
+    info.parent.mkdir(parents=True)
+    info.write_text(json.dumps({"max_blocks": 3, "n_operators": 2}))
+    config = validate({"run": "synthetic", "search": {**CONFIG["search"], "max_blocks": 5}})
+    got = status.search_status(run.dir, config, as_of=2)
+    assert [step["b"] for step in got["forecast"]["later_steps"]] == [3]
+    assert got["settings"]["max_blocks"] == 3 and got["settings"]["from"]["max_blocks"] == str(info)
+    assert f"the run's B (search.max_blocks) is 3 ({info}), the config's 5" in got["warnings"][0]
+
+
+@pytest.mark.parametrize("line", ["b2: selected 3 cells; search settings {\"beam\": 2",
+                                  'b2: ...; search settings {"beam": -1, "exploration": 1, "max_blocks": 3, '
+                                  '"budget_hours": null}'])  # fmt: skip
+def test_a_damaged_settings_line_records_nothing(tmp_path, line):
+    run = up_to_b2_selection(tmp_path)
+    log = run.steps / "logs" / "select_b2.log"
+    log.parent.mkdir(parents=True)
+    log.write_text(line + "\n")
+    assert status.logged_settings(RunLayout(run.dir, "popnas"), 2) == ({}, None)
+
+
+def test_the_selection_logs_the_settings_it_was_given_and_the_replay_reads_those_of_its_step(tmp_path):
+    run = up_to_b2_selection(tmp_path)
+    budget = validate({"run": "synthetic", "search": {**CONFIG["search"], "budget_hours": 0.5}})
+    log_selection(run, 2, budget)
+    line = (run.steps / "logs" / "select_b2.log").read_text()
+    assert line.rstrip().endswith('; search settings {"beam": 2, "budget_hours": 0.5, "exploration": 1, '
+                                  '"max_blocks": 3}')  # fmt: skip
+    run.select(3, B3, ["pareto", "pareto"], [5.0, 6.0])
+    log = run.steps / "logs" / "select_b3.log"
+    log.write_text(line.replace('"budget_hours": 0.5', '"budget_hours": null'))  # a later select, without budget
+    layout = RunLayout(run.dir, "popnas")
+    assert status.logged_settings(layout, 2)[0]["budget_hours"] == 0.5  # --as-of 2: what b2's selection had
+    assert status.logged_settings(layout, 3) == ({"beam": 2, "exploration": 1, "max_blocks": 3,
+                                                  "budget_hours": None}, log)  # fmt: skip
+
+
+# --- when a search started ------------------------------------------------------------------------------
+
+OTHER = Cell.from_json('[[-1, "3x3 conv", -1, "identity"], [0, "identity", -2, "identity"]]')
+
+
+def popnas_then_random(root: Path) -> tuple[Run, Run, float]:
+    """A POPNASv2 search of b0 to b3, then, 100 s after its end, a random search in the same run
+    folder: its b0 and b1 were trained by the first, and so was one of its two b2 cells."""
+    first = up_to_b2_selection(root)
+    for cell, t in zip(B2, [4.0, 6.0, 10.0], strict=True):
+        first.train(2, cell, t)
+    first.clock += 10.0
+    first.select(3, B3, ["pareto", "pareto"], [5.0, 6.0])
+    for cell in B3:
+        first.train(3, cell, 7.0)
+    second = Run(root, strategy="random")
+    second.clock = started = first.clock + 100.0
+    second.select(0, [Cell()], ["thrust"])
+    second.select(1, B1, ["b1"] * 3)
+    second.clock += 30.0  # its own fit, expansion and draw
+    second.select(2, [B2[0], OTHER], ["pareto", "pareto"])
+    second.train(2, OTHER, 5.0)
+    return first, second, started
+
+
+def test_a_second_strategy_counts_from_its_own_first_job_not_the_shared_trainings(tmp_path):
+    _, second, started = popnas_then_random(tmp_path)
+    config = validate({"run": "synthetic", "search": {**CONFIG["search"], "strategy": "random"}})
+    got = status.search_status(second.dir, config, now=second.clock + 5.0)
+    assert got["search"]["started"] == started and got["search"]["elapsed_seconds"] == second.clock + 5.0 - started
+    assert got["search"]["started_at"] == "its first job: b0/selected.csv written"
+    text = status.render(got)
+    assert "elapsed since the search started: 50 s (from " in text
+
+
+def test_a_copy_without_file_times_counts_a_second_strategy_from_its_first_own_training(tmp_path):
+    first, second, _ = popnas_then_random(tmp_path)
+    copied = second.clock + 3600.0  # copied without its times: every file looks written then
+    for path in second.steps.rglob("*.csv"):
+        os.utime(path, (copied, copied))
+    config = validate({"run": "synthetic", "search": {**CONFIG["search"], "strategy": "random"}})
+    got = status.search_status(second.dir, config, now=copied)["search"]
+    own = second.results[2][0]["timings"]["started_unix"]  # OTHER's: B2[0] was trained by the first search
+    assert got["started"] == own and got["started_at"].startswith("its first training after another search's")
+    for path in first.steps.rglob("*.csv"):  # and the first search still counts from its b0
+        os.utime(path, (copied, copied))
+    got = status.search_status(first.dir, CONFIG, now=copied)["search"]
+    assert (got["started"], got["started_at"]) == (T0 + 1.0, "its first training")

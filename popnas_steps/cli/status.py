@@ -6,6 +6,8 @@
 RUN_DIR is results/<run> (default: the `run` of the config, config/config.yaml unless
 --config names others). Nothing is written and no lock is taken, so it is safe while a
 search runs. `--as-of B` replays what the forecast said right after step B was selected.
+K, J, B and the budget are the run's own where its files record them; a warning on stderr
+says where the config's differ, or stand in for them.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ def main(argv: list[str] | None = None, now: float | None = None) -> int:
     except (ConfigError, FileNotFoundError, tables.TableError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    for warning in status["warnings"]:  # on stderr: --json's output stays one JSON object
+        print(f"warning (--config {' '.join(args.config)}): {warning}", file=sys.stderr)
     print(json.dumps(status, indent=2) if args.json else render(status))
     return 0
 
