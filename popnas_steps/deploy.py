@@ -24,9 +24,13 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import json
+import multiprocessing
 import os
 import platform
+import signal
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,6 +126,64 @@ def unavailable(formats: list[str]) -> dict[str, dict]:
         for name in formats
         if (reason := missing_reason(DEPLOY_FORMATS[name].modules))
     }
+
+
+class ChildError(RuntimeError):
+    """An exception raised in a run_in_child process (the message is its traceback)."""
+
+
+def run_in_child(target: Callable, *args) -> tuple[list, str | None]:
+    """Call `target(send, *args)` in a fresh interpreter and return what it sent (each `send(x)`)
+    and None, or, where the process died before `target` returned, what it sent until then and
+    how it died ("signal 6 (SIGABRT)", "exit status 1").
+
+    For the runtimes' C++ (ONNX Runtime, the LiteRT interpreter): a native abort or segfault
+    there ends the child, which the caller records, instead of the job. A fresh interpreter
+    (`spawn`, not `fork`): the child imports the runtime itself, and nothing of the parent's
+    state (threads, a loaded library) is copied half-way. `target` and `args` are pickled: a
+    function of a module, plain values. An exception `target` raises is raised here as
+    ChildError, with the child's traceback.
+    """
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_child_main, args=(sender, target, args), daemon=True)
+    child.start()
+    sender.close()  # the child holds the only writing end: its death is the end of the pipe
+    sent, finished, raised = [], False, None
+    while True:
+        try:
+            kind, value = receiver.recv()
+        except EOFError:
+            break
+        if kind == "sent":
+            sent.append(value)
+        elif kind == "finished":
+            finished = True
+        else:
+            raised = value
+    child.join()
+    receiver.close()
+    if raised is not None:
+        raise ChildError(raised)
+    return sent, None if finished else _death_text(child.exitcode)
+
+
+def _child_main(sender, target: Callable, args: tuple) -> None:
+    try:
+        target(lambda value: sender.send(("sent", value)), *args)
+        sender.send(("finished", None))
+    except BaseException:
+        sender.send(("raised", traceback.format_exc()))
+        raise
+
+
+def _death_text(exitcode: int | None) -> str:
+    if exitcode is None or exitcode >= 0:
+        return f"exit status {exitcode}"
+    try:
+        return f"signal {-exitcode} ({signal.Signals(-exitcode).name})"
+    except ValueError:
+        return f"signal {-exitcode}"
 
 
 def runtime_version(name: str) -> str | None:
@@ -224,15 +286,53 @@ def _cpu_model() -> str | None:
     return None
 
 
+def export_damage(path: Path) -> str | None:
+    """Why the export.json at `path` is not a finished export (not JSON, no mapping of format
+    to result, an `ok` format without its agreement, test accuracy or latency), or None. What
+    the final report reads of it (report.final_table)."""
+    try:
+        export = json.loads(Path(path).read_text())
+    except OSError as error:
+        return f"'{path}' cannot be read ({error.strerror})"
+    except (ValueError, UnicodeDecodeError) as error:
+        return f"'{path}' is not valid JSON (truncated or overwritten?): {error}"
+    formats = export.get("formats") if isinstance(export, dict) else None
+    if not isinstance(formats, dict) or not all(isinstance(entry, dict) for entry in formats.values()):
+        return f"'{path}' is not an export: it holds no mapping of format to result"
+    for name, entry in formats.items():
+        latency = entry.get("latency_ms")
+        timed = isinstance(latency, dict) and "median" in latency
+        if entry.get("status") == "ok" and not ({"top1_agreement", "test_accuracy"} <= entry.keys() and timed):
+            return f"'{path}': format {name!r} is ok but lacks its agreement, test accuracy or latency"
+    return None
+
+
+def remove_exports(folder: Path) -> list[str]:
+    """Remove the files of every format (and their partial ones) from `folder`, and return the
+    names removed: an export job starts from none, so no file of an earlier export (another
+    model's, after a new recipe, or a format no longer asked for or failed since) stays beside
+    an export.json that does not list it."""
+    removed = []
+    for kind in DEPLOY_FORMATS.values():
+        for path in (folder / kind.file, folder / f"partial-{kind.file}"):
+            if path.is_file():
+                path.unlink()
+                removed.append(path.name)
+    return removed
+
+
 def export_and_check(model, test_images: np.ndarray, test_labels: np.ndarray, calibration: np.ndarray,
-                     folder: Path, settings: dict) -> dict:  # fmt: skip
+                     folder: Path, settings: dict, each: Callable | None = None) -> dict:  # fmt: skip
     """Export `model` to each format of `settings["formats"]` in `folder`, check each against
     Keras on the test split and time it at batch 1; one entry per format, never raising for
-    a format that cannot be made (its `status` and `reason` say why)."""
+    a format that cannot be made (its `status` and `reason` say why). `each(name, result)` is
+    called as each format is done (export_model sends them to its parent)."""
     results = unavailable(settings["formats"])
     reference = predict_in_chunks(model.predict_on_batch, test_images)
     for name in settings["formats"]:
-        if name in results:
+        if name in results:  # unavailable
+            if each is not None:
+                each(name, results[name])
             continue
         kind = DEPLOY_FORMATS[name]
         path, partial = folder / kind.file, folder / f"partial-{kind.file}"
@@ -248,15 +348,58 @@ def export_and_check(model, test_images: np.ndarray, test_labels: np.ndarray, ca
         except Exception as error:  # a converter or runtime that cannot take this network
             partial.unlink(missing_ok=True)
             results[name] = {"status": "failed", "reason": f"{type(error).__name__}: {str(error)[:500]}"}
-            continue
-        results[name] = {
-            "status": "ok",
-            "file": kind.file,
-            "bytes": path.stat().st_size,
-            **checked,
-            "latency_ms": timed,
-            "runtime": kind.runtime,
-            "runtime_version": runtime_version(name),
-            "threads": settings["threads"],
-        }
+        else:
+            results[name] = {
+                "status": "ok",
+                "file": kind.file,
+                "bytes": path.stat().st_size,
+                **checked,
+                "latency_ms": timed,
+                "runtime": kind.runtime,
+                "runtime_version": runtime_version(name),
+                "threads": settings["threads"],
+            }
+        if each is not None:
+            each(name, results[name])
     return results
+
+
+def export_model(send: Callable, model_file: Path, data_dir: str | Path, settings: dict, seed: int) -> None:
+    """Load the trained model at `model_file` and the prepared data, and export_and_check the
+    formats of `settings` beside the model, sending each format's (name, result) as it is
+    done: export_isolated's child process. Calibration images: `calibration_images` training
+    images drawn with `seed`."""
+    import keras
+
+    from popnas_steps.datasets import load_prepared
+
+    data = load_prepared(data_dir)
+    model = keras.saving.load_model(model_file, compile=False)
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(data.train.x), min(settings["calibration_images"], len(data.train.x)), replace=False)
+    calibration = data.train.x[np.sort(picks)]
+    folder = Path(model_file).parent
+    export_and_check(model, data.test.x, data.test.y, calibration, folder, settings, lambda *done: send(done))
+
+
+def export_isolated(model_file: Path, data_dir: str | Path, settings: dict, seed: int) -> dict:
+    """export_model in a child process (run_in_child): one entry per format of `settings`.
+
+    A converter or runtime that crashes natively (an abort, a segfault) ends the child, not
+    the job: the format it was making is `failed` with the signal, its files are removed, and
+    the formats after it are made in a fresh child. An exception the child raises (the
+    machine's: MemoryError, OSError) is raised here as ChildError.
+    """
+    formats, results = settings["formats"], {}
+    while remaining := [name for name in formats if name not in results]:
+        sent, death = run_in_child(export_model, model_file, data_dir, {**settings, "formats": remaining}, seed)
+        results.update(dict(sent))
+        unsent = [name for name in remaining if name not in results]
+        if death is None or not unsent:
+            break
+        kind = DEPLOY_FORMATS[unsent[0]]
+        for path in (Path(model_file).parent / kind.file, Path(model_file).parent / f"partial-{kind.file}"):
+            path.unlink(missing_ok=True)
+        reason = f"the export process died ({death}) while making it: a crash in its converter or runtime"
+        results[unsent[0]] = {"status": "failed", "reason": reason}
+    return {name: results[name] for name in formats if name in results}

@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from popnas_steps import tables
+from popnas_steps.deploy import export_damage
 from popnas_steps.drawing import draw_cell_on
 from popnas_steps.layout import RunLayout
 from popnas_steps.results import job_seconds, read_results
@@ -355,27 +356,15 @@ def final_table(metric_files: list[str | Path]) -> pd.DataFrame:
 
 def _exported_formats(path: Path) -> dict:
     """The formats of a final network's export.json ({} where it has none); a damaged one is
-    an error naming it."""
+    an error naming it (the workflow makes it again before this report: results.stale_artefacts)."""
     if not path.is_file():
         return {}
-    try:
-        formats = json.loads(path.read_text())["formats"]
-        if not isinstance(formats, dict) or not all(isinstance(entry, dict) for entry in formats.values()):
-            raise ValueError("its formats are not a mapping of format to result")
-        for name, entry in formats.items():
-            if entry.get("status") == "ok" and not _has_export_figures(entry):
-                raise ValueError(f"format {name!r} is ok but lacks its agreement, test accuracy or latency")
-        return formats
-    except (ValueError, KeyError, TypeError) as error:
+    damage = export_damage(path)
+    if damage is not None:
         raise ValueError(
-            f"'{path}' is not a finished export ({type(error).__name__}: {error}); delete it and run "
-            "the workflow again to export the network anew"
-        ) from None
-
-
-def _has_export_figures(entry: dict) -> bool:
-    latency = entry.get("latency_ms")
-    return {"top1_agreement", "test_accuracy"} <= entry.keys() and isinstance(latency, dict) and "median" in latency
+            f"{damage}: not a finished export; delete it and run the workflow again to export the network anew"
+        )
+    return json.loads(path.read_text())["formats"]
 
 
 def compare_runs(run_dirs: list[Path], out_dir: Path) -> pd.DataFrame:

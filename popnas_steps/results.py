@@ -8,6 +8,10 @@ is checked where it is read:
   result that a collected step lacks (`stale_artefacts`);
 - *implausible* (an `ok` result whose accuracy or time is not a finite number in range):
   `collect` records the cell as failed with that reason, so the search leaves it out.
+
+`stale_artefacts` also says which cheaper files must be made again: damaged tables, a step's
+latency table that is deleted or was measured without a usable ONNX Runtime that is usable
+now, and a damaged export.json.
 """
 
 from __future__ import annotations
@@ -15,9 +19,12 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from functools import cache
 from pathlib import Path
 
 from popnas_steps import tables
+from popnas_steps.deploy import export_damage
+from popnas_steps.latency import remeasure_reason, runtime_loads
 from popnas_steps.layout import RunLayout
 from popnas_steps.provenance import data_differences, describe, made_differences, recipe
 from popnas_steps.space import Cell, CellError, cell_from_list, cell_id, cell_ids
@@ -137,7 +144,11 @@ def stale_artefacts(layout: RunLayout, config: dict | None = None) -> tuple[set[
 
     For each step with a selection: a damaged result is made again (its cell retrained); a
     missing result of a step already collected makes its `trained.csv` be made again, which
-    trains the cell first. A damaged table of a step is made again. A failed initial thrust
+    trains the cell first. A damaged table of a step is made again, and so is its latency
+    table where it is missing from a collected step (its figures in `trained.csv` do not say
+    why a latency is missing) or was measured where ONNX Runtime was missing or could not be
+    loaded and can be now (latency.remeasure_reason). A damaged export.json of a final
+    network is made again (the final report reads it). A failed initial thrust
     is trained again: the search cannot go on without it, and its failure (one cheap
     network) is more likely a passing fault than the empty cell's. Snakemake alone would do
     none of this: it does not rebuild a missing file that only finished files were made
@@ -162,6 +173,7 @@ def stale_artefacts(layout: RunLayout, config: dict | None = None) -> tuple[set[
     expected = recipe(config, "cell") if config is not None and not data_changed else None
     data_sha = _data_sha256(layout)
     mismatches: Counter[str] = Counter()
+    loads = cache(runtime_loads)  # one question per interpreter, whatever the count of steps
     for b in layout.step_numbers():
         step, selection = layout.step(b), layout.table(b, "selected")
         for table in sorted(step.glob("*.csv")) + sorted(step.glob("*.parquet")):
@@ -169,6 +181,11 @@ def stale_artefacts(layout: RunLayout, config: dict | None = None) -> tuple[set[
             if why is not None:
                 forced.add(str(table))
                 reasons.append(f"{why}: it will be made again")
+        latency = layout.table(b, "latency")
+        why = _stale_latency(latency, layout.table(b, "trained"), loads) if str(latency) not in forced else None
+        if why is not None:
+            forced.add(str(latency))
+            reasons.append(why)
         if not selection.is_file():
             continue
         try:
@@ -202,7 +219,26 @@ def stale_artefacts(layout: RunLayout, config: dict | None = None) -> tuple[set[
     ]
     if config is not None and not data_changed:
         _stale_finals(layout, config, data_sha, forced, reasons)
+    for path in sorted(layout.final.glob("*/export.json")):
+        why = export_damage(path)
+        if why is not None:
+            forced.add(str(path))
+            reasons.append(f"{why}: the network will be exported again")
     return forced, reasons
+
+
+def _stale_latency(path: Path, trained: Path, loads) -> str | None:
+    """Why a step's latency table must be measured again, or None (a damaged one is made again
+    with the other tables)."""
+    if not path.is_file():
+        if trained.is_file():  # Snakemake would not remake it: its only reader, trained.csv, is finished
+            return f"'{path}' is missing from collected step '{trained.parent.name}': it will be measured again"
+        return None
+    try:
+        why = remeasure_reason(tables.read("latency", path), loads)
+    except tables.TableError:
+        return None
+    return f"'{path}': {why}: it will be measured again" if why is not None else None
 
 
 def _data_differences(layout: RunLayout, config: dict) -> list[str]:

@@ -72,8 +72,10 @@ rule export_final:
     # The final network as ONNX and LiteRT files, each checked against Keras on the test
     # split and timed at batch 1 (popnas_steps.deploy). Its own job after the training, as
     # the drawing: a format that cannot be made (the deploy extra missing, an op a converter
-    # cannot take) is recorded in export.json with its reason, printed as one line, and
-    # nothing here can cost the trained model.
+    # cannot take, a native crash: each format is made in a child process) is recorded in
+    # export.json with its reason, printed as one line, and nothing here can cost the trained
+    # model. It first removes the files of an earlier export; a damaged export.json is made
+    # again (results.stale_artefacts).
     input:
         model=rules.train_final.output.model,
         metrics=rules.train_final.output.metrics,

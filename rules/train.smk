@@ -30,7 +30,11 @@ rule measure_latency:
     # trained model, and it runs beside the step's trainings (no GPU slot waits for it).
     # Each latency is relative to a reference network timed in the same rounds, in the
     # milliseconds of the reference as b1's job calibrates it for the whole run.
-    # Without ONNX Runtime each latency is recorded missing, with one line on stderr.
+    # A latency that cannot be measured is recorded with its reason, one line on stderr, and
+    # never fails the job: missing (no ONNX Runtime), failed (it cannot be loaded, refuses a
+    # graph, or crashes: the timing runs in a child process). A table measured without a
+    # usable runtime is measured again once it loads, and a deleted one is remade
+    # (results.stale_artefacts).
     input:
         selected=step_selection,
         data=rules.prepare_data.output.metadata,

@@ -161,3 +161,77 @@ def test_a_missing_model_is_an_error_naming_it(tmp_path, capsys):
     code = cli.main(["export", "--settings", "{}", "--data", str(tmp_path), "--model", str(tmp_path / "none.keras"),
                      "--out", str(tmp_path / "export.json")])  # fmt: skip
     assert code == 2 and "none.keras" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("formats", [[], ["litert"]])
+def test_an_export_leaves_no_file_of_a_format_it_did_not_make(tmp_path, monkeypatch, formats):
+    from popnas_steps.cli import deploy as cli
+
+    monkeypatch.setattr(deploy.importlib.util, "find_spec", lambda name: None)  # litert: unavailable
+    (tmp_path / "model.keras").write_text("never read")
+    earlier = ["model.onnx", "model.tflite", "model_int8.tflite", "partial-model.onnx"]  # an earlier export's
+    for name in earlier:
+        (tmp_path / name).write_bytes(b"an earlier model")
+    settings = json.dumps({"deploy": {"formats": formats}})
+    code = cli.main(["export", "--settings", settings, "--data", str(tmp_path / "no-data"), "--model",
+                     str(tmp_path / "model.keras"), "--out", str(tmp_path / "export.json")])  # fmt: skip
+    assert code == 0
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".export.json.lock", "export.json", "model.keras"]
+    assert json.loads((tmp_path / "export.json").read_text())["formats"].keys() == set(formats)
+
+
+def _send_then_abort(send, value):
+    import os
+
+    send(value)
+    os.abort()
+
+
+def _raise(send, message):
+    raise OSError(message)
+
+
+def test_a_child_process_that_dies_is_reported_with_what_it_sent_and_its_signal():
+    sent, death = deploy.run_in_child(_send_then_abort, {"a": 1})
+    assert sent == [{"a": 1}] and death == "signal 6 (SIGABRT)"
+    assert deploy.run_in_child(_double, 2) == ([4], None)
+
+
+def _double(send, value):
+    send(2 * value)
+
+
+def test_an_exception_in_a_child_process_is_raised_with_its_traceback():
+    with pytest.raises(deploy.ChildError, match="OSError: no space left"):
+        deploy.run_in_child(_raise, "no space left")
+
+
+def test_a_runtime_that_aborts_natively_is_that_formats_failure_and_the_others_are_made(tiny_data, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("ai_edge_litert", reason="the deploy extra is not installed: pip install 'popnas[deploy]'")
+    root = Path(__file__).resolve().parent.parent
+    fake = tmp_path / "fake" / "onnxruntime"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("import os\nos.abort()  # as a C++ assertion in the runtime would\n")
+    model_file, _ = saved_model(tiny_data, tmp_path / "final")
+    settings = json.dumps({"seed": 7, "deploy": {**SETTINGS, "formats": ["onnx", "litert"]}})
+    out = tmp_path / "final" / "export.json"
+    job = subprocess.run(
+        [sys.executable, "-m", "popnas_steps.cli.deploy", "export", "--settings", settings, "--data", str(tiny_data),
+         "--model", str(model_file), "--out", str(out)],
+        capture_output=True, text=True, cwd=root, timeout=600,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(fake.parent), str(root)])},
+    )  # fmt: skip
+    assert job.returncode == 0, job.stderr[-3000:]
+    formats = json.loads(out.read_text())["formats"]
+    assert formats["onnx"] == {
+        "status": "failed",
+        "reason": "the export process died (signal 6 (SIGABRT)) while making it: a crash in its converter or runtime",
+    }
+    assert formats["litert"]["status"] == "ok" and (tmp_path / "final" / "model.tflite").is_file()
+    assert not (tmp_path / "final" / "model.onnx").exists() and not list((tmp_path / "final").glob("partial-*"))
+    assert f"popnas: no onnx export of final: {formats['onnx']['reason']}" in job.stderr.splitlines()

@@ -1,4 +1,8 @@
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -29,7 +33,8 @@ def test_without_onnx_runtime_every_latency_is_missing_with_its_reason(monkeypat
     table = latency.measure_latencies({"a": SMALL, "b": LARGE}, DATA, SPEC, SETTINGS, seed=0)
     assert list(table.columns) == tables.COLUMNS["latency"] and table["latency_ms"].isna().all()
     assert set(table["latency_status"]) == {"missing"}
-    assert table["latency_reason"][0] == "needs onnxruntime: pip install 'popnas[deploy]'"
+    assert table["latency_reason"][0] == f"needs onnxruntime: pip install 'popnas[deploy]' (in {sys.executable})"
+    assert latency.interpreter_of(table["latency_reason"][0]) == sys.executable
 
 
 def test_the_job_without_onnx_runtime_says_so_in_one_line_and_exits_0(monkeypatch, tmp_path, capsys):
@@ -42,7 +47,8 @@ def test_the_job_without_onnx_runtime_says_so_in_one_line_and_exits_0(monkeypatc
     argv = ["--settings", settings, "--data", str(metadata), "--selected", str(selected), "--out", str(out)]
     assert cli_latency.main(argv) == 0
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["popnas: no latency of 2 networks: needs onnxruntime: pip install 'popnas[deploy]'"]
+    reason = f"needs onnxruntime: pip install 'popnas[deploy]' (in {sys.executable})"
+    assert err == [f"popnas: no latency of 2 networks: {reason}"]
     assert tables.read("latency", out)["latency_status"].tolist() == ["missing", "missing"]
 
 
@@ -96,3 +102,71 @@ def test_collect_joins_each_cells_latency_and_leaves_a_missing_one_empty():
                              "latency_ms": [0.5, np.nan], "latency_relative": [0.25, np.nan]})  # fmt: skip
     table = collect.trained_table(results, tables.selection_table(cells, "b1"), 1, measured)
     assert table["latency_ms"][0] == 0.5 and table["latency_relative"][0] == 0.25 and pd.isna(table["latency_ms"][1])
+
+
+# --- a runtime that cannot be loaded or crashes: recorded, never the job's failure ----------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_job_with_runtime(tmp_path: Path, fake_runtime: str) -> tuple[subprocess.CompletedProcess, pd.DataFrame | None]:
+    """The latency job of two cells, run as the workflow runs it, with `fake_runtime` as the
+    `onnxruntime` package's __init__.py, found before the real one."""
+    fake = tmp_path / "fake" / "onnxruntime"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text(fake_runtime)
+    selected, metadata, out = tmp_path / "selected.csv", tmp_path / "metadata.json", tmp_path / "latency.csv"
+    tables.write("selected", tables.selection_table([SMALL, LARGE], "b1"), selected)
+    metadata.write_text(json.dumps({"input_shape": [8, 8, 1], "num_classes": 10}))
+    settings = json.dumps({"seed": 0, "network": SPEC.__dict__, "deploy": SETTINGS})
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(fake.parent), str(ROOT)])}
+    job = subprocess.run(
+        [sys.executable, "-m", "popnas_steps.cli.latency", "--settings", settings, "--data", str(metadata),
+         "--selected", str(selected), "--reference=", "--out", str(out)],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    return job, tables.read("latency", out) if out.is_file() else None
+
+
+def test_a_runtime_that_cannot_be_loaded_is_every_latencys_recorded_failure_and_the_job_exits_0(tmp_path):
+    pytest.importorskip("onnx", reason="the deploy extra is not installed: pip install 'popnas[deploy]'")
+    job, table = run_job_with_runtime(tmp_path, 'raise ImportError("libonnxruntime.so.1: cannot open shared object")')
+    assert job.returncode == 0, job.stderr[-2000:]
+    assert table["latency_status"].tolist() == ["failed", "failed"] and table["latency_ms"].isna().all()
+    reason = table["latency_reason"][0]
+    assert reason.startswith(f"{latency.LOAD_FAILURE}: ImportError: libonnxruntime.so.1: cannot open shared object")
+    assert latency.interpreter_of(reason) == sys.executable  # asked again once it loads (results.stale_artefacts)
+    assert f"popnas: no latency of 2 networks: {reason}" in job.stderr.splitlines()
+
+
+def test_a_runtime_that_aborts_natively_is_every_latencys_recorded_failure_and_the_job_exits_0(tmp_path):
+    pytest.importorskip("onnx", reason="the deploy extra is not installed: pip install 'popnas[deploy]'")
+    job, table = run_job_with_runtime(tmp_path, "import os\nos.abort()  # as a C++ assertion in the runtime would")
+    assert job.returncode == 0, job.stderr[-2000:]
+    assert table["latency_status"].tolist() == ["failed", "failed"]
+    reason = table["latency_reason"][0]
+    assert reason == (
+        f"{latency.LOAD_FAILURE}: importing it ended the process (signal 6 (SIGABRT); then signal 6 (SIGABRT))"
+        f" (in {sys.executable})"
+    )  # measured again once it loads (results.stale_artefacts)
+    assert f"popnas: no latency of 2 networks: {reason}" in job.stderr.splitlines()
+
+
+def test_a_runtime_that_crashes_while_timing_is_every_latencys_recorded_failure(tmp_path):
+    pytest.importorskip("onnxruntime", reason="the deploy extra is not installed: pip install 'popnas[deploy]'")
+    crash_on_run = (  # the real runtime, whose sessions abort when they predict
+        "import importlib.util, os, sys\n"
+        "sys.path.remove(os.path.dirname(os.path.dirname(__file__)))\n"
+        "del sys.modules['onnxruntime']\n"
+        "import onnxruntime as real\n"
+        "class Crashing(real.InferenceSession):\n"
+        "    def run(self, *args, **kwargs):\n"
+        "        os.abort()\n"
+        "real.InferenceSession = Crashing\n"
+    )
+    job, table = run_job_with_runtime(tmp_path, crash_on_run)
+    assert job.returncode == 0, job.stderr[-2000:]
+    assert table["latency_status"].tolist() == ["failed", "failed"]
+    assert table["latency_reason"][0] == (
+        "the timing process died (signal 6 (SIGABRT); then signal 6 (SIGABRT)): a crash in ONNX Runtime"
+    )

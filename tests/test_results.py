@@ -171,10 +171,18 @@ def run(tmp_path, monkeypatch):
     from popnas_steps.collect import trained_table
 
     tables.write("trained", trained_table(results, b0_selected, 0), b0 / "trained.csv")
+    tables.write("latency", latency_table([CELL, OTHER], "ok"), b0 / "latency.csv")
     tables.write("selected", tables.selection_table([THIRD], "exploration"), b1 / "selected.csv")
     candidates = pd.DataFrame({"cell_id": ["a"], "cell": ["[]"], "predicted_accuracy": [0.5], "predicted_time": [1.0]})
     tables.write("candidates", candidates, b2 / "candidates.parquet")
     return run, steps
+
+
+def latency_table(cells: list[Cell], status: str, reason: str | None = None) -> pd.DataFrame:
+    ok = status == "ok"
+    return pd.DataFrame({"cell_id": [cell.cell_id for cell in cells], "latency_status": status,
+                         "latency_ms": 1.0 if ok else None, "latency_reason": reason},
+                        columns=tables.COLUMNS["latency"])  # fmt: skip
 
 
 def test_nothing_is_stale_in_a_good_run(run):
@@ -291,3 +299,94 @@ def test_a_crash_result_of_an_earlier_version_without_timings_still_reads(tmp_pa
     results = [read_result(path) for path in paths]
     assert [implausible(result) for result in results] == [None, None]
     assert math.isnan(job_seconds(results[0])) and job_seconds(results[1]) == 3600.0
+
+
+# --- latency tables and exports ------------------------------------------------------------
+
+
+def test_a_deleted_latency_table_of_a_collected_step_is_measured_again(run):
+    path = f"{run[1]}/b0/latency.csv"
+    Path(path).unlink()
+    forced, reasons = stale(*run)
+    assert forced == {path}
+    assert reasons == [f"'{path}' is missing from collected step 'b0': it will be measured again"]
+
+
+def hide_the_runtime_from_new_interpreters(tmp_path: Path, monkeypatch) -> None:
+    """A sitecustomize on PYTHONPATH, as a venv without the deploy extra: an interpreter started
+    now finds no onnxruntime."""
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text('import sys\nsys.modules["onnxruntime"] = None\n')
+    monkeypatch.setenv("PYTHONPATH", str(hide))
+
+
+@pytest.mark.parametrize(
+    "status, reason",
+    [
+        ("missing", "needs onnxruntime: pip install 'popnas[deploy]' (in {python})"),
+        ("missing", "needs onnx, onnxruntime: pip install 'popnas[deploy]'"),  # an earlier version's: this python
+        ("failed", "ONNX Runtime cannot be loaded: ImportError: libonnxruntime.so.1 (in {python})"),
+    ],
+)
+def test_latencies_measured_without_a_usable_runtime_are_measured_again_once_it_loads(
+    run, status, reason, tmp_path, monkeypatch
+):
+    pytest.importorskip("onnxruntime", reason="the deploy extra is not installed: pip install 'popnas[deploy]'")
+    import sys
+
+    path = f"{run[1]}/b0/latency.csv"
+    tables.write("latency", latency_table([CELL, OTHER], status, reason.format(python=sys.executable)), path)
+    forced, reasons = stale(*run)  # this interpreter loads the runtime
+    assert forced == {path}
+    assert len(reasons) == 1 and reasons[0].startswith(f"'{path}': its latencies were not measured (")
+    assert reasons[0].endswith(f"and {sys.executable} loads ONNX Runtime now: it will be measured again")
+    hide_the_runtime_from_new_interpreters(tmp_path, monkeypatch)
+    assert stale(*run) == (set(), [])  # still unusable: nothing measured again at every start
+
+
+def test_a_latency_table_of_another_interpreter_is_asked_of_that_interpreter(run):
+    path = f"{run[1]}/b0/latency.csv"
+    reason = "needs onnxruntime: pip install 'popnas[deploy]' (in /gone/conda-env/bin/python)"
+    tables.write("latency", latency_table([CELL, OTHER], "missing", reason), path)
+    assert stale(*run) == (set(), [])  # the jobs' interpreter (--sdm conda) cannot, whatever this one can
+
+
+def test_latencies_the_runtime_refused_or_crashed_on_are_not_measured_again(run):
+    path = f"{run[1]}/b0/latency.csv"
+    crashed = "the timing process died (signal 6 (SIGABRT)): a crash in ONNX Runtime"
+    refused = "RuntimeError: op Foo is not implemented"
+    tables.write("latency", pd.concat([latency_table([CELL], "failed", refused),
+                                       latency_table([OTHER], "failed", crashed)]), path)  # fmt: skip
+    assert stale(*run) == (set(), [])
+
+
+def write_export(steps_dir: str, cell_id: str, text: str) -> str:
+    path = Path(steps_dir) / "final" / cell_id / "export.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return str(path)
+
+
+GOOD_EXPORT = {"model": "model.keras", "formats": {
+    "onnx": {"status": "ok", "top1_agreement": 1.0, "test_accuracy": 0.5, "latency_ms": {"ms": 1.0, "median": 1.0}},
+    "litert": {"status": "unavailable", "reason": "needs ai_edge_litert: pip install 'popnas[deploy]'"},
+}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "text, named",
+    [
+        ('{"model": "model.keras", "form', "is not valid JSON"),
+        ("[]", "holds no mapping of format to result"),
+        ('{"formats": {"onnx": "ok"}}', "holds no mapping of format to result"),
+        ('{"formats": {"onnx": {"status": "ok"}}}', "format 'onnx' is ok but lacks its agreement"),
+    ],
+)
+def test_a_damaged_export_is_made_again(run, text, named):
+    write_export(run[1], CELL.cell_id, json.dumps(GOOD_EXPORT))
+    path = write_export(run[1], OTHER.cell_id, text)
+    forced, reasons = stale(*run)
+    assert forced == {path}
+    assert len(reasons) == 1 and path in reasons[0] and named in reasons[0]
+    assert reasons[0].endswith("the network will be exported again")

@@ -4,10 +4,13 @@
     python -m popnas_steps.cli.deploy export --settings S --data results/<run>/data
         --model final/<cell_id>/model.keras --out final/<cell_id>/export.json
 
-Writes the files of `deploy.formats` beside the model and, last, `export.json`: per format,
-its status (ok, unavailable, failed, with the reason), the agreement of its test
-predictions with Keras', its test accuracy and its latency at batch 1. Exits 0 whatever a
-format's fate, 2 on bad input; a missing package is one line on stderr.
+Removes the files of an earlier export, then writes the files of `deploy.formats` beside the
+model and, last, `export.json`: per format, its status (ok, unavailable, failed, with the
+reason), the agreement of its test predictions with Keras', its test accuracy and its
+latency at batch 1. The formats are made in a child process (deploy.export_isolated): a
+native crash of a converter or runtime is that format's failure. Exits 0 whatever a
+format's fate, 2 on bad input, 1 where the machine failed; each format not made is one line
+on stderr.
 """
 
 from __future__ import annotations
@@ -15,8 +18,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-
-import numpy as np
 
 from popnas_steps.cli.arguments import config_from_args
 from popnas_steps.config import ConfigError
@@ -46,21 +47,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _export(config: dict, model_file: Path, data_dir: str, out: Path) -> int:
-    from popnas_steps.deploy import export_and_check, machine, unavailable
+    from popnas_steps.deploy import ChildError, export_isolated, machine, remove_exports, unavailable
 
     settings = config["deploy"]
+    removed = remove_exports(model_file.parent)  # only the files this export makes stay beside its export.json
+    if removed:
+        print(f"removed the files of an earlier export: {', '.join(removed)}", flush=True)
     formats = unavailable(settings["formats"])
-    if len(formats) < len(settings["formats"]):  # else nothing to make: no TensorFlow, no data loaded
-        import keras
-
-        from popnas_steps.datasets import load_prepared
-
-        data = load_prepared(data_dir)
-        model = keras.saving.load_model(model_file, compile=False)
-        rng = np.random.default_rng(config["seed"])
-        picks = rng.choice(len(data.train.x), min(settings["calibration_images"], len(data.train.x)), replace=False)
-        calibration = data.train.x[np.sort(picks)]
-        formats = export_and_check(model, data.test.x, data.test.y, calibration, out.parent, settings)
+    to_make = [name for name in settings["formats"] if name not in formats]
+    if to_make:  # else nothing to make: no TensorFlow, no data loaded
+        try:  # in a child process: a native crash of a converter or runtime is that format's failure
+            made = export_isolated(model_file, data_dir, {**settings, "formats": to_make}, config["seed"])
+        except ChildError as error:  # the machine's failure (memory, a disk): the job fails, a rerun retries
+            print(f"{error}\nerror: the export process failed on this machine (its traceback is above); "
+                  "a rerun exports again", file=sys.stderr)  # fmt: skip
+            return 1
+        formats = {name: formats.get(name) or made[name] for name in settings["formats"]}
     for name, result in formats.items():
         if result["status"] != "ok":
             print(f"popnas: no {name} export of {model_file.parent.name}: {result['reason']}", file=sys.stderr)

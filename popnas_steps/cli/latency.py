@@ -7,8 +7,11 @@ Without --reference (or with an empty one), the job calibrates the run's referen
 (the workflow's step b1); with it, the job reads it from that table.
 
 One row per selected cell: its latency at batch 1 in milliseconds, or why it has none
-(`missing`: ONNX Runtime is not installed, said in one line on stderr; `failed`: the
-runtime refused the graph). Exits 0 whatever a cell's latency, 2 on bad input.
+(`missing`: ONNX Runtime is not installed; `failed`: it cannot be loaded, it refused the
+graph, or it crashed), each reason said in one line on stderr. The timing runs in a child
+process, so a native crash of the runtime is a recorded failure (latency.measure_in_child).
+Exits 0 whatever a cell's latency, 2 on bad input, 1 where the machine failed (an error the
+timing process raised: its traceback is in the log).
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ import time
 from popnas_steps import tables
 from popnas_steps.cli.arguments import config_from_args
 from popnas_steps.config import ConfigError
+from popnas_steps.deploy import ChildError
 from popnas_steps.files import output_lock
-from popnas_steps.latency import measure_latencies, run_reference_ms
+from popnas_steps.latency import measure_in_child, run_reference_ms
 from popnas_steps.macro import NetworkSpec
 from popnas_steps.space import Cell, CellError
 from popnas_steps.work import DataShape
@@ -46,13 +50,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     spec = NetworkSpec(**config["network"])
     started, cpu_started = time.perf_counter(), time.process_time()
-    table = measure_latencies(cells, data, spec, config["deploy"], config["seed"], reference_ms)
+    try:
+        table = measure_in_child(cells, data, spec, config["deploy"], config["seed"], reference_ms)
+    except ChildError as error:  # the machine's failure (memory, a disk): the job fails, a rerun retries
+        print(f"{error}\nerror: the timing process failed on this machine (its traceback is above); "
+              "a rerun measures again", file=sys.stderr)  # fmt: skip
+        return 1
     measured = int((table["latency_status"] == "ok").sum())
     print(f"{measured} of {len(table)} networks timed in {time.perf_counter() - started:.1f} s "
           f"({time.process_time() - cpu_started:.1f} s of CPU)", flush=True)  # fmt: skip
-    missing = table[table["latency_status"] == "missing"]
-    if len(missing):
-        print(f"popnas: no latency of {len(missing)} networks: {missing['latency_reason'].iloc[0]}", file=sys.stderr)
+    unmeasured = table.loc[table["latency_status"] != "ok", "latency_reason"]
+    for reason, count in unmeasured.value_counts(sort=False).items():  # one line per reason, for the workflow's stderr
+        print(f"popnas: no latency of {count} networks: {reason}", file=sys.stderr)
     with output_lock(args.out):
         tables.write("latency", table, args.out)
     return 0
