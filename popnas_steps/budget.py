@@ -57,9 +57,11 @@ def cut(
     trained = trained.reindex(selection.index, fill_value=False).astype(bool)
     paid = seconds.loc[trained[trained].index]
     already = float(paid.fillna(0.0).sum())  # the trained cells of this step, outside `spent`
+    untrained = selection[~trained]
+    # the seconds as an array of the untrained rows: a Series assigned to an empty frame would
+    # give it the Series' index, and walk the trained cells again as if they were new
     order = (
-        selection[~trained]
-        .assign(_seconds=seconds)
+        untrained.assign(_seconds=seconds.reindex(untrained.index).to_numpy(dtype=float))
         .sort_values(["predicted_accuracy", "_seconds"], ascending=[False, True], kind="stable")
         .index
     )

@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -86,18 +86,26 @@ def output_lock(path: str | Path) -> Iterator[None]:
 LOW_DISK_BYTES = 64 * 2**20
 
 
-def failure_note(folder: str | Path, since: float) -> str | None:
+def failure_note(folder: str | Path, since: float, failed_logs: Iterable[str | Path] | None = None) -> str | None:
     """What to tell the user after a failed Snakemake run writing under `folder` since the
     Unix time `since`, when the failing jobs' own logs may not say it: the job logs left
     empty (a job cannot write the error of a full disk to a log on that disk) and the
-    free space. None when every log has something and the disk has room."""
+    free space. None when every log has something and the disk has room.
+
+    `failed_logs`: the logs of the jobs that failed (the Snakefile's onerror handler has them
+    from Snakemake), the only ones named: a job that succeeded may leave its log empty, and
+    a full disk is no reason for that. None: every log written under `folder` since `since`."""
     folder = Path(folder)
     if not folder.is_dir():
         return None
+    failed = None if failed_logs is None else {Path(log).resolve() for log in failed_logs}
     empty = sorted(
         str(log)
         for log in folder.rglob("*.log")
-        if log.is_file() and log.stat().st_size == 0 and log.stat().st_mtime >= since
+        if log.is_file()
+        and log.stat().st_size == 0
+        and log.stat().st_mtime >= since
+        and (failed is None or log.resolve() in failed)
     )
     free = shutil.disk_usage(folder).free
     if not empty and free >= LOW_DISK_BYTES:

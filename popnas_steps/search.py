@@ -66,6 +66,17 @@ def _ranked(rows: list[dict], columns: list[str]) -> pd.DataFrame:
     return table
 
 
+def refuse_missing(candidates: pd.DataFrame, columns: tuple[str, ...]) -> None:
+    """ValueError naming each of `columns` where candidates have NaN, and how many rows do."""
+    missing = {column: int(candidates[column].isna().sum()) for column in columns}
+    named = [f"{column} ({count} of {len(candidates)} rows)" for column, count in missing.items() if count]
+    if named:
+        raise ValueError(
+            f"candidates with NaN in {', '.join(named)} cannot enter a Pareto front: a NaN has no rank in "
+            "accuracy or cost"
+        )
+
+
 def pareto_front(candidates: pd.DataFrame, k: int, costs: tuple[str, ...] = ("predicted_time",)) -> pd.DataFrame:
     """The K non-dominated candidates of highest predicted accuracy, over accuracy and the
     cost columns `costs` (the paper: predicted time alone).
@@ -74,7 +85,11 @@ def pareto_front(candidates: pd.DataFrame, k: int, costs: tuple[str, ...] = ("pr
     or beats in every cost (a kept one is at least as accurate, so this is domination),
     until K are kept. Whatever dominates a candidate is walked before it, and what dominates
     that is too, so comparing with the kept ones is enough. With one cost this keeps each
-    candidate strictly cheaper than every one walked before it."""
+    candidate strictly cheaper than every one walked before it.
+
+    A NaN accuracy or cost is refused (ValueError naming the column and how many rows): no
+    order ranks it, and the one-cost walk and the several-cost walk would treat it apart."""
+    refuse_missing(candidates, ("predicted_accuracy", *costs))
     ordered = by_accuracy(candidates, costs)
     values = ordered[list(costs)].to_numpy(float)
     if len(costs) == 1:  # vectorised: kept where cheaper than everything walked before

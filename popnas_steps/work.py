@@ -239,6 +239,8 @@ def unused_block_counts(encoded: np.ndarray) -> np.ndarray:
 
 def params_of_cells(cells: list, operators: list[str], spec: NetworkSpec, data: DataShape) -> np.ndarray:
     """(n,) exact parameters of the networks of `cells` (space.Cell, of any sizes), in their order."""
+    if not cells:  # a step left empty by the budget or a cap: by_size has no size to group by
+        return np.zeros(0, dtype=np.int64)
     counter = WorkCounter(list(operators), spec, data)
     (params,) = by_size(cells, operators, lambda encoded: (counter.params(encoded),))
     return params.astype(np.int64)

@@ -183,7 +183,15 @@ def latency_reference(wildcards):
 
 
 def trained_before(wildcards):
-    """trained.csv of every step before b: the data the predictors of step b fit on."""
+    """trained.csv of every step before b: the data the predictors of step b fit on.
+
+    Each step b' >= 2 is reached through its select checkpoint, so that the job is planned
+    again once that checkpoint has run: Snakemake keeps the reason "updated by another job"
+    of a job planned downstream of a checkpoint that reruns, even when the checkpoint makes
+    the same selection again and `collect` has nothing to do; a new search.objective would
+    then fit every later step's predictors again."""
+    for before in range(2, int(wildcards.b)):
+        checkpoints.select.get(b=str(before))
     return [str(LAYOUT.table(i, "trained")) for i in range(int(wildcards.b))]
 
 

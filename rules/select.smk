@@ -28,6 +28,16 @@ rule select_b1:
         "--out {output.selected:q} > {log:q} 2>&1"
 
 
+# The caps that can empty a step's fronts, passed to select only when set (its log names
+# them; a run without caps keeps the params it had): T needs a time predictor.
+CAP_KEYS = [
+    f"search.{key}"
+    for key in ("max_params", "max_latency_ms", "time_constraint")
+    if config["search"][key] is not None
+    and (key != "time_constraint" or STRATEGY.fits_time_predictor)
+]
+
+
 checkpoint select:
     # b>=2: the Pareto front plus the exploration front; which cells is known only now.
     # The settings (K, J, B) serve the forecast line it logs (popnas_steps.status); with a
@@ -54,6 +64,7 @@ checkpoint select:
             "search.beam",
             "search.exploration",
             *BUDGET_KEYS,
+            *CAP_KEYS,
         ),
     shell:
         "{params.python:q} -m popnas_steps.cli.step select --settings {params.settings:q} --b {wildcards.b} "

@@ -51,7 +51,7 @@ rule fit_predictors:
 rule expand:
     input:
         predictors=f"{STEPS}/b{{b}}/predictors",
-        parents=lambda wildcards: f"{STEPS}/b{int(wildcards.b) - 1}/trained.csv",
+        parents=lambda wildcards: trained_before(wildcards)[-1],  # b-1's, through its checkpoint
     output:
         candidates=f"{STEPS}/b{{b}}/candidates.parquet",
     log:

@@ -342,3 +342,16 @@ def test_the_summary_names_the_first_step_the_budget_cut():
     assert search_summary(trained, dropped=dropped)["budget_ended_at"].tolist() == [3]
     assert search_summary(trained, dropped={2: tables.empty("dropped")})["budget_ended_at"].isna().all()
     assert search_summary(trained)["budget_ended_at"].isna().all()  # compare: runs given by hand
+
+
+def test_a_rerun_whose_cells_are_all_trained_keeps_them_and_drops_none():
+    # every cell of the selection trained by an earlier run, and the budget lowered below them
+    table = selection([0.9, 0.8])
+    kept, dropped = cut(table, pd.Series([30.0, 40.0]), spent=100.0, budget=0.36, trained=pd.Series([True, True]))
+    assert kept["cell_id"].tolist() == table["cell_id"].tolist()
+    assert dropped.empty and list(dropped.columns) == tables.COLUMNS["dropped"]
+    # a new cell beside them is still priced and dropped
+    table = selection([0.9, 0.8, 0.7])
+    trained = pd.Series([True, True, False])
+    kept, dropped = cut(table, pd.Series([30.0, 40.0, 5.0]), spent=100.0, budget=0.36, trained=trained)
+    assert len(kept) == 2 and dropped["cell_id"].tolist() == [table["cell_id"].iloc[2]]

@@ -138,3 +138,17 @@ def test_a_failed_run_on_a_nearly_full_disk_says_so(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 2**20, 2**20))
     note = files.failure_note(tmp_path, 0)
     assert "1 MiB free" in note and "the disk is (nearly) full" in note
+
+
+def test_a_failed_run_names_only_the_empty_logs_of_the_jobs_that_failed(tmp_path):
+    from popnas_steps.files import failure_note
+
+    logs = tmp_path / "popnas" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "collect_b2.log").write_text("")  # a job that succeeded and wrote nothing
+    (logs / "pareto_b3.log").write_text("error: not enough values to unpack\n")
+    assert failure_note(tmp_path, 0, [logs / "pareto_b3.log"]) is None
+    (logs / "fit_b3.log").write_text("")  # failed, its error lost
+    note = failure_note(tmp_path, 0, [logs / "pareto_b3.log", str(logs / "fit_b3.log")])
+    assert "1 job log(s) written by this run are empty" in note and "fit_b3.log" in note
+    assert "collect_b2.log" not in note

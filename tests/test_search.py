@@ -151,3 +151,15 @@ def test_caps_discard_the_candidates_over_any_of_them_and_count_each():
     kept, discarded = search.apply_caps(table, {"params": 40, "predicted_time": 5.0, "latency": None})
     assert kept["cell_id"].tolist() == ["a"] and discarded == {"params": 2, "predicted_time": 1}
     assert search.apply_caps(table, {"params": None})[0].equals(table)
+
+
+@pytest.mark.parametrize("costs", [("predicted_time",), ("predicted_time", "params")])
+def test_a_nan_cost_or_accuracy_is_refused_naming_the_column_and_how_many_rows(costs):
+    # one cost used to cut its front at the NaN (np.minimum.accumulate), several to walk past it
+    pool = POOL.assign(params=np.arange(len(POOL), 0, -1))
+    for column in ("predicted_accuracy", *costs):
+        holed = pool.copy()
+        holed.loc[[1, 3], column] = np.nan
+        with pytest.raises(ValueError, match=rf"NaN in {column} \(2 of 6 rows\) cannot enter a Pareto front"):
+            search.pareto_front(holed, k=10, costs=costs)
+    assert len(search.pareto_front(pool, k=10, costs=costs)) > 0

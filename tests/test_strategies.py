@@ -177,7 +177,9 @@ def test_the_params_objective_makes_the_front_over_accuracy_and_parameters(tmp_p
 
 
 @pytest.mark.parametrize("strategy", ["popnas", "pnas", "random"])
-def test_every_front_honours_max_latency_ms_and_says_how_many_it_discarded(strategy, tmp_path, capsys):
+def test_every_front_honours_max_latency_ms_and_says_how_many_it_discarded(
+    strategy, tmp_path, capsys, latency_measurable
+):
     import numpy as np
     import pandas as pd
 
@@ -204,7 +206,7 @@ def test_every_front_honours_max_latency_ms_and_says_how_many_it_discarded(strat
     assert chosen and all(by_id[cell_id] <= cap for cell_id in chosen)
 
 
-def test_the_latency_objective_makes_the_front_over_accuracy_and_predicted_latency(tmp_path):
+def test_the_latency_objective_makes_the_front_over_accuracy_and_predicted_latency(tmp_path, latency_measurable):
     import numpy as np
     import pandas as pd
 
@@ -225,7 +227,7 @@ def test_the_latency_objective_makes_the_front_over_accuracy_and_predicted_laten
     assert (np.diff(front["predicted_latency"]) < 0).all()  # by accuracy down, each one faster
 
 
-def test_a_latency_objective_without_predicted_latencies_is_an_error_saying_why(tmp_path):
+def test_a_latency_objective_without_predicted_latencies_is_an_error_saying_why(tmp_path, latency_measurable):
     from popnas_steps.cli import step
     from popnas_steps.config import validate
 
@@ -233,3 +235,79 @@ def test_a_latency_objective_without_predicted_latencies_is_an_error_saying_why(
     config = validate({"search": {"operators": ["3x3 conv", "identity", "2x2 maxpool"], "objective": "latency"}})
     with pytest.raises(ValueError, match="no latency predictor was fitted"):
         step.pareto(config, folder / "candidates.parquet", folder / "pareto.csv")
+
+
+def b1_trained(steps, operators):
+    """b1/trained.csv of a run: every one-block cell of `operators` trained ok."""
+    from popnas_steps import tables
+    from popnas_steps.collect import trained_table
+    from popnas_steps.space import one_block_cells
+    from popnas_steps.tables import selection_table
+
+    cells = one_block_cells(operators)
+    results = [{"cell_id": cell.cell_id, "cell": cell.to_list(), "status": "ok", "accuracy": 0.5, "time": 2.0,
+                "params": 1000} for cell in cells]  # fmt: skip
+    tables.write("trained", trained_table(results, selection_table(cells, "b1"), 1), steps / "b1" / "trained.csv")
+
+
+def empty_step_after(steps, config, b):
+    """Steps b-1's empty trained table, then step b fitted, expanded, cut and selected as the
+    rules do; the select step's line."""
+    from popnas_steps import tables
+    from popnas_steps.cli import step
+    from popnas_steps.collect import trained_table
+
+    before, folder = steps / f"b{b - 1}", steps / f"b{b}"
+    tables.write("trained", trained_table([], tables.read("selected", before / "selected.csv"), b - 1),
+                 before / "trained.csv")  # fmt: skip
+    step.fit(config, [before / "trained.csv"], steps / "reindex.csv", folder / "predictors")
+    step.expand(config, folder / "predictors", before / "trained.csv", folder / "candidates.parquet")
+    step.pareto(config, folder / "candidates.parquet", folder / "pareto.csv")
+    step.explore(config, b, folder / "candidates.parquet", folder / "pareto.csv", folder / "exploration.csv")
+    line = step.select(config, b, folder / "pareto.csv", folder / "exploration.csv", folder / "selected.csv",
+                       folder / "dropped.csv")  # fmt: skip
+    assert tables.read("pareto", folder / "pareto.csv").empty and tables.read("selected", folder / "selected.csv").empty
+    return line
+
+
+@pytest.mark.parametrize("strategy", ["popnas", "pnas", "random"])
+@pytest.mark.parametrize("objective", [["time"], ["params"], ["time", "params"]])
+def test_a_step_left_empty_by_a_cap_ends_the_search_and_says_which_cap(strategy, objective, tmp_path):
+    from popnas_steps.cli import step
+    from popnas_steps.config import validate
+
+    operators = ["3x3 conv", "identity", "2x2 maxpool"]
+    b2 = scored_step(tmp_path, operators)
+    b1_trained(b2.parent, operators)
+    config = validate({"search": {"strategy": strategy, "operators": operators, "beam": 2, "exploration": 1,
+                                  "max_blocks": 3, "max_params": 1, "objective": objective},
+                       "network": {"motifs": 1, "normal_cells": 1, "filters": 4}})  # fmt: skip
+    step.pareto(config, b2 / "candidates.parquet", b2 / "pareto.csv")
+    step.explore(config, 2, b2 / "candidates.parquet", b2 / "pareto.csv", b2 / "exploration.csv")
+    line = step.select(config, 2, b2 / "pareto.csv", b2 / "exploration.csv", b2 / "selected.csv", b2 / "dropped.csv")
+    assert line == ("b2: nothing to select: no candidate of step b2 is within search.max_params = 1 (pareto_b2.log "
+                    "says how many each discarded)")  # fmt: skip
+    # b3 counts the parameters of no candidate: an empty front, not a failed job
+    line = empty_step_after(b2.parent, config, 3)
+    assert line.startswith("b3: nothing to select: step b2 selected no cell: no candidate of step b2 is within "
+                           "search.max_params = 1")  # fmt: skip
+
+
+@pytest.mark.parametrize("search", [{"max_params": 100_000_000}, {"objective": ["params"]}])
+def test_a_step_after_one_the_budget_emptied_ends_the_search_where_parameters_are_counted(search, tmp_path):
+    from popnas_steps import tables
+    from popnas_steps.config import validate
+
+    from .test_budget import selection
+
+    operators = ["3x3 conv", "identity", "2x2 maxpool"]
+    steps = scored_step(tmp_path, operators).parent
+    b1_trained(steps, operators)
+    # the budget dropped every cell of b2's fronts
+    tables.write("selected", tables.empty("selected"), steps / "b2" / "selected.csv")
+    dropped = selection([0.9]).assign(predicted_seconds=5.0, reason="budget used up")
+    tables.write("dropped", dropped[tables.COLUMNS["dropped"]], steps / "b2" / "dropped.csv")
+    config = validate({"search": {"strategy": "popnas", "operators": operators, "max_blocks": 3,
+                                  "budget_hours": 0.00001, **search}})  # fmt: skip
+    line = empty_step_after(steps, {**config, "search": {**config["search"], "budget_hours": None}}, 3)
+    assert line.startswith("b3: nothing to select: step b2 selected no cell: the budget ended the search at b2")

@@ -126,3 +126,12 @@ def test_a_data_shape_is_read_from_metadata_json_and_a_bad_file_is_named(tmp_pat
             DataShape.read(bad)
     with pytest.raises(ValueError, match="missing.json"):
         DataShape.read(tmp_path / "missing.json")
+
+
+def test_the_params_of_no_cells_are_an_empty_array():
+    # a step left empty by the budget or a cap scores no candidate: its front must still be cut
+    from popnas_steps.work import params_of_cells
+
+    params = params_of_cells([], ["3x3 conv", "identity"], NetworkSpec(motifs=1, normal_cells=1, filters=4),
+                             DataShape((8, 8, 1), 10))  # fmt: skip
+    assert params.dtype == np.int64 and params.shape == (0,)

@@ -407,3 +407,58 @@ def test_a_new_objective_makes_new_fronts_without_fitting_again_or_retraining_a_
         assert all(count <= 5000 for count in params.values()), params
         if latency:  # every trained network has its latency, and every selected one its prediction
             assert chosen["latency_ms"].gt(0).all() and chosen["predicted_latency"].gt(0).all(), chosen
+
+
+def objective_keeping_b2(steps, scratch) -> dict:
+    """A search.objective whose front of b2 is the run's (so b2's selection stays the same),
+    found by cutting b2's cached candidates as the pareto rule would; a cap no candidate
+    reaches where none is, which reruns the same rules."""
+    from popnas_steps.cli import step
+    from popnas_steps.config import validate
+
+    tiny = {"search": {"beam": 2, "operators": ["3x3 conv", "identity"]},
+            "network": {"motifs": 1, "normal_cells": 1, "filters": 4}}  # fmt: skip
+    front = pd.read_csv(steps / "b2" / "pareto.csv", dtype={"cell_id": str})["cell_id"].tolist()
+    for objective in (["latency"], ["time", "latency"], ["time", "params"], ["params"], ["latency", "params"]):
+        config = validate({**tiny, "search": {**tiny["search"], "objective": objective}})
+        try:
+            step.pareto(config, steps / "b2" / "candidates.parquet", scratch / "b2" / "pareto.csv")
+        except ValueError:  # no latency predicted (no ONNX Runtime)
+            continue
+        if pd.read_csv(scratch / "b2" / "pareto.csv", dtype={"cell_id": str})["cell_id"].tolist() == front:
+            return {"objective": objective}
+    return {"max_params": 10**9}
+
+
+@pytest.mark.slow
+def test_a_new_objective_that_keeps_the_selections_fits_no_predictor_again(tiny_run, tmp_path):
+    workdir = tmp_path / "same-fronts"
+    shutil.copytree(tiny_run[0], workdir, symlinks=True)
+    steps = workdir / "results" / "tiny" / "popnas"
+    change = objective_keeping_b2(steps, tmp_path / "scratch")
+    trained = (steps / "b2" / "trained.csv").stat().st_mtime_ns
+    run = snakemake(workdir, *TINY_ARGS, "--config", f"search={json.dumps(change)}", check=True)
+    logs = run.stdout + run.stderr
+    assert "rule pareto:" in logs and "checkpoint select:" in logs  # the fronts and selections made again
+    # Snakemake kept "updated by another job" for the jobs after the select checkpoint, though
+    # it selected the same cells: b3's predictors were fitted again and its candidates scored
+    for rule in ("fit_predictors", "expand", "collect", "train_cell"):
+        assert f"rule {rule}:" not in logs, (change, logs[-3000:])
+    assert (steps / "b2" / "trained.csv").stat().st_mtime_ns == trained
+    assert "Nothing to be done" in snakemake(workdir, "-n", *TINY_ARGS, "--config", f"search={json.dumps(change)}",
+                                             check=True).stdout  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_step_emptied_by_max_params_ends_the_search_and_trains_the_final_networks(tiny_run, tmp_path):
+    workdir = tmp_path / "capped"
+    shutil.copytree(tiny_run[0], workdir, symlinks=True)
+    steps = workdir / "results" / "tiny" / "popnas"
+    run = snakemake(workdir, *TINY_ARGS, "--config", "search={max_params: 1}")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    selected = (steps / "logs" / "select_b2.log").read_text()
+    assert selected.startswith("b2: nothing to select: no candidate of step b2 is within search.max_params = 1")
+    assert "step b2 selected no cell" in (steps / "logs" / "select_b3.log").read_text()
+    assert pd.read_csv(steps / "b3" / "trained.csv").empty
+    final = pd.read_csv(steps / "report" / "final.csv", dtype={"cell_id": str})
+    assert len(final) == 1 and (steps / "final" / final["cell_id"].iloc[0] / "metrics.json").is_file()

@@ -49,7 +49,7 @@ def fit(config: dict, trained: list[Path], reindex_file: Path, out: Path, data_f
     from popnas_steps.predictors import fit_predictors
     from popnas_steps.work import DataShape
 
-    if tables.read("trained", trained[-1]).empty:  # the budget ended the search: nothing to expand
+    if tables.read("trained", trained[-1]).empty:  # the budget or a cap ended the search: nothing to expand
         out.mkdir(parents=True, exist_ok=True)
         (out / "SKIPPED").write_text(f"'{trained[-1]}' holds no cell: no expansion, no predictor to fit\n")
         print(f"'{trained[-1]}' holds no cell: step b-1 selected nothing, so no predictor is fitted")
@@ -77,7 +77,7 @@ def expand(config: dict, predictors_dir: Path, parents_file: Path, out: Path) ->
     from popnas_steps.space import Cell
 
     trained = tables.read("trained", parents_file)
-    if trained.empty:  # the budget ended the search: step b-1 selected nothing, nor does this one
+    if trained.empty:  # the budget or a cap ended the search: step b-1 selected nothing, nor does this one
         tables.write("candidates", tables.empty("candidates"), out)
         print(f"'{parents_file}' holds no cell: step b-1 selected nothing, so there is nothing to expand")
         return
@@ -97,20 +97,20 @@ def expand(config: dict, predictors_dir: Path, parents_file: Path, out: Path) ->
 CAPS = (("max_params", "params", "parameters"), ("max_latency_ms", "predicted_latency", "ms of predicted latency"))
 
 
-def capped_candidates(config: dict, candidates_file: Path, b: int) -> pd.DataFrame:
-    """The scored candidates of step b, with their exact parameters where search.objective or
-    search.max_params reads them, less those over search.max_params or search.max_latency_ms
-    (printed: the step's log)."""
+def capped_candidates(config: dict, candidates_file: Path, b: int, objective: list[str] | tuple = ()) -> pd.DataFrame:
+    """The scored candidates of step b, with their exact parameters where `objective` (the
+    front's search.objective; the exploration front reads none) or search.max_params reads
+    them, less those over search.max_params or search.max_latency_ms (printed: the step's log)."""
     settings = config["search"]
     candidates = tables.read("candidates", candidates_file)
-    if ("latency" in settings["objective"] or settings["max_latency_ms"] is not None) and len(candidates):
+    if ("latency" in objective or settings["max_latency_ms"] is not None) and len(candidates):
         if candidates["predicted_latency"].isna().all():
             raise ValueError(
                 f"search.objective or search.max_latency_ms needs the predicted latency of step b{b}'s candidates, "
                 f"and '{candidates_file}' has none: no latency predictor was fitted, because too few networks "
                 "of the steps before have a measured latency (b<b>/latency.csv says why)"
             )
-    if "params" in settings["objective"] or settings["max_params"] is not None:
+    if "params" in objective or settings["max_params"] is not None:
         candidates = candidates.assign(params=_params(config, candidates, candidates_file))
     kept, discarded = search.apply_caps(candidates, {column: settings[key] for key, column, _ in CAPS})
     for key, column, unit in CAPS:
@@ -138,7 +138,7 @@ def pareto(config: dict, candidates_file: Path, out: Path) -> None:
     b = step_number(out.parent)  # the rule writes b<b>/pareto.csv; the shell command stays as it was
     if b is None:
         raise ValueError(f"'{out}' is not a step's front (b<b>/pareto.csv): the step it cuts is its folder's")
-    candidates = capped_candidates(config, candidates_file, b)
+    candidates = capped_candidates(config, candidates_file, b, config["search"]["objective"])
     tables.write("pareto", strategy.front(candidates, config, b, strategy.front_size(b, config["search"])), out)
 
 
@@ -159,7 +159,7 @@ def select(
     config: dict, b: int, pareto_file: Path, exploration_file: Path, out: Path, dropped_file: Path | None
 ) -> str:
     """Write the selection of step b (and, given a path, its dropped.csv); the line to log
-    when the budget cut it or left nothing to select, else ''."""
+    when the budget cut it or its fronts were empty (`why_empty`), else ''."""
     front = tables.read("pareto", pareto_file).assign(origin="pareto")
     exploration = tables.read("exploration", exploration_file).assign(origin="exploration")
     selected = pd.concat([front, exploration], ignore_index=True)[tables.COLUMNS["selected"]]
@@ -186,12 +186,52 @@ def select(
                 f"{len(selected)} cells kept ({len(selected) - len(new)} already trained), costing "
                 f"{seconds.loc[selected.index].sum() / 3600:.3f} GPU-hours, {len(dropped)} dropped (b{b}/dropped.csv)"
                 f"\n{overrun_line(b, float(seconds.loc[new].sum()), errors)}")  # fmt: skip
-    if selected.empty and dropped.empty:  # the fronts were empty: step b-1 selected nothing
-        line = f"b{b}: nothing to select: step b{b - 1} selected no cell (the budget ended the search)"
+    if selected.empty and dropped.empty:  # the fronts were empty: the budget or a cap ended the search
+        line = f"b{b}: nothing to select: {why_empty(out, b, config)}"
     tables.write("selected", selected, out)
     if dropped_file is not None:
         tables.write("dropped", dropped, dropped_file)
     return line
+
+
+def why_empty(selected: Path, b: int, config: dict) -> str:
+    """Why step b's fronts are empty, said from the run's steps before it: step b-1 selected
+    no cell, and what emptied the first empty step, the budget (its dropped.csv) or the caps;
+    or else every candidate of step b was over a cap. The caps are named where `config` has
+    them (the select rule passes those set: search.max_params, search.max_latency_ms, and
+    search.time_constraint for a strategy with a time predictor)."""
+    try:
+        layout, _ = RunLayout.of_step_file(selected)
+    except ValueError:  # not a run's step: nothing to look back at
+        return f"the fronts of step b{b} are empty (pareto_b{b}.log says why)"
+    first = b  # the first of the empty steps that end at b
+    while first > 2 and _selected_nothing(layout, first - 1):
+        first -= 1
+    dropped = layout.table(first, "dropped")
+    if first < b and dropped.is_file() and not tables.read("dropped", dropped).empty:
+        cause = f"the budget ended the search at b{first} (select_b{first}.log)"
+    else:
+        cause = (
+            f"no candidate of step b{first} is within {_caps_text(config)} "
+            f"(pareto_b{first}.log says how many each discarded)"
+        )
+    return cause if first == b else f"step b{b - 1} selected no cell: {cause}"
+
+
+def _selected_nothing(layout: RunLayout, b: int) -> bool:
+    """Whether step b is known to have selected no cell (its trained table is there and empty)."""
+    trained = layout.table(b, "trained")
+    return trained.is_file() and tables.read("trained", trained).empty
+
+
+def _caps_text(config: dict) -> str:
+    """The caps set in `config`, as 'search.max_params = 1 and ...'; what they are, where none is."""
+    settings = config.get("search", {})
+    keys = [key for key, _, _ in CAPS]
+    if "strategy" not in settings or strategy_of(settings["strategy"]).fits_time_predictor:
+        keys.append("time_constraint")  # the time constraint needs a time predictor
+    named = [f"search.{key} = {settings[key]}" for key in keys if settings.get(key) is not None]
+    return " and ".join(named) if named else "the caps (search.max_params, max_latency_ms or time_constraint)"
 
 
 def step_layout(selected: Path, b: int) -> RunLayout:
