@@ -171,15 +171,9 @@ def measure_latencies(
     return _table(rows)
 
 
-def measure_in_child(
-    cells: dict[str, Cell],
-    data: DataShape,
-    spec: NetworkSpec,
-    settings: dict,
-    seed: int,
-    reference_ms: float | None = None,
-) -> pd.DataFrame:
-    """measure_latencies in a fresh child process (deploy.run_in_child), as the job runs it.
+def measure_in_child(cells: dict[str, Cell], *arguments) -> pd.DataFrame:
+    """measure_latencies(cells, *arguments) in a fresh child process (deploy.run_in_child), as
+    the job runs it.
 
     ONNX Runtime is C++: an abort, a segfault or an illegal instruction there ends the process
     that loaded it, which no `except` catches. In a child, it ends that process only: the
@@ -191,10 +185,10 @@ def measure_in_child(
     every latency is `missing`.
     """
     if unavailable_reason() is not None:
-        return measure_latencies(cells, data, spec, settings, seed, reference_ms)
+        return measure_latencies(cells, *arguments)
     died, loaded = [], False
     for _ in range(ATTEMPTS):
-        sent, death = run_in_child(_measure_and_send, cells, data, spec, settings, seed, reference_ms)
+        sent, death = run_in_child(_measure_and_send, cells, *arguments)
         if death is None:
             return sent[-1]
         died.append(death)

@@ -262,14 +262,20 @@ def test_no_forecast_before_the_first_training_ends(tmp_path):
     assert "forecast: none, no training has finished yet" in status.render(got)
 
 
-def test_a_finished_search_says_so(tmp_path):
-    run = up_to_b2_selection(tmp_path)
+def finished_search(root: Path, b3_accuracy: float = 0.5) -> Run:
+    """up_to_b2_selection, then b2 trained and b3 selected 10 s later and trained (B = 3)."""
+    run = up_to_b2_selection(root)
     for cell, t in zip(B2, [4.0, 6.0, 10.0], strict=True):
         run.train(2, cell, t)
     run.clock += 10.0
     run.select(3, B3, ["pareto", "pareto"], [5.0, 6.0])
     for cell in B3:
-        run.train(3, cell, 7.0, accuracy=0.95)
+        run.train(3, cell, 7.0, accuracy=b3_accuracy)
+    return run
+
+
+def test_a_finished_search_says_so(tmp_path):
+    run = finished_search(tmp_path, b3_accuracy=0.95)
     got = status.search_status(run.dir, CONFIG, now=run.clock + 3600)
     assert got["search"]["ended"] == run.clock and got["forecast"]["remaining_seconds"] == 0.0
     assert got["search"]["best"]["b"] == 3
@@ -514,13 +520,7 @@ OTHER = Cell.from_json('[[-1, "3x3 conv", -1, "identity"], [0, "identity", -2, "
 def popnas_then_random(root: Path) -> tuple[Run, Run, float]:
     """A POPNASv2 search of b0 to b3, then, 100 s after its end, a random search in the same run
     folder: its b0 and b1 were trained by the first, and so was one of its two b2 cells."""
-    first = up_to_b2_selection(root)
-    for cell, t in zip(B2, [4.0, 6.0, 10.0], strict=True):
-        first.train(2, cell, t)
-    first.clock += 10.0
-    first.select(3, B3, ["pareto", "pareto"], [5.0, 6.0])
-    for cell in B3:
-        first.train(3, cell, 7.0)
+    first = finished_search(root)
     second = Run(root, strategy="random")
     second.clock = started = first.clock + 100.0
     second.select(0, [Cell()], ["thrust"])
