@@ -111,7 +111,7 @@ def test_a_missing_runtime_is_recorded_with_how_to_install_it_and_exits_0(tiny_d
 
     model_file, _ = saved_model(tiny_data, tmp_path / "final")
     real = deploy.importlib.util.find_spec
-    hidden = {"onnxruntime", "ai_edge_litert"}
+    hidden = {"onnx", "onnxruntime", "tf2onnx", "ai_edge_litert"}  # the deploy extra, installed here or not
     monkeypatch.setattr(deploy.importlib.util, "find_spec", lambda name: None if name in hidden else real(name))
     settings = json.dumps({"seed": 7, "deploy": {"formats": ["onnx", "litert"]}})
     out = tmp_path / "final" / "export.json"
@@ -119,10 +119,13 @@ def test_a_missing_runtime_is_recorded_with_how_to_install_it_and_exits_0(tiny_d
                      "--out", str(out)])  # fmt: skip
     assert code == 0
     formats = json.loads(out.read_text())["formats"]
-    assert formats["onnx"] == {"status": "unavailable", "reason": "needs onnxruntime: pip install 'popnas[deploy]'"}
+    assert formats["onnx"] == {
+        "status": "unavailable",
+        "reason": "needs onnx, onnxruntime, tf2onnx: pip install 'popnas[deploy]'",
+    }
     assert formats["litert"]["status"] == "unavailable"
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 2 and lines[0].startswith("popnas: no onnx export of final: needs onnxruntime")
+    assert len(lines) == 2 and lines[0].startswith("popnas: no onnx export of final: needs onnx, onnxruntime, tf2onnx")
 
 
 def test_with_every_format_unavailable_nothing_is_loaded(tmp_path, monkeypatch):
