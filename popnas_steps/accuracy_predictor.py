@@ -247,7 +247,148 @@ def _load_ridge(folder: Path, info: dict) -> OperatorRidge:
     return model
 
 
-AccuracyModel = AccuracyEnsemble | OperatorRidge
+def wiring_features(inputs: np.ndarray, operators: np.ndarray, max_blocks: int, n_operators: int) -> dict:
+    """Feature groups of cells given as (n, B, 2) input and operator codes, each (n, width):
+
+    - `operators`: each operator's count (what `ridge_ops` reads);
+    - `inputs`: how many times each input (-2, -1, block 0, ...) is read, and the shape of
+      the cell: its blocks, those no later block reads (concatenated at the output), its
+      depth (the longest chain of blocks);
+    - `pairs`: how many times each operator reads each input;
+    - `positions`: the operator and the input of each slot of each block (one-hot), which
+      tells apart cells that differ only in how they are wired.
+    """
+    inputs, operators = np.asarray(inputs), np.asarray(operators)
+    n, n_inputs = len(inputs), max_blocks + 2
+    op_onehot = operators.reshape(n, -1)[..., None] == np.arange(1, n_operators + 1)  # (n, 2B, operators)
+    in_onehot = inputs.reshape(n, -1)[..., None] == np.arange(1, n_inputs + 1)  # (n, 2B, inputs)
+    reads = in_onehot.sum(axis=1)  # (n, inputs)
+    present = operators[:, :, 0] > 0  # (n, B)
+    unread = (present & (reads[:, 2:] == 0)).sum(axis=1)
+    depth = np.zeros((n, max_blocks))
+    for j in range(max_blocks):  # a block is one deeper than the deepest block it reads
+        source = inputs[:, j] - 3  # block index read by each slot, negative for a lookback or padding
+        before = np.where(source >= 0, np.take_along_axis(depth, np.clip(source, 0, None), axis=1), 0)
+        depth[:, j] = np.where(present[:, j], 1 + before.max(axis=1), 0)
+    shape = np.stack([present.sum(axis=1), unread, depth.max(axis=1)], axis=1)
+    return {
+        "operators": op_onehot.sum(axis=1).astype(float),
+        "inputs": np.hstack([reads, shape]).astype(float),
+        "pairs": np.einsum("nsk,nsi->nki", op_onehot, in_onehot, dtype=float).reshape(n, -1),
+        "positions": np.hstack([op_onehot.reshape(n, -1), in_onehot.reshape(n, -1)]).astype(float),
+    }
+
+
+def loo_ridge(design: np.ndarray, target: np.ndarray, alphas: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """(leave-one-out mean squared error, alpha, coefficients) of the ridge regression of
+    `target` on the centred `design` (with an intercept: target's mean) whose alpha, of
+    `alphas`, has the least leave-one-out error. One thin SVD serves every alpha: each
+    held-out residual is the residual over one minus the point's leverage."""
+    n = len(target)
+    centred = target - target.mean()
+    u, singular, vt = np.linalg.svd(design, full_matrices=False)
+    projected = u.T @ centred
+    best = None
+    for alpha in alphas:
+        shrink = singular**2 / (singular**2 + alpha)
+        residual = centred - u @ (shrink * projected)
+        leverage = (u**2) @ shrink + 1.0 / n  # the intercept's share of each point is 1/n
+        error = float(np.mean((residual / (1.0 - leverage)) ** 2))
+        if best is None or error < best[0]:
+            best = (error, float(alpha), vt.T @ (singular / (singular**2 + alpha) * projected))
+    return best
+
+
+class WiringRidge:
+    """Ridge regression of logit(accuracy) on the operator counts and the cell's wiring.
+
+    The feature groups (wiring_features) are standardised, and each wiring group is scaled
+    by a weight of its own before one ridge: a smaller weight is a stronger penalty on that
+    group. The weights and the ridge's strength are chosen together by leave-one-out error,
+    so with few trained cells the wiring weighs little or nothing (the operator counts are
+    then the prior, as in `ridge_ops`) and it counts once the data supports it.
+    """
+
+    ALPHAS = np.logspace(-3, 3, 13)
+    WEIGHTS = (0.1, 0.3, 1.0)  # of each wiring group, against the operator counts' 1: never 0, so rewirings differ
+    WIRING = ("inputs", "pairs", "positions")
+
+    def __init__(self, max_blocks: int, n_operators: int, settings: AccuracySettings, seed: int):
+        self.max_blocks, self.n_operators, self.settings, self.seed = max_blocks, n_operators, settings, seed
+        self.weights = dict.fromkeys(self.WIRING, 0.0)
+        self.mean = self.scale = self.coef = np.zeros(0)
+        self.intercept, self.alpha = 0.0, 0.0
+        self.cv_scores: dict = {}
+
+    def _design(self, inputs: np.ndarray, operators: np.ndarray) -> np.ndarray:
+        groups = wiring_features(inputs, operators, self.max_blocks, self.n_operators)
+        return np.hstack([groups["operators"], *(groups[name] for name in self.WIRING)])
+
+    def _group_weights(self, weights: dict) -> np.ndarray:
+        """Each design column's weight: 1 for the operator counts, its group's for the wiring."""
+        k, i, slots = self.n_operators, self.max_blocks + 2, 2 * self.max_blocks
+        widths = {"inputs": i + 3, "pairs": k * i, "positions": slots * (k + i)}  # as wiring_features makes them
+        return np.concatenate([np.ones(k), *(np.full(widths[group], weights[group]) for group in self.WIRING)])
+
+    def fit(self, inputs: np.ndarray, operators: np.ndarray, accuracy: np.ndarray) -> WiringRidge:
+        from itertools import product
+
+        accuracy = np.asarray(accuracy, dtype=float)
+        if len(accuracy) < 3:
+            raise ValueError(f"the accuracy predictor needs at least 3 trained cells; got {len(accuracy)}")
+        design = self._design(inputs, operators)
+        self.mean, spread = design.mean(axis=0), design.std(axis=0)
+        self.scale = np.where(spread > 0, spread, 1.0)  # a feature no cell varies in weighs nothing
+        standardised, target = (design - self.mean) / self.scale, logit(accuracy)
+        best = None
+        for chosen in product(self.WEIGHTS, repeat=len(self.WIRING)):  # the plainest first: ties keep it
+            weights = dict(zip(self.WIRING, chosen, strict=True))
+            group = self._group_weights(weights)
+            error, alpha, coef = loo_ridge(standardised * group, target, self.ALPHAS)
+            if best is None or error < best[0] - 1e-12:
+                best = (error, weights, alpha, coef * group)
+        error, self.weights, self.alpha, self.coef = best
+        self.intercept = float(target.mean())
+        self.cv_scores = {"alpha": self.alpha, "weights": self.weights, "loo_mse_logit": error}
+        return self
+
+    def predict(self, inputs: np.ndarray, operators: np.ndarray, chunk: int = 32768) -> np.ndarray:
+        predictions = np.empty(len(inputs), dtype=np.float32)
+        for start in range(0, len(inputs), chunk):
+            stop = start + chunk
+            design = self._design(inputs[start:stop], operators[start:stop])
+            predictions[start:stop] = sigmoid((design - self.mean) / self.scale @ self.coef + self.intercept)
+        return predictions
+
+    def save(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        info = {
+            "kind": "ridge_wiring",
+            "max_blocks": self.max_blocks,
+            "n_operators": self.n_operators,
+            "seed": self.seed,
+            "settings": asdict(self.settings),
+            "cv_scores": self.cv_scores,
+            "weights": self.weights,
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "coef": self.coef.tolist(),
+            "intercept": self.intercept,
+            "alpha": self.alpha,
+        }
+        (folder / "info.json").write_text(json.dumps(info, indent=2) + "\n")
+
+
+def _load_wiring_ridge(folder: Path, info: dict) -> WiringRidge:
+    model = WiringRidge(info["max_blocks"], info["n_operators"], AccuracySettings(**info["settings"]), info["seed"])
+    model.mean, model.scale, model.coef = (np.asarray(info[key], dtype=float) for key in ("mean", "scale", "coef"))
+    model.weights, model.intercept, model.alpha = info["weights"], info["intercept"], info["alpha"]
+    model.cv_scores = info["cv_scores"]
+    return model
+
+
+AccuracyModel = AccuracyEnsemble | OperatorRidge | WiringRidge
 
 
 @dataclass(frozen=True)
@@ -259,6 +400,7 @@ class AccuracyModelKind:
 ACCURACY_MODELS: dict[str, AccuracyModelKind] = {
     "lstm": AccuracyModelKind(AccuracyEnsemble, _load_ensemble),
     "ridge_ops": AccuracyModelKind(OperatorRidge, _load_ridge),
+    "ridge_wiring": AccuracyModelKind(WiringRidge, _load_wiring_ridge),
 }
 
 

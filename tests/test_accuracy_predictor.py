@@ -6,11 +6,14 @@ from popnas_steps.accuracy_predictor import (
     AccuracyEnsemble,
     AccuracySettings,
     OperatorRidge,
+    WiringRidge,
     accuracy_model,
     build_member,
     cell_tensors,
     load_accuracy_model,
+    loo_ridge,
     operator_counts,
+    wiring_features,
 )
 from popnas_steps.operators import PAPER_OPERATORS
 from popnas_steps.space import Cell, encode
@@ -131,7 +134,10 @@ def test_the_operator_ridge_is_deterministic_and_gives_every_arrangement_of_the_
 def test_an_accuracy_model_is_one_of_the_table_and_an_unknown_one_is_named():
     assert isinstance(accuracy_model(4, 12, AccuracySettings(model="ridge_ops"), 0), OperatorRidge)
     assert isinstance(accuracy_model(4, 12, AccuracySettings(model="lstm"), 0), AccuracyEnsemble)
-    with pytest.raises(ValueError, match="unknown accuracy predictor 'gin'; choose one of lstm, ridge_ops"):
+    assert isinstance(accuracy_model(4, 12, AccuracySettings(model="ridge_wiring"), 0), WiringRidge)
+    with pytest.raises(
+        ValueError, match="unknown accuracy predictor 'gin'; choose one of lstm, ridge_ops, ridge_wiring"
+    ):
         accuracy_model(4, 12, AccuracySettings(model="gin"), 0)
     with pytest.raises(ValueError, match="at least 2 trained cells"):
         OperatorRidge(4, 12, AccuracySettings(), 0).fit(np.zeros((1, 4, 2), int), np.ones((1, 4, 2), int), [0.5])
@@ -150,3 +156,71 @@ def test_an_ensemble_saved_before_there_were_kinds_reloads_as_the_lstm(tmp_path)
     reloaded = load_accuracy_model(tmp_path / "acc")
     assert isinstance(reloaded, AccuracyEnsemble) and reloaded.settings.model == "lstm"
     assert np.allclose(reloaded.predict(inputs, operators), ensemble.predict(inputs, operators), atol=1e-6)
+
+
+def test_wiring_features_count_operators_inputs_pairs_and_positions_of_a_cell_written_out_by_hand():
+    cell = Cell.from_json('[[-2, "3x3 dconv", -1, "identity"], [0, "identity", -1, "3x3 dconv"]]')
+    inputs, operators = cell_tensors(encode([cell], OPS), max_blocks=3)
+    groups = wiring_features(inputs, operators, max_blocks=3, n_operators=len(OPS))
+    dconv, identity = OPS.index("3x3 dconv"), OPS.index("identity")
+    assert groups["operators"][0][[dconv, identity]].tolist() == [2, 2] and groups["operators"].sum() == 4
+    # reads of -2, -1, block 0, block 1, block 2; then blocks 2, unread blocks 1 (block 1), depth 2
+    assert groups["inputs"][0].tolist() == [1, 2, 1, 0, 0, 2, 1, 2]
+    pairs = groups["pairs"][0].reshape(len(OPS), 5)
+    assert pairs[dconv].tolist() == [1, 1, 0, 0, 0] and pairs[identity].tolist() == [0, 1, 1, 0, 0]
+    assert groups["positions"].shape == (1, 6 * (len(OPS) + 5)) and groups["positions"].sum() == 8  # 4 slots x 2
+
+
+def test_loo_ridge_is_scikit_learns_ridge_cv():
+    from sklearn.linear_model import RidgeCV
+
+    rng = np.random.default_rng(0)
+    design = rng.normal(size=(40, 12))
+    design -= design.mean(axis=0)
+    target = design[:, 0] - 0.5 * design[:, 3] + rng.normal(size=40)
+    alphas = np.logspace(-3, 3, 13)
+    error, alpha, coef = loo_ridge(design, target, alphas)
+    reference = RidgeCV(alphas=alphas).fit(design, target)
+    assert alpha == reference.alpha_ and error == pytest.approx(-reference.best_score_)
+    assert np.allclose(coef, reference.coef_)
+
+
+def test_the_wiring_ridge_tells_apart_cells_that_differ_only_in_their_wiring():
+    inputs, operators, accuracy = synthetic_steps(3, 40, operator_score)  # a target blind to the wiring
+    model = WiringRidge(4, 12, AccuracySettings(model="ridge_wiring"), 0).fit(inputs, operators, accuracy)
+    cells = [
+        '[[-2, "3x3 conv", -2, "identity"], [0, "3x3 conv", -2, "identity"]]',
+        '[[-1, "3x3 conv", -2, "identity"], [0, "3x3 conv", -2, "identity"]]',  # reads -1 too
+        '[[-1, "3x3 conv", -1, "identity"], [0, "3x3 conv", -1, "identity"]]',
+        '[[-2, "3x3 conv", -2, "identity"], [-2, "3x3 conv", -2, "identity"]]',  # two blocks side by side
+    ]
+    rewired = cell_tensors(encode([Cell.from_json(cell) for cell in cells], OPS), 4)
+    predictions = model.predict(*rewired)
+    assert len(set(predictions.tolist())) == len(cells)  # ridge_ops gives all four one score
+    assert len(set(OperatorRidge(4, 12, AccuracySettings(), 0).fit(inputs, operators, accuracy).predict(*rewired))) == 1
+
+
+def test_the_wiring_ridge_learns_a_wiring_dependent_accuracy_deterministically_and_reloads_as_itself(tmp_path):
+    inputs, operators, accuracy = synthetic_steps(4, 60, lambda e: synthetic_accuracy(e, 12))
+    test_inputs, test_operators, test_accuracy = synthetic_steps(5, 30, lambda e: synthetic_accuracy(e, 12))
+    model = WiringRidge(4, 12, AccuracySettings(model="ridge_wiring"), 0).fit(inputs, operators, accuracy)
+    plain = OperatorRidge(4, 12, AccuracySettings(), 0).fit(inputs, operators, accuracy)
+    wiring_rho = spearmanr(model.predict(test_inputs, test_operators), test_accuracy).statistic
+    assert (
+        wiring_rho > 0.95
+        and wiring_rho > spearmanr(plain.predict(test_inputs, test_operators), test_accuracy).statistic
+    )
+    again = WiringRidge(4, 12, AccuracySettings(model="ridge_wiring"), 7).fit(inputs, operators, accuracy)
+    assert np.array_equal(again.predict(inputs, operators), model.predict(inputs, operators))  # no randomness
+    model.save(tmp_path / "acc")
+    reloaded = load_accuracy_model(tmp_path / "acc")
+    assert isinstance(reloaded, WiringRidge) and reloaded.weights == model.weights
+    assert np.array_equal(reloaded.predict(inputs, operators), model.predict(inputs, operators))
+
+
+def test_the_schema_offers_exactly_the_accuracy_models_of_the_table():
+    from popnas_steps.accuracy_predictor import ACCURACY_MODELS
+    from popnas_steps.config import load_schema
+
+    model = load_schema()["properties"]["predictors"]["properties"]["accuracy"]["properties"]["model"]
+    assert set(model["enum"]) == set(ACCURACY_MODELS) and model["default"] in ACCURACY_MODELS
