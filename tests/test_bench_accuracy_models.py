@@ -86,3 +86,73 @@ def test_the_time_replay_scores_the_configured_accuracy_predictor_through_this_r
     assert accuracy_spearman(steps, config, canonical=False) == {
         f"b{row['b']}": row["ridge_ops_spearman"] for row in stored
     }
+
+
+def candidate_table(rows) -> pd.DataFrame:
+    """Scored candidates (cell_id, cell, predicted_accuracy, predicted_time) from (cell, accuracy, time)."""
+    return pd.DataFrame(
+        [{"cell_id": f"c{i}", "cell": json.dumps(cell), "predicted_accuracy": accuracy, "predicted_time": time}
+         for i, (cell, accuracy, time) in enumerate(rows)]
+    )  # fmt: skip
+
+
+def test_front_fields_count_the_ties_and_the_front_cells_that_read_input_minus_1():
+    lookbacks_2, reads_1 = [[-2, "3x3 conv", -2, "identity"]], [[-1, "3x3 conv", -2, "identity"]]
+    candidates = candidate_table(
+        [(lookbacks_2, 0.9, 1.0), (reads_1, 0.9, 2.0), (reads_1, 0.8, 0.5), (lookbacks_2, 0.7, 3.0)]
+    )
+    fields = bench_accuracy_models.front_fields(candidates, 2)
+    # the tie at 0.9 goes to the cheaper cell, which reads -2 only; the front's second cell is cheaper still
+    assert fields == {"distinct_predictions": 3, "largest_tie": 2, "front_cells": 2, "front_minus1_share": 0.5,
+                      "top_k_minus1_share": 0.5}  # fmt: skip
+    assert bench_accuracy_models.front_fields(candidates, 1)["front_minus1_share"] == 0.0
+    untimed = bench_accuracy_models.front_fields(candidates.assign(predicted_time=np.nan), 2)
+    assert untimed["front_cells"] is None and untimed["front_minus1_share"] is None  # PNAS: no time predictor
+    assert untimed["top_k_minus1_share"] == 0.5
+
+
+def save_time_predictors(steps, config) -> None:
+    """Each step b >= 2's predictors, fitted on the steps before as the search fits them
+    (the time predictor work_nnls: fast), saved where the step's fit rule saves them."""
+    from popnas_steps.layout import RunLayout
+    from popnas_steps.macro import NetworkSpec
+    from popnas_steps.predictors import fit_predictors
+    from popnas_steps.work import DataShape
+
+    layout = RunLayout.of_steps(steps)
+    trained = tables.read("trained", *layout.step_files("trained").values())
+    settings = {**config["predictors"], "time": {**config["predictors"]["time"], "model": "work_nnls"}}
+    for b in (2, 3):
+        predictors = fit_predictors(
+            trained[trained["b"] < b], {"3x3 conv": 1.0, "identity": 0.0}, OPERATORS, NetworkSpec(**config["network"]),
+            config["search"]["max_blocks"], settings, config["seed"], data=DataShape.read(layout.metadata),
+        )  # fmt: skip
+        predictors.save(layout.predictors(b))
+
+
+def test_the_replay_reports_each_models_ties_and_front_on_the_steps_candidates(tmp_path):
+    steps = tmp_path / "run" / "popnas"
+    write_run(steps, lambda cell: 0.3 + 0.05 * convolutions(cell) + 0.001 * len(cell))
+    config = load_config("config/tiny.yaml")
+    models = ["ridge_ops", "ridge_wiring"]
+    untimed = bench_accuracy_models.replay(steps, config, models, fronts=True)
+    assert all(row["ridge_ops_front_cells"] is None and row["ridge_ops_top_k_minus1_share"] is not None
+               for row in untimed)  # fmt: skip
+    save_time_predictors(steps, config)
+    rows = bench_accuracy_models.replay(steps, config, models, fronts=True)
+    plain = bench_accuracy_models.replay(steps, config, models)
+    for row, before in zip(rows, plain, strict=True):
+        assert {key: row[key] for key in before if not key.endswith("_seconds")} == {
+            key: value for key, value in before.items() if not key.endswith("_seconds")
+        }  # the existing fields are as they were
+        parents = [
+            Cell.from_json(c) for c in tables.read("trained", steps / f"b{row['b'] - 1}" / "trained.csv")["cell"]
+        ]
+        assert row["candidates"] == len(unique_expansions(parents, OPERATORS)) and row["candidates_read_minus1"]
+        # operator counts: at most one prediction per count of convolutions (0 to 2b) among the candidates
+        assert row["ridge_ops_distinct_predictions"] <= 2 * row["b"] + 1 < row["candidates"]
+        assert row["ridge_ops_largest_tie"] >= row["candidates"] / row["ridge_ops_distinct_predictions"]
+        assert row["ridge_wiring_distinct_predictions"] > row["ridge_ops_distinct_predictions"]
+        for name in models:
+            assert 1 <= row[f"{name}_front_cells"] <= config["search"]["beam"]
+            assert 0.0 <= row[f"{name}_front_minus1_share"] <= 1.0
