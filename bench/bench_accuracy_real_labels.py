@@ -2,10 +2,14 @@
 
     nice -n 19 python -m bench.bench_accuracy_real_labels --models ridge_ops ridge_counts ridge_onehot
     nice -n 19 python -m bench.bench_accuracy_real_labels --lstm-splits 10
+    nice -n 19 python -m bench.bench_accuracy_real_labels --stored-form --models ridge_ops ridge_counts \
+        ridge_onehot --out bench/results/accuracy_real_labels_stored_form.json
 
-made bench/results/accuracy_real_labels.json (the default --out): the second resumed the first
-and added lstm. `--benchmarks nb301 nb201`, `--models` (every one), `--splits 20` and `--seed 0`
-are the defaults; `--lstm-splits` defaults to --splits.
+The first two made bench/results/accuracy_real_labels.json (the default --out): the second
+resumed the first and added lstm (52 minutes on 2 shared cores, all but 15 s of it lstm's 100
+fits); the third replays the floors on the benchmarks' own node order, for comparison.
+`--benchmarks nb301 nb201`, `--models` (every one), `--splits 20` and `--seed 0` are the
+defaults; `--lstm-splits` defaults to --splits.
 
 Every entry of `ACCURACY_MODELS` and the two plain ridge floors are fitted on n labelled
 cells of a table of trained architectures (bench/data/README.md) and rank all the others:
@@ -17,7 +21,9 @@ Resumable: each (model, benchmark, n, split) is written into --out as it finishe
 rerun skips those already there, so an interrupted run continues where it stopped and a
 new model adds only its own fits. `lstm` (the paper's ensemble, tens of seconds a fit on
 two cores) runs on the first --lstm-splits splits only; the summary says how many splits
-each figure averages.
+each figure averages. Each lstm fit leaves about 150 MB in the process (TensorFlow's; Keras'
+clear_session does not free it): keep to about 100 lstm fits a command (one benchmark's 5
+sizes x 20 splits, with --benchmarks), and rerun to resume.
 
 Splits: split s is one seeded permutation of the table (numpy's default_rng([seed, s])); its
 first n cells are the training cells and all the rest are held out, so every model sees the
