@@ -192,16 +192,56 @@ def sigmoid(value: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-value))
 
 
-class OperatorRidge:
-    """Ridge regression of logit(accuracy) on the operator counts, standardised."""
+class SavedRidge:
+    """What the ridges share: a linear model of logit(accuracy) on standardised features,
+    saved as JSON coefficients in info.json (its `kind`, then the fields of `saved_fields`)."""
 
-    ALPHAS = np.logspace(-3, 3, 13)
+    KIND = ""
 
     def __init__(self, max_blocks: int, n_operators: int, settings: AccuracySettings, seed: int):
         self.max_blocks, self.n_operators, self.settings, self.seed = max_blocks, n_operators, settings, seed
-        self.mean = self.scale = self.coef = np.zeros(n_operators)
+        self.mean = self.scale = self.coef = np.zeros(0)
         self.intercept, self.alpha = 0.0, 0.0
         self.cv_scores: dict = {}
+
+    def saved_fields(self) -> dict:
+        """What a kind saves beyond the linear model (none here)."""
+        return {}
+
+    def save(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        info = {
+            "kind": self.KIND,
+            "max_blocks": self.max_blocks,
+            "n_operators": self.n_operators,
+            "seed": self.seed,
+            "settings": asdict(self.settings),
+            "cv_scores": self.cv_scores,
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "coef": self.coef.tolist(),
+            "intercept": self.intercept,
+            "alpha": self.alpha,
+            **self.saved_fields(),
+        }
+        (folder / "info.json").write_text(json.dumps(info, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, folder: Path, info: dict) -> SavedRidge:
+        model = cls(info["max_blocks"], info["n_operators"], AccuracySettings(**info["settings"]), info["seed"])
+        model.mean, model.scale, model.coef = (np.asarray(info[key], dtype=float) for key in ("mean", "scale", "coef"))
+        model.intercept, model.alpha, model.cv_scores = info["intercept"], info["alpha"], info["cv_scores"]
+        for key in model.saved_fields():
+            setattr(model, key, info[key])
+        return model
+
+
+class OperatorRidge(SavedRidge):
+    """Ridge regression of logit(accuracy) on the operator counts, standardised."""
+
+    KIND = "ridge_ops"
+    ALPHAS = np.logspace(-3, 3, 13)
 
     def fit(self, inputs: np.ndarray, operators: np.ndarray, accuracy: np.ndarray) -> OperatorRidge:
         from sklearn.linear_model import RidgeCV
@@ -220,31 +260,6 @@ class OperatorRidge:
     def predict(self, inputs: np.ndarray, operators: np.ndarray, chunk: int = 32768) -> np.ndarray:
         value = (operator_counts(operators, self.n_operators) - self.mean) / self.scale @ self.coef + self.intercept
         return sigmoid(value).astype(np.float32)
-
-    def save(self, folder: str | Path) -> None:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        info = {
-            "kind": "ridge_ops",
-            "max_blocks": self.max_blocks,
-            "n_operators": self.n_operators,
-            "seed": self.seed,
-            "settings": asdict(self.settings),
-            "cv_scores": self.cv_scores,
-            "mean": self.mean.tolist(),
-            "scale": self.scale.tolist(),
-            "coef": self.coef.tolist(),
-            "intercept": self.intercept,
-            "alpha": self.alpha,
-        }
-        (folder / "info.json").write_text(json.dumps(info, indent=2) + "\n")
-
-
-def _load_ridge(folder: Path, info: dict) -> OperatorRidge:
-    model = OperatorRidge(info["max_blocks"], info["n_operators"], AccuracySettings(**info["settings"]), info["seed"])
-    model.mean, model.scale, model.coef = (np.asarray(info[key], dtype=float) for key in ("mean", "scale", "coef"))
-    model.intercept, model.alpha, model.cv_scores = info["intercept"], info["alpha"], info["cv_scores"]
-    return model
 
 
 def wiring_features(inputs: np.ndarray, operators: np.ndarray, max_blocks: int, n_operators: int) -> dict:
@@ -299,7 +314,7 @@ def loo_ridge(design: np.ndarray, target: np.ndarray, alphas: np.ndarray) -> tup
     return best
 
 
-class WiringRidge:
+class WiringRidge(SavedRidge):
     """Ridge regression of logit(accuracy) on the operator counts and the cell's wiring.
 
     The feature groups (wiring_features) are standardised, and each wiring group is scaled
@@ -309,16 +324,17 @@ class WiringRidge:
     then the prior, as in `ridge_ops`) and it counts once the data supports it.
     """
 
+    KIND = "ridge_wiring"
     ALPHAS = np.logspace(-3, 3, 13)
     WEIGHTS = (0.1, 0.3, 1.0)  # of each wiring group, against the operator counts' 1: never 0, so rewirings differ
     WIRING = ("inputs", "pairs", "positions")
 
     def __init__(self, max_blocks: int, n_operators: int, settings: AccuracySettings, seed: int):
-        self.max_blocks, self.n_operators, self.settings, self.seed = max_blocks, n_operators, settings, seed
+        super().__init__(max_blocks, n_operators, settings, seed)
         self.weights = dict.fromkeys(self.WIRING, 0.0)
-        self.mean = self.scale = self.coef = np.zeros(0)
-        self.intercept, self.alpha = 0.0, 0.0
-        self.cv_scores: dict = {}
+
+    def saved_fields(self) -> dict:
+        return {"weights": self.weights}
 
     def _design(self, inputs: np.ndarray, operators: np.ndarray) -> np.ndarray:
         groups = wiring_features(inputs, operators, self.max_blocks, self.n_operators)
@@ -360,33 +376,6 @@ class WiringRidge:
             predictions[start:stop] = sigmoid((design - self.mean) / self.scale @ self.coef + self.intercept)
         return predictions
 
-    def save(self, folder: str | Path) -> None:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        info = {
-            "kind": "ridge_wiring",
-            "max_blocks": self.max_blocks,
-            "n_operators": self.n_operators,
-            "seed": self.seed,
-            "settings": asdict(self.settings),
-            "cv_scores": self.cv_scores,
-            "weights": self.weights,
-            "mean": self.mean.tolist(),
-            "scale": self.scale.tolist(),
-            "coef": self.coef.tolist(),
-            "intercept": self.intercept,
-            "alpha": self.alpha,
-        }
-        (folder / "info.json").write_text(json.dumps(info, indent=2) + "\n")
-
-
-def _load_wiring_ridge(folder: Path, info: dict) -> WiringRidge:
-    model = WiringRidge(info["max_blocks"], info["n_operators"], AccuracySettings(**info["settings"]), info["seed"])
-    model.mean, model.scale, model.coef = (np.asarray(info[key], dtype=float) for key in ("mean", "scale", "coef"))
-    model.weights, model.intercept, model.alpha = info["weights"], info["intercept"], info["alpha"]
-    model.cv_scores = info["cv_scores"]
-    return model
-
 
 AccuracyModel = AccuracyEnsemble | OperatorRidge | WiringRidge
 
@@ -399,8 +388,8 @@ class AccuracyModelKind:
 
 ACCURACY_MODELS: dict[str, AccuracyModelKind] = {
     "lstm": AccuracyModelKind(AccuracyEnsemble, _load_ensemble),
-    "ridge_ops": AccuracyModelKind(OperatorRidge, _load_ridge),
-    "ridge_wiring": AccuracyModelKind(WiringRidge, _load_wiring_ridge),
+    "ridge_ops": AccuracyModelKind(OperatorRidge, OperatorRidge.load),
+    "ridge_wiring": AccuracyModelKind(WiringRidge, WiringRidge.load),
 }
 
 
