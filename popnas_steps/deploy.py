@@ -312,12 +312,21 @@ def remove_exports(folder: Path) -> list[str]:
     names removed: an export job starts from none, so no file of an earlier export (another
     model's, after a new recipe, or a format no longer asked for or failed since) stays beside
     an export.json that does not list it."""
+    return [name for kind in DEPLOY_FORMATS.values() for name in _remove_format_files(folder, kind)]
+
+
+def _format_files(folder: Path, kind: DeployFormat) -> tuple[Path, Path]:
+    """The file a format makes in `folder`, and the partial one it is written to first."""
+    return folder / kind.file, folder / f"partial-{kind.file}"
+
+
+def _remove_format_files(folder: Path, kind: DeployFormat) -> list[str]:
+    """Remove a format's files (whole and partial) from `folder`; the names removed."""
     removed = []
-    for kind in DEPLOY_FORMATS.values():
-        for path in (folder / kind.file, folder / f"partial-{kind.file}"):
-            if path.is_file():
-                path.unlink()
-                removed.append(path.name)
+    for path in _format_files(folder, kind):
+        if path.is_file():
+            path.unlink()
+            removed.append(path.name)
     return removed
 
 
@@ -335,7 +344,7 @@ def export_and_check(model, test_images: np.ndarray, test_labels: np.ndarray, ca
                 each(name, results[name])
             continue
         kind = DEPLOY_FORMATS[name]
-        path, partial = folder / kind.file, folder / f"partial-{kind.file}"
+        path, partial = _format_files(folder, kind)
         try:
             kind.export(model, partial, calibration)
             os.replace(partial, path)
@@ -397,9 +406,7 @@ def export_isolated(model_file: Path, data_dir: str | Path, settings: dict, seed
         unsent = [name for name in remaining if name not in results]
         if death is None or not unsent:
             break
-        kind = DEPLOY_FORMATS[unsent[0]]
-        for path in (Path(model_file).parent / kind.file, Path(model_file).parent / f"partial-{kind.file}"):
-            path.unlink(missing_ok=True)
+        _remove_format_files(Path(model_file).parent, DEPLOY_FORMATS[unsent[0]])
         reason = f"the export process died ({death}) while making it: a crash in its converter or runtime"
         results[unsent[0]] = {"status": "failed", "reason": reason}
     return {name: results[name] for name in formats if name in results}

@@ -124,7 +124,7 @@ def source_change(recorded: dict | None, path: str | Path | None, files: list[Pa
     try:
         if _listing(root, files)["listing"] == recorded.get("listing"):
             return None  # names, sizes and times unchanged: its content is not read again
-        now = source_fingerprint(path, files if recorded.get("scope") == READ_SCOPE else None)
+        now = source_fingerprint(path, files)  # the recorded scope's files: their digest is comparable
     except SourceError as error:  # the prepare job says so too, before it reads anything
         return f"{changed}, and {error}"
     if now["sha256"] == recorded.get("sha256"):

@@ -158,13 +158,17 @@ def _plausible(settings: dict) -> bool:
     or none)."""
     counts = [settings.get(key) for key in ("beam", "exploration", "max_blocks")]
     budget = settings.get("budget_hours", "absent")
-    if not all(_is_number(n) and isinstance(n, int) and n >= 0 for n in counts):
+    if not all(_is_count(n) and n >= 0 for n in counts):
         return False
     return budget is None or (_is_number(budget) and math.isfinite(budget) and budget > 0)
 
 
 def _is_number(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _predictor_blocks(layout: RunLayout, up_to: int) -> tuple[int, str] | None:
@@ -176,7 +180,7 @@ def _predictor_blocks(layout: RunLayout, up_to: int) -> tuple[int, str] | None:
             blocks = json.loads(path.read_text()).get("max_blocks")
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
             continue
-        if isinstance(blocks, int) and not isinstance(blocks, bool) and blocks >= 1:
+        if _is_count(blocks) and blocks >= 1:
             return blocks, str(path)
     return None
 
