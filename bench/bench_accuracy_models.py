@@ -26,12 +26,13 @@ predictor (`b<b>/predictors/time`; the step's candidates table is not kept with 
   input -1 anywhere; None where the strategy fits no time predictor (pnas, random);
 - `<model>_top_k_minus1_share`: the same share in the K most accurate (PNAS's front).
 
-`lstm`, `ridge_ops` and `ridge_wiring` are the kinds of `predictors.accuracy.model`, fitted
-as the search fits them; the others are candidates that lost to `ridge_ops` (issue 26, part 5):
+The kinds of `predictors.accuracy.model` (`ACCURACY_MODELS`) are fitted as the search fits
+them; the others are candidates that lost to `ridge_ops` (issue 26, part 5):
 - `lstm`: the paper's ensemble (the `predictors.accuracy` settings);
 - `ridge_ops`: ridge regression of logit(accuracy) on each operator's count in the cell;
 - `ridge_wiring`: `ridge_ops` plus the cell's wiring, each wiring group weighted by
   leave-one-out error (issue 36);
+- `boosted_wiring`: `ridge_wiring`, then CatBoost trees fitted to its residuals (issue 36);
 - `paper_scaled`: the paper's ensemble, fitted on the accuracies standardised to 0.5 +- 0.25 per
   standard deviation (a sigmoid fitted on accuracies bunched near 1 has little gradient);
 - `ridge`: `ridge_ops` on the operator counts, the nine time features (reindex, depth, ...)
@@ -54,6 +55,7 @@ import pandas as pd
 from bench.common import RESULTS, machine, write_result
 from popnas_steps import search, tables
 from popnas_steps.accuracy_predictor import (
+    ACCURACY_MODELS,
     AccuracyModel,
     AccuracySettings,
     accuracy_model,
@@ -137,9 +139,7 @@ def blend(fit: dict) -> Predict:
 
 
 MODELS: dict[str, Callable[[dict], Predict]] = {  # in the order they run: blend reads lstm and ridge
-    "lstm": _kind("lstm"),
-    "ridge_ops": _kind("ridge_ops"),
-    "ridge_wiring": _kind("ridge_wiring"),
+    **{kind: _kind(kind) for kind in ACCURACY_MODELS},
     "paper_scaled": paper_scaled,
     "ridge": ridge,
     "catboost": catboost,

@@ -1,23 +1,28 @@
-"""Accuracy predictors: the paper's LSTM ensemble (3.3.1) and a ridge on operator counts.
+"""Accuracy predictors: ours (ridges on the cell's operators and wiring, boosted trees on
+their residuals) and the paper's LSTM ensemble (3.3.1).
 
 A cell becomes two (B, 2) integer tensors, the inputs and the operators of each block,
 as 1-based categorical codes with 0 for padding (cells with fewer than B blocks):
 inputs -2, -1, 0, 1, ... are coded 1, 2, 3, 4, ...; operator index k is coded k + 1.
 Every kind fits and predicts on these tensors; each is one entry of ACCURACY_MODELS (at
-the end of this file), chosen by `predictors.accuracy.model`.
+the end of this file), chosen by `predictors.accuracy.model`:
 
-`lstm`, the paper's. Each member: an embedding of each tensor -> concatenation per block -> two Conv1D
-(kernel 1, relu) giving Q and K -> dot-product attention -> bidirectional LSTM -> a
-sigmoid unit. Five members are trained on the five 4/5 folds of a seeded 5-fold split;
-the prediction is their mean. For scoring, the members are fused into one Keras model that
-averages them, called on large chunks: one predict call per chunk, not per member per
-32 cells as in the authors' code.
+- `boosted_wiring` (the default): `ridge_wiring`, then CatBoost trees fitted to its
+  residuals on its features and the operator pairs along the cell's edges. It ranks real
+  labels (NAS-Bench-301 and NAS-Bench-201, bench_accuracy_real_labels) best of the kinds.
+- `ridge_wiring`: ridge regression of logit(accuracy) on the operator counts and the
+  cell's wiring, each wiring group weighted by leave-one-out error.
+- `ridge_ops`: the same ridge on the operator counts only (the default until 2026-12).
+  With tens of trained cells, few parameters generalise where five LSTMs memorise, and the
+  logit spreads accuracies bunched near 1. Cells of the same operators get one prediction.
+- `lstm`, the paper's. Each member: an embedding of each tensor -> concatenation per block
+  -> two Conv1D (kernel 1, relu) giving Q and K -> dot-product attention -> bidirectional
+  LSTM -> a sigmoid unit. Five members are trained on the five 4/5 folds of a seeded 5-fold
+  split; the prediction is their mean. For scoring, the members are fused into one Keras
+  model that averages them, called on large chunks: one predict call per chunk, not per
+  member per 32 cells as in the authors' code.
 
-`ridge_ops`, ours: ridge regression of logit(accuracy) on how many times the cell uses each
-operator, the ridge's strength chosen by leave-one-out error. It ranks the cells of a new
-step better than the ensemble on our replays (BENCHMARKS.md): with tens of trained cells,
-few parameters generalise where five LSTMs memorise, and the logit spreads accuracies
-bunched near 1. Fitting takes milliseconds and its predictions are plain arithmetic.
+docs/method.md says what each sees and why the default was chosen; BENCHMARKS.md has the figures.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from sklearn.model_selection import KFold
 class AccuracySettings:
     """The `predictors.accuracy` config slice (the `lstm` settings are the paper's, 4.1)."""
 
-    model: str = "ridge_ops"
+    model: str = "boosted_wiring"
     members: int = 5
     embedding_dim: int = 10
     conv_filters: int = 16
@@ -286,12 +291,26 @@ def wiring_features(inputs: np.ndarray, operators: np.ndarray, max_blocks: int, 
         before = np.where(source >= 0, np.take_along_axis(depth, np.clip(source, 0, None), axis=1), 0)
         depth[:, j] = np.where(present[:, j], 1 + before.max(axis=1), 0)
     shape = np.stack([present.sum(axis=1), unread, depth.max(axis=1)], axis=1)
+    op_float, in_float = op_onehot.astype(np.float32), in_onehot.astype(np.float32)
     return {
         "operators": op_onehot.sum(axis=1).astype(float),
         "inputs": np.hstack([reads, shape]).astype(float),
-        "pairs": np.einsum("nsk,nsi->nki", op_onehot, in_onehot, dtype=float).reshape(n, -1),
+        "pairs": (op_float.transpose(0, 2, 1) @ in_float).reshape(n, -1).astype(float),  # (n, operators x inputs)
         "positions": np.hstack([op_onehot.reshape(n, -1), in_onehot.reshape(n, -1)]).astype(float),
     }
+
+
+def chain_features(inputs: np.ndarray, operators: np.ndarray, max_blocks: int, n_operators: int) -> np.ndarray:
+    """(n, operators x operators): how many times operator k's output is read by operator l,
+    over every edge from a block to a later block of cells given as (n, B, 2) input and
+    operator codes: the operator pairs that follow each other along the cell's paths."""
+    inputs, operators = np.asarray(inputs), np.asarray(operators)
+    n = len(inputs)
+    op_onehot = (operators.reshape(n, -1)[..., None] == np.arange(1, n_operators + 1)).astype(np.float32)
+    block_ops = op_onehot.reshape(n, max_blocks, 2, n_operators).sum(axis=2)  # (n, B, operators)
+    source = inputs.reshape(n, -1) - 3  # the block each slot reads; negative for a lookback or padding
+    read = np.take_along_axis(block_ops, np.clip(source, 0, None)[..., None], axis=1) * (source >= 0)[..., None]
+    return (read.transpose(0, 2, 1) @ op_onehot).reshape(n, -1).astype(float)  # (n, 2B, k) x (n, 2B, l)
 
 
 def loo_ridge(design: np.ndarray, target: np.ndarray, alphas: np.ndarray) -> tuple[float, float, np.ndarray]:
@@ -340,6 +359,9 @@ class WiringRidge(SavedRidge):
         groups = wiring_features(inputs, operators, self.max_blocks, self.n_operators)
         return np.hstack([groups["operators"], *(groups[name] for name in self.WIRING)])
 
+    def _linear(self, design: np.ndarray) -> np.ndarray:
+        return (design - self.mean) / self.scale @ self.coef + self.intercept
+
     def _group_weights(self, weights: dict) -> np.ndarray:
         """Each design column's weight: 1 for the operator counts, its group's for the wiring."""
         k, i, slots = self.n_operators, self.max_blocks + 2, 2 * self.max_blocks
@@ -372,12 +394,75 @@ class WiringRidge(SavedRidge):
         predictions = np.empty(len(inputs), dtype=np.float32)
         for start in range(0, len(inputs), chunk):
             stop = start + chunk
-            design = self._design(inputs[start:stop], operators[start:stop])
-            predictions[start:stop] = sigmoid((design - self.mean) / self.scale @ self.coef + self.intercept)
+            predictions[start:stop] = sigmoid(self._linear(self._design(inputs[start:stop], operators[start:stop])))
         return predictions
 
 
-AccuracyModel = AccuracyEnsemble | OperatorRidge | WiringRidge
+class BoostedWiring(WiringRidge):
+    """`ridge_wiring`, then gradient-boosted trees (CatBoost) fitted to its residuals.
+
+    The ridge is the prior: with few trained cells its residuals are mostly noise, and the
+    trees, starting from its predictions with a small learning rate, move them little. The
+    trees read the ridge's features and `chain_features`, and learn what a sum of
+    per-feature effects cannot: an operator that helps in one place and hurts in another,
+    or a path whose worth depends on the operators along it. TREES was chosen on the
+    real-label replays (bench_accuracy_real_labels, BENCHMARKS.md); the trees are
+    deterministic for a seed whatever the thread count.
+    """
+
+    KIND = "boosted_wiring"
+    TREES = {"iterations": 1500, "depth": 6, "learning_rate": 0.03}
+    TREES_FILE = "trees.cbm"
+
+    def __init__(self, max_blocks: int, n_operators: int, settings: AccuracySettings, seed: int):
+        super().__init__(max_blocks, n_operators, settings, seed)
+        self.trees = None  # a CatBoostRegressor of the ridge's residual logit, None while the residuals are constant
+
+    def _tree_features(self, design: np.ndarray, inputs: np.ndarray, operators: np.ndarray) -> np.ndarray:
+        return np.hstack([design, chain_features(inputs, operators, self.max_blocks, self.n_operators)])
+
+    def fit(self, inputs: np.ndarray, operators: np.ndarray, accuracy: np.ndarray) -> BoostedWiring:
+        from catboost import CatBoostRegressor
+
+        super().fit(inputs, operators, accuracy)
+        design = self._design(inputs, operators)
+        residual = logit(np.asarray(accuracy, dtype=float)) - self._linear(design)
+        self.trees = None
+        if np.ptp(residual) > 1e-9:  # CatBoost refuses a constant target
+            self.trees = CatBoostRegressor(**self.TREES, random_seed=self.seed, verbose=0, allow_writing_files=False)
+            self.trees.fit(self._tree_features(design, inputs, operators), residual)
+        return self
+
+    def predict(self, inputs: np.ndarray, operators: np.ndarray, chunk: int = 32768) -> np.ndarray:
+        predictions = np.empty(len(inputs), dtype=np.float32)
+        for start in range(0, len(inputs), chunk):
+            part = inputs[start : start + chunk], operators[start : start + chunk]
+            design = self._design(*part)
+            value = self._linear(design)
+            if self.trees is not None:
+                value = value + self.trees.predict(self._tree_features(design, *part))
+            predictions[start : start + chunk] = sigmoid(value)
+        return predictions
+
+    def save(self, folder: str | Path) -> None:
+        super().save(folder)
+        trees = Path(folder) / self.TREES_FILE
+        if self.trees is not None:
+            self.trees.save_model(str(trees))
+        else:
+            trees.unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, folder: Path, info: dict) -> BoostedWiring:
+        from catboost import CatBoostRegressor
+
+        model = super().load(folder, info)
+        trees = Path(folder) / cls.TREES_FILE
+        model.trees = CatBoostRegressor().load_model(str(trees)) if trees.exists() else None
+        return model
+
+
+AccuracyModel = AccuracyEnsemble | OperatorRidge | WiringRidge | BoostedWiring
 
 
 @dataclass(frozen=True)
@@ -390,6 +475,7 @@ ACCURACY_MODELS: dict[str, AccuracyModelKind] = {
     "lstm": AccuracyModelKind(AccuracyEnsemble, _load_ensemble),
     "ridge_ops": AccuracyModelKind(OperatorRidge, OperatorRidge.load),
     "ridge_wiring": AccuracyModelKind(WiringRidge, WiringRidge.load),
+    "boosted_wiring": AccuracyModelKind(BoostedWiring, BoostedWiring.load),
 }
 
 

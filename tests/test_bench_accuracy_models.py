@@ -79,12 +79,12 @@ def test_the_time_replay_scores_the_configured_accuracy_predictor_through_this_r
     steps = tmp_path / "run" / "popnas"
     write_run(steps, lambda cell: 0.3 + 0.05 * convolutions(cell) + 0.001 * len(cell))
     config = load_config("config/tiny.yaml")
-    assert config["predictors"]["accuracy"]["model"] == "ridge_ops"
-    rows = bench_accuracy_models.replay(steps, config, ["ridge_ops"])
-    assert accuracy_spearman(steps, config) == {f"b{row['b']}": row["ridge_ops_spearman"] for row in rows}
-    stored = bench_accuracy_models.replay(steps, config, ["ridge_ops"], canonical=False)
+    assert config["predictors"]["accuracy"]["model"] == "boosted_wiring"
+    rows = bench_accuracy_models.replay(steps, config, ["boosted_wiring"])
+    assert accuracy_spearman(steps, config) == {f"b{row['b']}": row["boosted_wiring_spearman"] for row in rows}
+    stored = bench_accuracy_models.replay(steps, config, ["boosted_wiring"], canonical=False)
     assert accuracy_spearman(steps, config, canonical=False) == {
-        f"b{row['b']}": row["ridge_ops_spearman"] for row in stored
+        f"b{row['b']}": row["boosted_wiring_spearman"] for row in stored
     }
 
 

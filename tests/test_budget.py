@@ -271,8 +271,8 @@ def test_a_synthetic_search_keeps_its_budget_within_one_network(tmp_path):
         "search": {"max_blocks": 4, "beam": 16, "exploration": 2, "operators": OPERATORS,
                    "budget_hours": budget / 3600},
         # The paper's accuracy model: its b=2 front here is larger than what the budget pays
-        # for, the cut under test. The default, ridge_ops, gives cells of the same operators
-        # one accuracy, and its front of 7 cells fits the budget whole: nothing to cut, and the
+        # for, the cut under test. ridge_ops gives cells of the same operators one accuracy,
+        # and its front of 7 cells fits the budget whole: nothing to cut, and the
         # synthetic time (nonlinear in the cell, under-predicted for its costliest cells by
         # the linear time model) then overshoots it by more than one network.
         "predictors": {"time": {"search_iterations": 2}, "accuracy": {"epochs": 3, "model": "lstm"}},

@@ -218,3 +218,24 @@ def test_predictor_quality_scores_the_latency_predictions_per_step():
     quality = P.predictor_quality(trained).set_index("b")
     assert quality.loc[2, "latency_mape"] == pytest.approx(10.0) and quality.loc[2, "latency_spearman"] == 1.0
     assert quality.loc[3, "latency_spearman"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("kind", ["ridge_ops", "lstm"])
+def test_an_old_runs_predictors_reload_and_score_as_they_did(kind, tmp_path):
+    """Predictors saved by popnas at 4a1f8dd, before ridge_wiring and boosted_wiring
+    (tests/data/make_saved_predictors.py), reload as their kind and score as they did then."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    saved = Path(__file__).parent / "data" / "predictors-4a1f8dd"
+    assert json.loads((saved / "made.json").read_text())["commit"].startswith("4a1f8dd")
+    folder = shutil.copytree(saved / kind, tmp_path / kind)  # a reload must not write into the run
+    reloaded = P.load_predictors(folder)
+    assert reloaded.accuracy.settings.model == kind and reloaded.latency is not None
+    _, b2 = two_steps()
+    then = pd.read_csv(folder / "scored.csv")
+    now = P.score_expansions(reloaded, b2[:3])
+    assert now["cell_id"].tolist() == then["cell_id"].tolist()
+    for column in ("predicted_accuracy", "predicted_time", "predicted_latency"):
+        assert np.allclose(now[column], then[column], rtol=1e-5, atol=1e-6), column
