@@ -1,6 +1,6 @@
 """Benchmark: candidate accuracy predictors replayed on finished runs, step by step.
 
-    python -m bench.bench_accuracy_models --config bench/fashion_mnist_cpu.yaml \
+    python -m bench.bench_accuracy_models --config bench/history/fashion_mnist_cpu_v1.yaml \
         --steps bench/results/fashion_mnist_cpu/fmnist_cpu/popnas [--steps ...] \
         [--models lstm ridge_ops ...] [--stored-form] [--out bench/results/accuracy_models.json]
 

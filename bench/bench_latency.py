@@ -1,7 +1,7 @@
 """Benchmark: the latency of every network of finished runs, measured twice, and the latency
 predictor replayed step by step.
 
-    python -m bench.bench_latency --config bench/fashion_mnist_cpu.yaml \
+    python -m bench.bench_latency --config bench/history/fashion_mnist_cpu_v1.yaml \
         --steps bench/results/fashion_mnist_cpu/fmnist_cpu/popnas [--steps ...] \
         [--rounds 5] [--out bench/results/latency_fashion_mnist_cpu.json]
 

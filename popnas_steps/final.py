@@ -103,7 +103,8 @@ def train_final(
         config["training"], epochs=config["final"]["epochs"], first_period=config["final"]["first_period"]
     )
     keras.utils.set_random_seed(config["seed"])
-    model = build_model(cell, data.input_shape, data.num_classes, NetworkSpec(**config["network"]))
+    spec = NetworkSpec(**config["network"])
+    model = build_model(cell, data.input_shape, data.num_classes, spec)
     key = fingerprint(
         cell=cell.to_json(),
         data=data.metadata["sha256"],
@@ -113,7 +114,10 @@ def train_final(
     )
     checkpoint = out / "checkpoint"
     tensorboard = out / "tensorboard" if config["training"]["tensorboard"] else None
-    measured = train_model(model, data, recipe, config["seed"], deadline, checkpoint, key, tensorboard)
+    measured = train_model(
+        model, data, recipe, config["seed"], deadline, checkpoint, key, tensorboard,
+        fresh_statistics=spec.batchnorm_momentum is None,
+    )  # fmt: skip
     probabilities = model.predict(data.test.x, batch_size=256, verbose=0)
     metrics = {
         "cell_id": cell.cell_id,

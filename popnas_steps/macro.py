@@ -20,7 +20,7 @@ class NetworkSpec:
     motifs: int = 3
     normal_cells: int = 2
     filters: int = 24
-    batchnorm_momentum: float = 0.99
+    batchnorm_momentum: float | None = None  # None: statistics recomputed before each validation (train.py)
     dropout: float = 0.0
 
     @property

@@ -49,11 +49,16 @@ class Layers(Protocol):
     def channels(self, x) -> int: ...
 
 
+KERAS_MOMENTUM = 0.99  # Keras' and the paper's
+
+
 class KerasLayers:
     """Keras layers, named as cell/block/op (the names checkpoints and weights are found by)."""
 
-    def __init__(self, batchnorm_momentum: float):
-        self.batchnorm_momentum = batchnorm_momentum
+    def __init__(self, batchnorm_momentum: float | None):
+        # None: the moving statistics are recomputed before each validation
+        # (train.BatchNormRecompute), so the momentum they are kept with in between is moot.
+        self.batchnorm_momentum = KERAS_MOMENTUM if batchnorm_momentum is None else batchnorm_momentum
 
     def conv_bn_swish(self, x, filters, kernel, strides, name, separable=False):
         from keras import layers

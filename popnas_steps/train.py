@@ -14,6 +14,15 @@ Keras' AdamW applies `weight_decay * learning_rate(step)` each step. Passing
 `weight_decay / learning_rate` therefore yields a decay of `weight_decay * m(step)`, where
 m is the cosine multiplier: the paper's schedule on both, from one schedule object.
 
+The statistics a network is validated with. Keras' BatchNormalization validates with moving
+averages of the training batches' statistics, kept with a momentum (`network.batchnorm_momentum`
+where a config sets it: the paper's 0.99 averages over about the last 100 steps). In a short
+training those averages still hold statistics of weights long gone (a 2-epoch training of
+280 steps validated with 0.99 ranked cells no better than chance across seeds), so where the
+key is not set every validation is preceded by `BatchNormRecompute`: each layer's
+statistics become the mean, over fixed training batches (RECOMPUTE_IMAGES images, unaugmented),
+of the batch statistics at the weights of that moment, whatever the training's length.
+
 What `t` measures: the sum over the E epochs of the time from the start of the first
 training batch to the end of the last one. Data preparation, model building, validation
 and callbacks after the last batch are outside it. The first batch of the first epoch
@@ -79,6 +88,68 @@ class TrainingFailed(RuntimeError):
 
 class TimeLimit(TrainingFailed):
     """A training stopped because its job's time limit was near."""
+
+
+RECOMPUTE_IMAGES = 2048  # at most: the first training images, in batches of the training's size
+
+
+def statistics_batches(data: PreparedData, batch_size: int) -> list[np.ndarray]:
+    """The fixed training batches `recompute_batchnorm` reads: the first training images,
+    up to RECOMPUTE_IMAGES, in whole batches of `batch_size` (all of them where fewer)."""
+    batch_size = min(batch_size, len(data.train.y))
+    count = max(1, min(RECOMPUTE_IMAGES, len(data.train.y)) // batch_size)
+    return [data.train.x[k * batch_size : (k + 1) * batch_size] for k in range(count)]
+
+
+class BatchNormRecompute:
+    """Sets the moving mean and variance of every BatchNormalization layer of `network` to
+    the mean of its batch statistics over `batches`, at the current weights (precise
+    BatchNorm); the weights are not touched.
+
+    Each batch passes once in training mode, compiled once, with the layers' momentum at 0:
+    each pass leaves that batch's statistics in the moving ones, which are summed, and the
+    means are assigned at the end. The layers' momentum is restored after each call."""
+
+    def __init__(self, network: keras.Model, batches: list[np.ndarray]):
+        # every layer, nested ones too (Keras' own walk; `layers` lists the top level only)
+        every = network._flatten_layers()
+        self.layers = [layer for layer in every if isinstance(layer, keras.layers.BatchNormalization)]
+        self.batches = [tf.convert_to_tensor(images) for images in batches]
+        self._forward = tf.function(lambda images: network(images, training=True))  # traced at momentum 0
+
+    def __call__(self) -> int:
+        """Recompute; returns how many layers were."""
+        kept = [layer.momentum for layer in self.layers]
+        means = [np.zeros(layer.moving_mean.shape) for layer in self.layers]
+        variances = [np.zeros(layer.moving_variance.shape) for layer in self.layers]
+        try:
+            for layer in self.layers:
+                layer.momentum = 0.0
+            for images in self.batches:
+                self._forward(images)
+                for layer, mean, variance in zip(self.layers, means, variances, strict=True):
+                    mean += layer.moving_mean.numpy()
+                    variance += layer.moving_variance.numpy()
+            for layer, mean, variance in zip(self.layers, means, variances, strict=True):
+                layer.moving_mean.assign(mean / len(self.batches))
+                layer.moving_variance.assign(variance / len(self.batches))
+        finally:
+            for layer, momentum in zip(self.layers, kept, strict=True):
+                layer.momentum = momentum
+        return len(self.layers)
+
+
+class FreshStatistics(keras.callbacks.Callback):
+    """Recomputes `network`'s BatchNorm statistics after the last training batch of each
+    epoch, so that Keras' validation, which follows it, sees statistics of the final weights."""
+
+    def __init__(self, network: keras.Model, batches: list[np.ndarray], steps_per_epoch: int):
+        super().__init__()
+        self.recompute, self.steps_per_epoch = BatchNormRecompute(network, batches), steps_per_epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch + 1 == self.steps_per_epoch:
+            self.recompute()
 
 
 class Deadline(keras.callbacks.Callback):
@@ -324,10 +395,13 @@ def train_model(
     checkpoint: Path | None = None,
     fingerprint: str = "",
     tensorboard: Path | None = None,
+    fresh_statistics: bool = False,
 ) -> dict:
     """Train `model` and return its measurements; raise TrainingFailed on a NaN loss, and
     TimeLimit when the Unix time `deadline` passes. With `recipe.augment_on_device`, the model
     compiled and fitted is `on_device(model, ...)`, not `model`, which holds no optimizer then.
+    With `fresh_statistics` (a network whose `batchnorm_momentum` is not set), the BatchNorm
+    statistics are recomputed before each validation (`BatchNormRecompute`).
 
     With a `checkpoint` folder, each epoch is checkpointed there and a checkpoint left by an
     earlier run with the same `fingerprint` is resumed (popnas_steps.checkpoints). With a
@@ -374,6 +448,8 @@ def train_model(
         # Before the checkpoint: a kill between the two writes that epoch's events again on
         # the resume (TensorBoard keeps the later ones), where the other order would lose them.
         callbacks.append(EpochSummaries(tensorboard, lambda: timer.records, epoch_end_rates(recipe, steps)))
+    if fresh_statistics:  # after the timer: the recomputation is validation's cost, outside t
+        callbacks.append(FreshStatistics(model, statistics_batches(data, recipe.batch_size), steps))
     if checkpoint is not None:  # after the timer: it saves the record the timer just made
         callbacks.append(EpochCheckpoint(checkpoint, fingerprint, lambda: timer.records))
     if deadline is not None:

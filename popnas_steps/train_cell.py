@@ -122,7 +122,10 @@ def train_cell(
         tensorboard = out / "tensorboard" if config["training"]["tensorboard"] else None
         recipe = Recipe.from_config(config["training"])
         with SharingMonitor() as sharing:
-            measured = train_model(model, data, recipe, config["seed"], deadline, tensorboard=tensorboard)
+            measured = train_model(
+                model, data, recipe, config["seed"], deadline, tensorboard=tensorboard,
+                fresh_statistics=spec.batchnorm_momentum is None,
+            )  # fmt: skip
         result["sharing"] = sharing.summary()
         timings.update(measured.pop("timings"))
         result.update(measured)

@@ -559,3 +559,58 @@ def test_a_config_file_error_stops_the_dry_run_naming_the_key(tmp_path, overlay,
     printed = run.stdout + run.stderr
     assert run.returncode != 0 and "ConfigError" in printed and message in printed, printed[-2000:]
     assert "Job stats" not in printed  # stopped while the workflow was parsed, before any planning
+
+
+# The network and training slices of the paper configs and the embedded default as they
+# were before network.batchnorm_momentum's default became null (recomputed statistics):
+# equal slices, so their cached cells stay valid (the train_cell command reads them).
+PINNED_RECIPES = {
+    "cifar10": (
+        '{"network": {"batchnorm_momentum": 0.99, "dropout": 0.0, "filters": 24, "motifs": 3, "norm'
+        'al_cells": 2}, "seed": 42, "training": {"alpha": 0, "batch_size": 128, "deterministic": fa'
+        'lse, "epochs": 21, "first_period": 3, "horizontal_flip": true, "jit_compile": false, "lear'
+        'ning_rate": 0.01, "m_mul": 1, "t_mul": 2, "translation": 0.125, "weight_decay": 0.0005}}'
+    ),
+    "cifar100": (
+        '{"network": {"batchnorm_momentum": 0.99, "dropout": 0.0, "filters": 24, "motifs": 3, "norm'
+        'al_cells": 2}, "seed": 42, "training": {"alpha": 0, "batch_size": 128, "deterministic": fa'
+        'lse, "epochs": 21, "first_period": 3, "horizontal_flip": true, "jit_compile": false, "lear'
+        'ning_rate": 0.01, "m_mul": 1, "t_mul": 2, "translation": 0.125, "weight_decay": 0.0005}}'
+    ),
+    "fashion_mnist": (
+        '{"network": {"batchnorm_momentum": 0.99, "dropout": 0.0, "filters": 24, "motifs": 3, "norm'
+        'al_cells": 2}, "seed": 42, "training": {"alpha": 0, "batch_size": 128, "deterministic": fa'
+        'lse, "epochs": 21, "first_period": 3, "horizontal_flip": true, "jit_compile": false, "lear'
+        'ning_rate": 0.01, "m_mul": 1, "t_mul": 2, "translation": 0.125, "weight_decay": 0.0005}}'
+    ),
+    "eurosat": (
+        '{"network": {"batchnorm_momentum": 0.99, "dropout": 0.0, "filters": 24, "motifs": 3, "norm'
+        'al_cells": 2}, "seed": 42, "training": {"alpha": 0, "batch_size": 128, "deterministic": fa'
+        'lse, "epochs": 21, "first_period": 3, "horizontal_flip": true, "jit_compile": false, "lear'
+        'ning_rate": 0.01, "m_mul": 1, "t_mul": 2, "translation": 0.125, "weight_decay": 0.0005}}'
+    ),
+    "config": (
+        '{"network": {"batchnorm_momentum": 0.9, "dropout": 0.0, "filters": 16, "motifs": 2, "norma'
+        'l_cells": 1}, "seed": 42, "training": {"alpha": 0, "batch_size": 64, "deterministic": true'
+        ', "epochs": 7, "first_period": 1, "horizontal_flip": false, "jit_compile": false, "learnin'
+        'g_rate": 0.01, "m_mul": 1, "t_mul": 2, "translation": 0.125, "weight_decay": 0.0005}}'
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PINNED_RECIPES))
+def test_the_paper_configs_and_the_default_keep_the_recipe_of_their_cached_cells(name):
+    from popnas_steps.config import params_text
+
+    config = load_config(ROOT / "config" / f"{name}.yaml")
+    assert params_text(config, "seed", "network", "training") == PINNED_RECIPES[name]
+
+
+def test_every_shipped_config_validates():
+    shipped = [*sorted((ROOT / "config").glob("*.yaml")), *sorted((ROOT / "bench").rglob("*.yaml"))]
+    overlays = {"pnas.yaml", "random.yaml"}  # applied over a base config
+    for path in shipped:
+        if path.name == "schema.yaml":
+            continue
+        files = [ROOT / "config" / "config.yaml", path] if path.name in overlays else [path]
+        load_config(*files)  # raises ConfigError naming the key

@@ -514,3 +514,74 @@ def test_gpu_memory_grows_as_needed_where_the_gpu_is_shared(monkeypatch):
     assert len(grown) == 4
     Config.list_physical_devices = staticmethod(lambda kind: ["initialised"])
     entry.share_gpu_memory(fake_tf)  # no error
+
+
+def batch_statistics(network, batches) -> tuple[np.ndarray, np.ndarray]:
+    """The mean, over `batches`, of the batch mean and variance reaching `network`'s one
+    BatchNormalization layer at its current weights: what fresh statistics must be."""
+    import keras
+
+    bn = next(layer for layer in network.layers if isinstance(layer, keras.layers.BatchNormalization))
+    upstream = keras.Model(network.input, bn.input)
+    outputs = [np.asarray(upstream(images, training=False)).reshape(-1, bn.input.shape[-1]) for images in batches]
+    return np.mean([o.mean(axis=0) for o in outputs], axis=0), np.mean([o.var(axis=0) for o in outputs], axis=0)
+
+
+def tiny_bn_network(momentum: float, seed: int = 0):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    image = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(4, 3, padding="same", use_bias=False)(image)
+    x = keras.layers.BatchNormalization(momentum=momentum)(x)
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Activation("relu")(x))
+    return keras.Model(image, keras.layers.Dense(10, activation="softmax")(x))
+
+
+def test_recomputed_batchnorm_statistics_are_the_mean_of_the_batch_statistics_at_the_current_weights():
+    from popnas_steps.train import BatchNormRecompute
+
+    network = tiny_bn_network(momentum=0.99)
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(2.0, 1.5, (16, 8, 8, 1)).astype("float32") for _ in range(3)]
+    bn = network.layers[2]
+    recompute = BatchNormRecompute(network, batches)
+    assert recompute() == 1 and bn.momentum == 0.99  # restored
+    mean, variance = batch_statistics(network, batches)
+    assert np.allclose(bn.moving_mean.numpy(), mean, atol=1e-5)
+    assert np.allclose(bn.moving_variance.numpy(), variance, rtol=1e-4)
+    before = network.get_weights()
+    recompute()  # nothing of the old statistics stays: the same again
+    assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(before, network.get_weights(), strict=True))
+    network.layers[1].set_weights([network.layers[1].get_weights()[0] * 2])  # new weights: new statistics
+    recompute()
+    mean, variance = batch_statistics(network, batches)
+    assert np.allclose(bn.moving_mean.numpy(), mean, atol=1e-5) and bn.momentum == 0.99
+
+
+@pytest.mark.parametrize("fresh", [False, True])
+def test_a_short_training_validates_with_lagging_statistics_unless_they_are_recomputed(fresh):
+    """2 epochs of 8 steps: moving averages of momentum 0.99 hold 1 - 0.99^16 = 15% of the
+    batches' statistics and 85% of the initial ones (mean 0, variance 1), so the network is
+    provably validated with statistics of no weights it ever had; recomputed, they are the
+    statistics of its final weights."""
+    from popnas_steps.datasets import PreparedData, Split
+    from popnas_steps.train import Recipe, statistics_batches, train_model
+
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 10, 160)
+    images = (rng.normal(3.0, 2.0, (160, 8, 8, 1)) + labels[:, None, None, None] * 0.3).astype("float32")
+    split = Split(images[:128], labels[:128])
+    data = PreparedData(split, Split(images[128:], labels[128:]), Split(images[128:], labels[128:]), {})
+    network = tiny_bn_network(momentum=0.99)
+    recipe = Recipe(epochs=2, batch_size=16, first_period=2, horizontal_flip=False, translation=0)
+    measured = train_model(network, data, recipe, seed=0, fresh_statistics=fresh)
+    bn = network.layers[2]
+    mean, variance = batch_statistics(network, statistics_batches(data, recipe.batch_size))
+    gap = np.abs(bn.moving_mean.numpy() - mean).max() / np.abs(mean).max()
+    if fresh:
+        assert gap < 1e-5 and np.allclose(bn.moving_variance.numpy(), variance, rtol=1e-4)
+        last = network.evaluate(data.val.x, data.val.y, batch_size=16, verbose=0, return_dict=True)["accuracy"]
+        assert measured["history"][-1]["val_accuracy"] == pytest.approx(last)  # validated with these statistics
+    else:
+        assert gap > 0.5  # the lag: mostly the initial statistics
