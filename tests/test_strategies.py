@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from popnas_steps.config import load_schema
 from popnas_steps.strategies import STRATEGIES, strategy_of
+
+
+def cell_ids(table) -> list[str]:
+    """A step table's cell ids, as strings (an id of digits only would read as a number)."""
+    return pd.read_csv(table, dtype={"cell_id": str})["cell_id"].tolist()
 
 
 def test_the_schema_offers_exactly_the_strategies_of_the_table():
@@ -147,12 +153,11 @@ def test_every_front_honours_max_params_and_says_how_many_it_discarded(strategy,
         in capsys.readouterr().out
     )
     by_id = dict(zip(candidates["cell_id"], params, strict=True))
-    chosen = [*pd.read_csv(folder / "pareto.csv")["cell_id"], *pd.read_csv(folder / "exploration.csv")["cell_id"]]
+    chosen = [*cell_ids(folder / "pareto.csv"), *cell_ids(folder / "exploration.csv")]
     assert chosen and all(by_id[cell_id] <= cap for cell_id in chosen)
 
 
 def test_the_params_objective_makes_the_front_over_accuracy_and_parameters(tmp_path):
-    import pandas as pd
 
     from popnas_steps import search, tables
     from popnas_steps.cli import step
@@ -171,7 +176,7 @@ def test_the_params_objective_makes_the_front_over_accuracy_and_parameters(tmp_p
         config = validate({"search": {"operators": operators, "beam": 50, "objective": objective}, "network": network})
         step.pareto(config, folder / "candidates.parquet", folder / "pareto.csv")
         expected = search.pareto_front(candidates, 50, costs)["cell_id"].tolist()
-        assert pd.read_csv(folder / "pareto.csv")["cell_id"].tolist() == expected
+        assert cell_ids(folder / "pareto.csv") == expected
     time_only = search.pareto_front(candidates, 50)["cell_id"].tolist()
     assert len(expected) > len(time_only)  # two costs: more cells are non-dominated
 
@@ -181,7 +186,6 @@ def test_every_front_honours_max_latency_ms_and_says_how_many_it_discarded(
     strategy, tmp_path, capsys, latency_measurable
 ):
     import numpy as np
-    import pandas as pd
 
     from popnas_steps import tables
     from popnas_steps.cli import step
@@ -202,7 +206,7 @@ def test_every_front_honours_max_latency_ms_and_says_how_many_it_discarded(
         "latency and are discarded" in capsys.readouterr().out
     )
     by_id = dict(zip(candidates["cell_id"], candidates["predicted_latency"], strict=True))
-    chosen = [*pd.read_csv(folder / "pareto.csv")["cell_id"], *pd.read_csv(folder / "exploration.csv")["cell_id"]]
+    chosen = [*cell_ids(folder / "pareto.csv"), *cell_ids(folder / "exploration.csv")]
     assert chosen and all(by_id[cell_id] <= cap for cell_id in chosen)
 
 

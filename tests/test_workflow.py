@@ -209,7 +209,7 @@ def test_reports_regenerate_from_cached_artefacts_without_training(tiny_run):
 def test_a_failed_drawing_keeps_the_final_training_and_a_rerun_does_not_retrain(tiny_run, tmp_path):
     workdir, _ = tiny_run
     final = workdir / "results" / "tiny" / "popnas" / "final"
-    cell_id = pd.read_csv(final / "selected.csv")["cell_id"][0]
+    cell_id = pd.read_csv(final / "selected.csv", dtype={"cell_id": str})["cell_id"][0]
     for path in sorted((final / cell_id).rglob("*"), reverse=True):
         path.rmdir() if path.is_dir() else path.unlink()
     # a machine whose plotting library is broken: the drawing fails after the training
@@ -274,7 +274,7 @@ def test_damaged_or_missing_artefacts_are_made_again_and_a_broken_machine_record
     workdir = tmp_path / "run"
     shutil.copytree(tiny_run[0], workdir, symlinks=True)
     run, steps = workdir / "results" / "tiny", workdir / "results" / "tiny" / "popnas"
-    b1_cell, damaged_cell = pd.read_csv(steps / "b1" / "trained.csv")["cell_id"][[3, 5]]
+    b1_cell, damaged_cell = pd.read_csv(steps / "b1" / "trained.csv", dtype={"cell_id": str})["cell_id"][[3, 5]]
     (run / "cells" / b1_cell / "result.json").unlink()
     damaged = run / "cells" / damaged_cell / "result.json"
     damaged.write_text(damaged.read_text()[:150])
@@ -304,7 +304,7 @@ def test_damaged_or_missing_artefacts_are_made_again_and_a_broken_machine_record
     snakemake(workdir, "search", *TINY_ARGS, check=True)
     for cell_id in (b1_cell, damaged_cell):
         assert json.loads((run / "cells" / cell_id / "result.json").read_text())["cell_id"] == cell_id
-    assert b1_cell in set(pd.read_csv(steps / "b1" / "trained.csv")["cell_id"])
+    assert b1_cell in set(pd.read_csv(steps / "b1" / "trained.csv", dtype={"cell_id": str})["cell_id"])
     assert len(pd.read_parquet(candidates)) > 0
     assert "Nothing to be done" in snakemake(workdir, "search", "-n", *TINY_ARGS, check=True).stdout
 
@@ -342,7 +342,7 @@ def test_a_new_final_selection_that_keeps_a_cell_does_not_train_it_again(tiny_ru
     workdir = tmp_path / "top"
     shutil.copytree(tiny_run[0], workdir, symlinks=True)
     final = workdir / "results" / "tiny" / "popnas" / "final"
-    winner = pd.read_csv(final / "selected.csv")["cell_id"][0]
+    winner = pd.read_csv(final / "selected.csv", dtype={"cell_id": str})["cell_id"][0]
     trained_at = (final / winner / "metrics.json").stat().st_mtime_ns
     snakemake(workdir, *TINY_ARGS, "--config", "final={top: 2}", check=True)
     assert len(pd.read_csv(final / "selected.csv")) == 2
@@ -358,7 +358,7 @@ def test_a_new_final_winner_trains_itself_and_the_run_does_not_fail(tiny_run, tm
     shutil.copytree(tiny_run[0], workdir, symlinks=True)
     run_dir = workdir / "results" / "tiny"
     final = run_dir / "popnas" / "final"
-    old = pd.read_csv(final / "selected.csv")["cell_id"][0]
+    old = pd.read_csv(final / "selected.csv", dtype={"cell_id": str})["cell_id"][0]
     trained_at = (final / old / "metrics.json").stat().st_mtime_ns
     b3 = pd.read_csv(run_dir / "popnas" / "b3" / "trained.csv", dtype={"cell_id": str})
     new = next(cell for cell, status in zip(b3["cell_id"], b3["status"], strict=True) if cell != old and status == "ok")
@@ -371,7 +371,7 @@ def test_a_new_final_winner_trains_itself_and_the_run_does_not_fail(tiny_run, tm
         run = snakemake(workdir, *TINY_ARGS)
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
         logs += run.stdout + run.stderr
-    assert pd.read_csv(final / "selected.csv")["cell_id"].tolist() == [new]
+    assert pd.read_csv(final / "selected.csv", dtype={"cell_id": str})["cell_id"].tolist() == [new]
     assert json.loads((final / new / "metrics.json").read_text())["cell_id"] == new
     assert (final / old / "metrics.json").stat().st_mtime_ns == trained_at  # kept, not trained again
     assert logs.count("rule train_final:") == 1
