@@ -24,7 +24,9 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from popnas_steps import runtime
 from popnas_steps.operators import OperatorError, parse_operator
+from popnas_steps.sources import FILE_SOURCES, IDX_KERAS_SOURCES
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "config" / "schema.yaml"
 
@@ -298,9 +300,6 @@ def _run_problems(config: dict) -> Iterator[str]:
 
 
 def _dataset_problems(config: dict) -> Iterator[str]:
-    # popnas_steps.datasets says which sources read dataset.path (it imports this module first)
-    from popnas_steps.datasets import FILE_SOURCES, IDX_KERAS_SOURCES
-
     dataset = config.get("dataset", {})
     source, path = dataset.get("source"), dataset.get("path")
     if source in FILE_SOURCES and path is None:
@@ -340,9 +339,7 @@ def _latency_problems(config: dict) -> Iterator[str]:
     }
     keys = [key for key, used in uses.items() if used]
     if keys:
-        from popnas_steps.latency import unavailable_reason
-
-        reason = unavailable_reason()
+        reason = runtime.latency_unavailable()
         if reason is not None:
             yield f"{' and '.join(keys)} use the measured latency of the networks, which {reason}"
 

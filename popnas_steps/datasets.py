@@ -33,13 +33,18 @@ import numpy as np
 from popnas_steps.config import without_watch_keys
 from popnas_steps.files import write_json, write_with
 from popnas_steps.provenance import SourceError, source_fingerprint
+from popnas_steps.sources import (
+    IDX_KERAS_SOURCES,
+    KERAS_SOURCES,
+    DatasetError,
+    class_files,
+    reads_idx,
+    reads_path,
+    source_files,
+)
 
-KERAS_SOURCES = ("cifar10", "cifar100", "mnist", "fashion_mnist")
-FILE_SOURCES = ("npz", "folder", "idx")  # read from dataset.path, which the metadata fingerprints
-# Keras sources that read the four files of MNIST's format from dataset.path when it is set,
-# instead of downloading (popnas_steps.idx), with the number of classes each has (labels
-# 0..n-1): a file of other labels is another data set, for source `idx`.
-IDX_KERAS_SOURCES = ("mnist", "fashion_mnist")
+# The number of classes of each of IDX_KERAS_SOURCES (labels 0..n-1): a file of other labels
+# is another data set, for source `idx`.
 IDX_CLASSES = {"mnist": 10, "fashion_mnist": 10}
 # The class names of the known data sets, in label order.
 CLASS_NAMES = {
@@ -50,7 +55,6 @@ CLASS_NAMES = {
 }  # fmt: skip
 # Where Debian's package puts Fashion-MNIST's files (apt-get install dataset-fashion-mnist).
 DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 # First bytes of the files np.load can open without pickle: a zip archive (.npz, also an
 # empty one) and a single .npy array.
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
@@ -64,10 +68,6 @@ _OTHER_MAGICS = {
 }
 
 log = logging.getLogger("popnas.datasets")
-
-
-class DatasetError(ValueError):
-    """Unusable data: a missing path, a single class, mismatched lengths, a wrong rank."""
 
 
 @dataclass(frozen=True)
@@ -184,39 +184,6 @@ def _label_problem(y: np.ndarray) -> str | None:
     return f"dtype {y.dtype}"
 
 
-def reads_idx(dataset: dict) -> bool:
-    """Whether the `dataset` config slice reads MNIST-format files from `dataset.path`."""
-    return dataset["source"] == "idx" or (dataset["source"] in IDX_KERAS_SOURCES and dataset.get("path") is not None)
-
-
-def reads_path(dataset: dict) -> bool:
-    """Whether the `dataset` config slice reads its data from `dataset.path`."""
-    return dataset["source"] in FILE_SOURCES or reads_idx(dataset)
-
-
-def source_files(dataset: dict) -> list[Path] | None:
-    """The files the source of the `dataset` config slice reads from `dataset.path`, in name
-    order, which its fingerprint covers (popnas_steps.provenance): the four IDX files, the
-    .npz file, the images of a folder's classes; nothing else there, readable or not. None
-    for a source that reads no files, or a path that is not there (a run copied without its
-    raw data); a DatasetError where they cannot be told (an IDX folder without its four
-    files, a folder that cannot be listed)."""
-    path = dataset.get("path")
-    if not reads_path(dataset) or not path or not Path(path).expanduser().exists():
-        return None
-    root = Path(path).expanduser()
-    if reads_idx(dataset):
-        from popnas_steps.idx import IdxError, split_files
-
-        try:
-            return sorted(split_files(root).values())
-        except IdxError as error:
-            raise DatasetError(str(error)) from None
-    if dataset["source"] == "folder":  # a path that is no folder: reading it says so
-        return sorted(file for files in _class_files(root).values() for file in files) if root.is_dir() else []
-    return [root] if root.is_file() else []  # npz: a folder is refused as it is read
-
-
 def load_npz(path: str | None) -> RawData:
     """Arrays x_train, y_train (+ optional x_test, y_test), or x, y, from a .npz file."""
     file = _existing(path, "npz")
@@ -299,7 +266,7 @@ def load_folder(path: str | None, image_size: list[int] | None = None) -> RawDat
     root = _existing(path, "folder")
     if not root.is_dir():
         raise DatasetError(f"dataset.path '{root}' is not a folder")
-    classes = _class_files(root)
+    classes = class_files(root)
     hidden = sorted(entry.name for entry in root.iterdir() if entry.is_dir() and entry.name.startswith("."))
     if hidden:
         log.info("image folder '%s': skipping hidden folders %s", root, ", ".join(hidden))
@@ -322,28 +289,6 @@ def load_folder(path: str | None, image_size: list[int] | None = None) -> RawDat
             labels.append(label)
     images = _same_channels(images, root)
     return RawData(np.stack(images), np.array(labels), None, None, tuple(classes))
-
-
-def _visible(folder: Path) -> list[Path]:
-    """Entries of `folder` in name order, without hidden ones (thumbnails, .DS_Store, ._ forks)."""
-    try:
-        return sorted(entry for entry in folder.iterdir() if not entry.name.startswith("."))
-    except OSError as error:
-        raise DatasetError(f"folder '{folder}' cannot be read ({error.strerror})") from None
-
-
-def _class_files(root: Path) -> dict[str, list[Path]]:
-    """Image files of each class subfolder, in name order; a DatasetError if there are none."""
-    class_dirs = [entry for entry in _visible(root) if entry.is_dir()]
-    if not class_dirs:
-        raise DatasetError(f"image folder '{root}' has no class subfolders")
-    classes = {}
-    for class_dir in class_dirs:
-        files = [f for f in _visible(class_dir) if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()]
-        if not files:
-            raise DatasetError(f"class folder '{class_dir}' holds no images ({', '.join(IMAGE_SUFFIXES)})")
-        classes[class_dir.name] = files
-    return classes
 
 
 def _decode(file: Path) -> np.ndarray:

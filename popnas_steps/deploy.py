@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from popnas_steps.runtime import missing_reason
+
 Predict = Callable[[np.ndarray], np.ndarray]  # images (n, H, W, C) float32 -> probabilities (n, classes)
 
 
@@ -111,12 +113,6 @@ DEPLOY_FORMATS: dict[str, DeployFormat] = {
         "model_int8.tflite", ("ai_edge_litert",), "ai-edge-litert", _export_litert_int8, _litert_runner
     ),
 }
-
-
-def missing_reason(modules: tuple[str, ...]) -> str | None:
-    """Why `modules` cannot be used here (those missing, and the extra that has them), or None."""
-    missing = [module for module in modules if importlib.util.find_spec(module) is None]
-    return f"needs {', '.join(missing)}: pip install 'popnas[deploy]'" if missing else None
 
 
 def unavailable(formats: list[str]) -> dict[str, dict]:

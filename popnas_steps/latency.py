@@ -37,15 +37,15 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from popnas_steps import tables
-from popnas_steps.deploy import machine, missing_reason, onnx_runner, run_in_child, time_networks, timing_settings
+from popnas_steps import runtime, tables
+from popnas_steps.deploy import machine, onnx_runner, run_in_child, time_networks, timing_settings
 from popnas_steps.macro import NetworkSpec
 from popnas_steps.onnx_network import onnx_network, seeded_weights
 from popnas_steps.space import Cell
 from popnas_steps.work import DataShape
 
 RUNTIME = "onnxruntime"
-MODULES = ("onnx", "onnxruntime")
+MODULES = runtime.LATENCY_MODULES  # what the timing process imports
 # Timed beside every network, in the same rounds: a one-block cell of two 3x3 convolutions
 # (whatever the operator set), in the run's macro structure and data shape.
 REFERENCE_CELL = Cell.from_json('[[-2, "3x3 conv", -2, "3x3 conv"]]')
@@ -58,11 +58,6 @@ LOAD_FAILURE = "ONNX Runtime cannot be loaded"
 # taken by another process, as the runtime's); a second death is every latency's recorded failure.
 ATTEMPTS = 2
 LOADED = "loaded"  # what the timing process sends once it has imported the runtime
-
-
-def unavailable_reason() -> str | None:
-    """Why latency cannot be measured in this environment, or None."""
-    return missing_reason(MODULES)
 
 
 def load_error() -> str | None:
@@ -118,7 +113,7 @@ def measure_latencies(
     `deploy` slice (threads, warmup, runs, rounds, pause).
     """
     rows = {cell_id: {"cell_id": cell_id} for cell_id in cells}
-    reason = unavailable_reason()
+    reason = runtime.latency_unavailable()
     if reason is not None:
         return _unmeasured(rows, rows, "missing", reason + in_this_python())
     error = load_error()
@@ -184,7 +179,7 @@ def measure_in_child(cells: dict[str, Cell], *arguments) -> pd.DataFrame:
     failing the job so that a rerun retries. Without the runtime no process is started:
     every latency is `missing`.
     """
-    if unavailable_reason() is not None:
+    if runtime.latency_unavailable() is not None:
         return measure_latencies(cells, *arguments)
     died, loaded = [], False
     for _ in range(ATTEMPTS):

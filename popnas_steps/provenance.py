@@ -26,6 +26,7 @@ import json
 from pathlib import Path
 
 from popnas_steps.config import LATER_KEYS, params_text
+from popnas_steps.sources import DatasetError, source_files
 
 # The config entries each artefact depends on: the rules pass exactly these as their params
 # (rules/common.smk, config_slice), and the files record them.
@@ -74,7 +75,7 @@ def describe(difference: Difference) -> str:
 
 # --- the data's source ----------------------------------------------------------------------
 
-# A fingerprint's `scope`: only the files the source reads (datasets.source_files), so that a
+# A fingerprint's `scope`: only the files the source reads (sources.source_files), so that a
 # README, a `lost+found` or anything else beside them, readable or not, is none of its
 # business. A fingerprint without it (an older popnas) covers every file under the path but
 # hidden ones, and is compared with that.
@@ -172,9 +173,6 @@ def _name(root: Path, file: Path) -> str:
 def data_differences(metadata: dict, config: dict) -> list[str]:
     """Why the prepared data of `metadata` is not what `config` prepares: each key that
     differs, and a changed source."""
-    # datasets imports this module first, and says which files a source reads
-    from popnas_steps.datasets import DatasetError, source_files
-
     recorded = metadata.get("settings")
     if recorded is None:  # prepared by an older popnas: the fields it kept
         kept = {key: metadata[key] for key in ("source", "path", "val_fraction") if key in metadata}

@@ -29,9 +29,9 @@ def tiny_config(**overrides) -> dict:
 def latency_measurable(monkeypatch):
     """Validation as where ONNX Runtime is installed, whether or not it is here: for tests of a
     latency objective or cap that read latencies from their tables and measure none."""
-    from popnas_steps import latency
+    from popnas_steps import runtime
 
-    monkeypatch.setattr(latency, "unavailable_reason", lambda: None)
+    monkeypatch.setattr(runtime, "latency_unavailable", lambda: None)
 
 
 @pytest.fixture

@@ -380,15 +380,15 @@ def test_the_objective_and_max_params_at_their_default_leave_the_fronts_params_a
 
 
 def test_a_latency_objective_or_cap_without_onnx_runtime_is_an_error_naming_the_key(monkeypatch):
-    from popnas_steps import deploy, latency
+    from popnas_steps import runtime
 
     with monkeypatch.context() as installed:  # as where the deploy extra is installed, whether or not it is here
-        installed.setattr(latency, "unavailable_reason", lambda: None)
+        installed.setattr(runtime, "latency_unavailable", lambda: None)
         assert validate({"search": {"objective": ["latency", "params"]}})["search"]["objective"] == [
             "latency",
             "params",
         ]
-    monkeypatch.setattr(deploy.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(runtime.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ConfigError, match=r"search.objective use the measured latency .* needs onnx, onnxruntime"):
         validate({"search": {"objective": "latency"}})
     with pytest.raises(ConfigError, match=r"search.max_latency_ms use"):

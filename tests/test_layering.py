@@ -39,6 +39,36 @@ def test_no_library_module_imports_the_entry_points():
     assert {name: found for name, found in offenders.items() if found} == {}
 
 
+def library_imports() -> dict[str, set[str]]:
+    """Each library module's imports of other library modules (by stem), wherever they are."""
+    stems = {path.stem for path in LIBRARY}
+    return {
+        path.stem: {
+            parts[1]
+            for parts in (name.split(".") for name in imported_modules(path))
+            if parts[0] == "popnas_steps" and len(parts) > 1 and parts[1] in stems and parts[1] != path.stem
+        }
+        for path in LIBRARY
+    }
+
+
+def import_cycles(imports: dict[str, set[str]]) -> list[list[str]]:
+    """The groups of modules that import each other, directly or around a cycle."""
+    import networkx as nx
+
+    graph = nx.DiGraph([(module, other) for module, others in imports.items() for other in others])
+    return sorted(sorted(group) for group in nx.strongly_connected_components(graph) if len(group) > 1)
+
+
+def test_no_library_modules_import_each_other_in_a_cycle():
+    # imports inside functions count: a cycle they hide still ties the modules together
+    assert import_cycles(library_imports()) == []
+
+
+def test_the_cycle_check_finds_a_cycle_through_a_function_level_import():
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
 def test_the_import_parser_sees_imports_inside_functions(tmp_path):
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from popnas_steps.cli import train_cell\n    from . import cli\n")
