@@ -213,6 +213,10 @@ class SavedRidge:
         """What a kind saves beyond the linear model (none here)."""
         return {}
 
+    def _linear(self, design: np.ndarray) -> np.ndarray:
+        """The linear model's logit(accuracy) of each row of unstandardised features."""
+        return (design - self.mean) / self.scale @ self.coef + self.intercept
+
     def save(self, folder: str | Path) -> None:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -263,8 +267,7 @@ class OperatorRidge(SavedRidge):
         return self
 
     def predict(self, inputs: np.ndarray, operators: np.ndarray, chunk: int = 32768) -> np.ndarray:
-        value = (operator_counts(operators, self.n_operators) - self.mean) / self.scale @ self.coef + self.intercept
-        return sigmoid(value).astype(np.float32)
+        return sigmoid(self._linear(operator_counts(operators, self.n_operators))).astype(np.float32)
 
 
 def wiring_features(inputs: np.ndarray, operators: np.ndarray, max_blocks: int, n_operators: int) -> dict:
@@ -359,9 +362,6 @@ class WiringRidge(SavedRidge):
         groups = wiring_features(inputs, operators, self.max_blocks, self.n_operators)
         return np.hstack([groups["operators"], *(groups[name] for name in self.WIRING)])
 
-    def _linear(self, design: np.ndarray) -> np.ndarray:
-        return (design - self.mean) / self.scale @ self.coef + self.intercept
-
     def _group_weights(self, weights: dict) -> np.ndarray:
         """Each design column's weight: 1 for the operator counts, its group's for the wiring."""
         k, i, slots = self.n_operators, self.max_blocks + 2, 2 * self.max_blocks
@@ -369,12 +369,15 @@ class WiringRidge(SavedRidge):
         return np.concatenate([np.ones(k), *(np.full(widths[group], weights[group]) for group in self.WIRING)])
 
     def fit(self, inputs: np.ndarray, operators: np.ndarray, accuracy: np.ndarray) -> WiringRidge:
+        return self._fit_design(self._design(inputs, operators), accuracy)
+
+    def _fit_design(self, design: np.ndarray, accuracy: np.ndarray) -> WiringRidge:
+        """Fit on the cells' unstandardised features (`_design`)."""
         from itertools import product
 
         accuracy = np.asarray(accuracy, dtype=float)
         if len(accuracy) < 3:
             raise ValueError(f"the accuracy predictor needs at least 3 trained cells; got {len(accuracy)}")
-        design = self._design(inputs, operators)
         self.mean, spread = design.mean(axis=0), design.std(axis=0)
         self.scale = np.where(spread > 0, spread, 1.0)  # a feature no cell varies in weighs nothing
         standardised, target = (design - self.mean) / self.scale, logit(accuracy)
@@ -424,8 +427,8 @@ class BoostedWiring(WiringRidge):
     def fit(self, inputs: np.ndarray, operators: np.ndarray, accuracy: np.ndarray) -> BoostedWiring:
         from catboost import CatBoostRegressor
 
-        super().fit(inputs, operators, accuracy)
         design = self._design(inputs, operators)
+        self._fit_design(design, accuracy)
         residual = logit(np.asarray(accuracy, dtype=float)) - self._linear(design)
         self.trees = None
         if np.ptp(residual) > 1e-9:  # CatBoost refuses a constant target

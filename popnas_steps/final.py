@@ -116,7 +116,7 @@ def train_final(
     tensorboard = out / "tensorboard" if config["training"]["tensorboard"] else None
     measured = train_model(
         model, data, recipe, config["seed"], deadline, checkpoint, key, tensorboard,
-        fresh_statistics=spec.batchnorm_momentum is None,
+        fresh_statistics=spec.recomputes_batchnorm,
     )  # fmt: skip
     probabilities = model.predict(data.test.x, batch_size=256, verbose=0)
     metrics = {

@@ -45,7 +45,6 @@ from popnas_steps.space import Cell
 from popnas_steps.work import DataShape
 
 RUNTIME = "onnxruntime"
-MODULES = runtime.LATENCY_MODULES  # what the timing process imports
 # Timed beside every network, in the same rounds: a one-block cell of two 3x3 convolutions
 # (whatever the operator set), in the run's macro structure and data shape.
 REFERENCE_CELL = Cell.from_json('[[-2, "3x3 conv", -2, "3x3 conv"]]')
@@ -264,9 +263,9 @@ def remeasure_reason(table: pd.DataFrame, loads: Callable[[str], bool] | None = 
 # every start), the answer takes an interpreter's start, not onnx's import (0.5 s).
 _PROBE = (
     "import importlib.util, sys\n"
-    f"if None in map(importlib.util.find_spec, {MODULES!r}):\n"
+    f"if None in map(importlib.util.find_spec, {runtime.LATENCY_MODULES!r}):\n"
     "    sys.exit(1)\n"
-    f"import {', '.join(MODULES)}\n"
+    f"import {', '.join(runtime.LATENCY_MODULES)}\n"
 )
 
 

@@ -24,6 +24,12 @@ class NetworkSpec:
     dropout: float = 0.0
 
     @property
+    def recomputes_batchnorm(self) -> bool:
+        """Whether training recomputes the BatchNorm statistics before each validation
+        (train.BatchNormRecompute): where no momentum is set."""
+        return self.batchnorm_momentum is None
+
+    @property
     def total_cells(self) -> int:
         return self.motifs * (self.normal_cells + 1) - 1
 

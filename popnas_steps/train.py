@@ -94,7 +94,7 @@ RECOMPUTE_IMAGES = 2048  # at most: the first training images, in batches of the
 
 
 def statistics_batches(data: PreparedData, batch_size: int) -> list[np.ndarray]:
-    """The fixed training batches `recompute_batchnorm` reads: the first training images,
+    """The fixed training batches `BatchNormRecompute` reads: the first training images,
     up to RECOMPUTE_IMAGES, in whole batches of `batch_size` (all of them where fewer)."""
     batch_size = min(batch_size, len(data.train.y))
     count = max(1, min(RECOMPUTE_IMAGES, len(data.train.y)) // batch_size)

@@ -124,7 +124,7 @@ def train_cell(
         with SharingMonitor() as sharing:
             measured = train_model(
                 model, data, recipe, config["seed"], deadline, tensorboard=tensorboard,
-                fresh_statistics=spec.batchnorm_momentum is None,
+                fresh_statistics=spec.recomputes_batchnorm,
             )  # fmt: skip
         result["sharing"] = sharing.summary()
         timings.update(measured.pop("timings"))
