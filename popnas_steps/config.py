@@ -24,7 +24,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from popnas_steps import runtime
+from popnas_steps import objectives
 from popnas_steps.operators import OperatorError, parse_operator
 from popnas_steps.sources import FILE_SOURCES, IDX_KERAS_SOURCES
 
@@ -266,7 +266,7 @@ def validate(config: dict | None, schema: dict | None = None) -> dict:
         *_dataset_problems(config),
         *_operator_problems(config),
         *_compare_problems(config),
-        *_latency_problems(config),
+        *_unmeasurable_objectives(config),
     ]
     if problems:
         raise ConfigError("; ".join(problems))
@@ -330,18 +330,9 @@ def _operator_problems(config: dict) -> Iterator[str]:
             first_of[name] = index
 
 
-def _latency_problems(config: dict) -> Iterator[str]:
-    """A latency objective or cap where no latency can be measured (ONNX Runtime missing)."""
-    search = config.get("search", {})
-    uses = {
-        "search.objective": "latency" in search.get("objective", ()),
-        "search.max_latency_ms": search.get("max_latency_ms") is not None,
-    }
-    keys = [key for key, used in uses.items() if used]
-    if keys:
-        reason = runtime.latency_unavailable()
-        if reason is not None:
-            yield f"{' and '.join(keys)} use the measured latency of the networks, which {reason}"
+def _unmeasurable_objectives(config: dict) -> Iterator[str]:
+    """An objective or cap in use whose cost cannot be measured here (latency without ONNX Runtime)."""
+    yield from objectives.unavailable_lines(config.get("search", {}))
 
 
 def _compare_problems(config: dict) -> Iterator[str]:
@@ -469,6 +460,43 @@ def params_text(config: dict, *keys: str) -> str:
         else:
             sliced[section] = config[section]
     return json.dumps(without_watch_keys(sliced), sort_keys=True)
+
+
+class UnpassedKeyError(KeyError):
+    """A command read a config key that its --settings slice does not hold."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class ConfigSlice(dict):
+    """A rule's config slice as a command reads it: the keys the rule passed, validated, and
+    an error for any other key, where a slice filled with the schema's defaults would turn a
+    key the rule forgot into a plausible value. `.get` still answers for optional keys."""
+
+    def __init__(self, entries: dict, where: str = "") -> None:
+        super().__init__(entries)
+        self.where = where
+
+    def __missing__(self, key: str):
+        raise UnpassedKeyError(
+            f"config key '{self.where}{key}' is not in this command's --settings: the workflow rule that runs "
+            "it must pass it (the rule's config_slice in rules/)"
+        )
+
+
+def strict_slice(validated: dict, passed: dict) -> ConfigSlice:
+    """`validated` (the slice `passed` with the schema's defaults) cut back to the keys
+    passed. The WATCH_KEYS and LATER_KEYS of a passed section stay: a rule never passes the
+    first, and leaves the second out where they hold their default (params_text)."""
+    sections = {}
+    for section, entries in passed.items():
+        value = validated[section]
+        if isinstance(entries, dict) and isinstance(value, dict):
+            keep = {*entries, *WATCH_KEYS.get(section, ()), *LATER_KEYS.get(section, {})}
+            value = ConfigSlice({key: item for key, item in value.items() if key in keep}, f"{section}.")
+        sections[section] = value
+    return ConfigSlice(sections)
 
 
 def watch_settings(config: dict) -> dict:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from popnas_steps import tables
+from popnas_steps import objectives, tables
 from popnas_steps.deploy import export_damage
 from popnas_steps.drawing import draw_cell_on
 from popnas_steps.layout import RunLayout
@@ -26,14 +26,6 @@ log = logging.getLogger("popnas.report")
 # --- figures -------------------------------------------------------------------------------
 
 
-# search.objective's costs on a figure: (predicted column, measured column, axis label)
-COST_AXES = {
-    "time": ("predicted_time", "time", "training time t (s)"),
-    "latency": ("predicted_latency", "latency_ms", "inference latency (ms, batch 1)"),
-    "params": ("params", "params", "parameters (exact: predicted = measured)"),
-}
-
-
 def plot_pareto(trained: pd.DataFrame, b: int, out: str | Path, objective: tuple[str, ...] = ("time",)) -> None:
     """Paper Fig. 2: predicted (cost, a_hat) beside measured (cost, a), ranks shown; one panel
     per cost of `search.objective` (the paper: training time)."""
@@ -41,7 +33,8 @@ def plot_pareto(trained: pd.DataFrame, b: int, out: str | Path, objective: tuple
     axes = fig.subplots(1, len(objective), squeeze=False)[0]
     ok = tables.ok_rows(tables.with_added("trained", trained))
     for ax, cost in zip(axes, objective, strict=True):
-        predicted, measured, label = COST_AXES[cost]
+        entry = objectives.objective_of(cost)
+        predicted, measured, label = entry.predicted, entry.measured, entry.axis
         for origin, marker in (("pareto", "o"), ("exploration", "^")):
             part = ok[ok["origin"] == origin]
             if part.empty:

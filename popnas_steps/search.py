@@ -1,11 +1,11 @@
-"""Selection of the cells to train at step b (paper 3.2): time constraint, Pareto front,
-exploration sets and the exploration Pareto front (EPF), PNAS's top-K and random search's
-uniform draw.
+"""Selection of the cells to train at step b (paper 3.2): Pareto front, exploration sets
+and the exploration Pareto front (EPF), PNAS's top-K and random search's uniform draw.
 
 Pure functions on candidate tables with columns cell_id, cell (canonical JSON),
 predicted_accuracy, predicted_time. Candidates are unique up to equivalence (the
 expansion step scores each equivalence class once), so "not equivalent to a cell already
-kept" is a check on cell ids.
+kept" is a check on cell ids. The caps, the time constraint T among them, are
+popnas_steps.objectives'.
 """
 
 from __future__ import annotations
@@ -29,35 +29,6 @@ def by_accuracy(candidates: pd.DataFrame, costs: tuple[str, ...] = ("predicted_t
     present = [cost for cost in costs if cost in candidates and candidates[cost].notna().any()]
     keys, ascending = ["predicted_accuracy", *present, "cell_id"], [False, *[True] * len(present), True]
     return candidates.sort_values(keys, ascending=ascending, kind="mergesort").reset_index(drop=True)
-
-
-# search.objective's words -> the candidates' column of that cost
-COST_COLUMNS = {"time": "predicted_time", "latency": "predicted_latency", "params": "params"}
-
-
-def front_costs(objective: list[str]) -> tuple[str, ...]:
-    """The candidates' cost columns of a front for `search.objective`."""
-    return tuple(COST_COLUMNS[word] for word in objective)
-
-
-def apply_caps(candidates: pd.DataFrame, caps: dict[str, float | None]) -> tuple[pd.DataFrame, dict[str, int]]:
-    """The candidates within every cap (a column -> its largest allowed value; None: no
-    cap), and how many each cap discarded (a candidate over two caps counts for both)."""
-    within = pd.Series(True, index=candidates.index)
-    discarded = {}
-    for column, limit in caps.items():
-        if limit is not None:
-            over = candidates[column] > limit
-            discarded[column] = int(over.sum())
-            within &= ~over
-    return candidates[within].reset_index(drop=True), discarded
-
-
-def apply_time_constraint(candidates: pd.DataFrame, limit: float | None) -> pd.DataFrame:
-    """Line 13 of Algorithm 1: drop candidates predicted slower than T seconds."""
-    if limit is None:
-        return candidates
-    return candidates[candidates["predicted_time"] <= limit].reset_index(drop=True)
 
 
 def _ranked(rows: list[dict], columns: list[str]) -> pd.DataFrame:

@@ -8,13 +8,39 @@ none of them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-KERAS_SOURCES = ("cifar10", "cifar100", "mnist", "fashion_mnist")
-FILE_SOURCES = ("npz", "folder", "idx")  # read from dataset.path, which the metadata fingerprints
-# Keras sources that read the four files of MNIST's format from dataset.path when it is set,
-# instead of downloading (popnas_steps.idx).
-IDX_KERAS_SOURCES = ("mnist", "fashion_mnist")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One `dataset.source`: where its images come from, and whether it reads `dataset.path`."""
+
+    name: str
+    origin: str  # "bundled" (in a Python package), "keras" (keras.datasets, downloaded once) or "files"
+    # "always": it reads the files at dataset.path; "optional": a Keras data set that reads
+    # the four files of MNIST's format from dataset.path where it is set, instead of
+    # downloading (popnas_steps.idx); "never": dataset.path is an error
+    path: str
+
+
+SOURCES: dict[str, Source] = {
+    source.name: source
+    for source in (
+        Source("digits", "bundled", "never"),  # scikit-learn's 8x8 digits: the embedded default
+        Source("cifar10", "keras", "never"),
+        Source("cifar100", "keras", "never"),
+        Source("mnist", "keras", "optional"),
+        Source("fashion_mnist", "keras", "optional"),
+        Source("folder", "files", "always"),  # one subfolder of images per class
+        Source("npz", "files", "always"),
+        Source("idx", "files", "always"),  # the four files of MNIST's format
+    )
+}
+KERAS_SOURCES = tuple(name for name, source in SOURCES.items() if source.origin == "keras")
+FILE_SOURCES = tuple(name for name, source in SOURCES.items() if source.path == "always")
+IDX_KERAS_SOURCES = tuple(name for name, source in SOURCES.items() if source.path == "optional")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from popnas_steps import search
+from popnas_steps import objectives, search
 
 # (scored candidates of step b, the config, b, the most cells it holds) -> the front, in order
 Front = Callable[[pd.DataFrame, dict, int, int], pd.DataFrame]
@@ -35,7 +35,7 @@ class Strategy:
     explores: bool
     front: Front
     draws_exploration: bool = False
-    # config keys the front reads beyond search.strategy, search.beam and search.time_constraint:
+    # config keys the front reads beyond search.strategy, search.beam and the caps:
     # the pareto rule passes them (the others' params, and so their cached fronts, stay as they were)
     front_reads: tuple[str, ...] = ()
 
@@ -59,11 +59,11 @@ class Strategy:
 
 
 def pareto(candidates: pd.DataFrame, config: dict, b: int, size: int) -> pd.DataFrame:
-    """POPNASv2 (paper 3.2): the Pareto front of the candidates within the time constraint T
-    over predicted accuracy and the costs of `search.objective` (the paper: predicted time),
-    at most K cells."""
-    constrained = search.apply_time_constraint(candidates, config["search"]["time_constraint"])
-    return search.pareto_front(constrained, size, search.front_costs(config["search"]["objective"]))
+    """POPNASv2 (paper 3.2): the Pareto front of the candidates over predicted accuracy and
+    the costs of `search.objective` (the paper: predicted time), at most K cells. The time
+    constraint T (line 13 of Algorithm 1) is a cap: the candidates come within it
+    (popnas_steps.objectives.capped)."""
+    return search.pareto_front(candidates, size, objectives.front_costs(config["search"]["objective"]))
 
 
 def top_accuracy(candidates: pd.DataFrame, config: dict, b: int, size: int) -> pd.DataFrame:

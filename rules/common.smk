@@ -9,7 +9,7 @@ from snakemake.settings.types import DeploymentMethod
 
 from snakemake.logging import logger
 
-from popnas_steps import tables
+from popnas_steps import objectives, tables
 from popnas_steps.config import WATCH_ENVIRONMENT, params_text, watch_settings
 from popnas_steps.devices import DEVICES_ENVIRONMENT
 from popnas_steps.latency import CALIBRATION_STEP
@@ -37,15 +37,10 @@ STEPS = str(LAYOUT.steps)  # b<b>/ folders of this strategy
 FINAL = str(LAYOUT.final)  # the final training of the best cells (rules/final.smk)
 B = config["search"]["max_blocks"]
 STRATEGY = strategy_of(config["search"]["strategy"])
-# What the fronts read to count each candidate's parameters, where search.objective or
-# search.max_params needs them (left out otherwise, so that the fronts of a run that uses
-# neither stay as they were).
-PARAMS_READS = (
-    ("network", "search.operators")
-    if "params" in config["search"]["objective"]
-    or config["search"]["max_params"] is not None
-    else ()
-)
+# What the fronts read to make the costs of search.objective and the caps (a column no
+# predictor makes: params' network and operators), left out where no objective in use
+# needs them, so that the fronts of a run that uses none keep their params.
+OBJECTIVE_READS = objectives.reads(config["search"])
 OPERATORS = config["search"]["operators"]
 
 EMPTY_CELL_ID = cell_id(Cell())

@@ -30,12 +30,7 @@ rule select_b1:
 
 # The caps that can empty a step's fronts, passed to select only when set (its log names
 # them; a run without caps keeps the params it had): T needs a time predictor.
-CAP_KEYS = [
-    f"search.{key}"
-    for key in ("max_params", "max_latency_ms", "time_constraint")
-    if config["search"][key] is not None
-    and (key != "time_constraint" or STRATEGY.fits_time_predictor)
-]
+CAP_KEYS = objectives.cap_keys(config["search"], STRATEGY.fits_time_predictor)
 
 
 checkpoint select:

@@ -86,7 +86,7 @@ rule pareto:
             "search.max_params",
             "search.max_latency_ms",
             *STRATEGY.front_reads,
-            *PARAMS_READS,
+            *OBJECTIVE_READS,
         ),
     shell:
         "{params.python:q} -m popnas_steps.cli.step pareto --settings {params.settings:q} "
@@ -113,7 +113,7 @@ rule explore:
             "search.time_constraint",
             "search.max_params",
             "search.max_latency_ms",
-            *PARAMS_READS,
+            *OBJECTIVE_READS,
         ),
     shell:
         "{params.python:q} -m popnas_steps.cli.step explore --settings {params.settings:q} "

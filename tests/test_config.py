@@ -614,3 +614,19 @@ def test_every_shipped_config_validates():
             continue
         files = [ROOT / "config" / "config.yaml", path] if path.name in overlays else [path]
         load_config(*files)  # raises ConfigError naming the key
+
+
+def test_a_rule_slice_holds_only_the_keys_passed_and_names_any_other_read():
+    from popnas_steps.config import UnpassedKeyError, strict_slice
+
+    passed = {"search": {"beam": 4, "strategy": "popnas"}, "seed": 3}
+    settings = strict_slice(validate(passed), passed)
+    assert settings["search"]["beam"] == 4 and settings["seed"] == 3
+    assert settings["search"]["objective"] == ["time"]  # a LATER key: left out of a slice at its default
+    assert settings["search"].get("budget_hours") is None  # an optional key asked for as one
+    with pytest.raises(UnpassedKeyError, match="config key 'search.exploration' is not in this command's --settings"):
+        settings["search"]["exploration"]
+    with pytest.raises(UnpassedKeyError, match="config key 'network' is not"):
+        settings["network"]
+    later = {"objective": ["time"], "max_params": None, "max_latency_ms": None}
+    assert settings == {"search": {**passed["search"], **later}, "seed": 3}

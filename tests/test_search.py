@@ -39,9 +39,7 @@ def test_pareto_front_keeps_the_non_dominated_cells_by_accuracy():
     assert search.pareto_front(POOL, k=2)["predicted_accuracy"].tolist() == [0.90, 0.88]
 
 
-def test_time_constraint_and_pnas_top_k():
-    assert search.apply_time_constraint(POOL, 30.0)["predicted_time"].max() == 30.0
-    assert search.apply_time_constraint(POOL, None) is POOL
+def test_pnas_top_k():
     assert search.top_k(POOL, 3)["predicted_accuracy"].tolist() == [0.90, 0.89, 0.88]
 
 
@@ -144,13 +142,6 @@ def test_the_front_over_several_costs_is_the_brute_force_non_dominated_set_cut_t
     assert (
         search.pareto_front(points, k=5, costs=tuple(costs))["cell_id"].tolist() == ranked["cell_id"].head(5).tolist()
     )
-
-
-def test_caps_discard_the_candidates_over_any_of_them_and_count_each():
-    table = pd.DataFrame({"cell_id": list("abcd"), "params": [10, 50, 30, 70], "predicted_time": [1.0, 2.0, 9.0, 1.0]})
-    kept, discarded = search.apply_caps(table, {"params": 40, "predicted_time": 5.0, "latency": None})
-    assert kept["cell_id"].tolist() == ["a"] and discarded == {"params": 2, "predicted_time": 1}
-    assert search.apply_caps(table, {"params": None})[0].equals(table)
 
 
 @pytest.mark.parametrize("costs", [("predicted_time",), ("predicted_time", "params")])

@@ -324,13 +324,6 @@ def test_an_estimate_outside_zero_to_one_is_clipped_and_says_so(data):
 # --- the registry of kinds --------------------------------------------------------------------
 
 
-def test_the_schema_offers_exactly_the_kinds_of_the_registry():
-    from popnas_steps.config import load_schema
-
-    model = load_schema()["properties"]["predictors"]["properties"]["time"]["properties"]["model"]
-    assert set(model["enum"]) == set(TIME_MODELS) and model["default"] in TIME_MODELS
-
-
 def test_an_unknown_kind_is_an_error_that_lists_the_known_ones():
     with pytest.raises(ValueError, match="unknown time predictor 'lasso'; choose one of catboost, nnls"):
         time_model("lasso")

@@ -6,7 +6,15 @@ from __future__ import annotations
 import json
 import os
 
-from popnas_steps.config import WATCH_ENVIRONMENT, WATCH_KEYS, ConfigError, deep_merge, load_config, validate
+from popnas_steps.config import (
+    WATCH_ENVIRONMENT,
+    WATCH_KEYS,
+    ConfigError,
+    deep_merge,
+    load_config,
+    strict_slice,
+    validate,
+)
 
 
 def add_config_arguments(parser) -> None:
@@ -27,20 +35,25 @@ def add_watch_argument(parser) -> None:
 
 def config_from_args(args) -> dict:
     """The validated config named by --config or --settings (entry points of rules have only
-    --settings), with --watch over it where the command takes one; raise ConfigError."""
+    --settings), with --watch over it where the command takes one; raise ConfigError. A
+    --settings slice holds only the keys passed (config.strict_slice)."""
     if getattr(args, "config", None):
-        config = load_config(*args.config)
+        config, passed = load_config(*args.config), None
     else:
-        config = validate(_json_argument("--settings", args.settings))
+        passed = _json_argument("--settings", args.settings)
+        config = validate(passed)
     watch = getattr(args, "watch", None)
     if watch is None and hasattr(args, "watch"):  # only the training commands take the watch keys
         watch = os.environ.get(WATCH_ENVIRONMENT)
-    if watch is None:
-        return config
-    watched = _json_argument("--watch", watch)
-    if not _only_watch_keys(watched):  # a recipe key here would change results behind the rerun trigger
-        raise ConfigError(f"--watch (or ${WATCH_ENVIRONMENT}) takes only {_watch_key_names()}, as JSON; got {watch}")
-    return validate(deep_merge(config, watched))
+    if watch is not None:
+        watched = _json_argument("--watch", watch)
+        if not _only_watch_keys(watched):  # a recipe key here would change results behind the rerun trigger
+            raise ConfigError(
+                f"--watch (or ${WATCH_ENVIRONMENT}) takes only {_watch_key_names()}, as JSON; got {watch}"
+            )
+        config = validate(deep_merge(config, watched))
+    # a rule's slice: a key it did not pass is an error where read, not the schema's default
+    return config if passed is None else strict_slice(config, passed)
 
 
 def _only_watch_keys(settings: object) -> bool:

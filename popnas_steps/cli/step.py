@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from popnas_steps import search, tables
+from popnas_steps import objectives, search, tables
 from popnas_steps.cli.arguments import config_from_args
 from popnas_steps.config import ConfigError
 from popnas_steps.files import output_lock
@@ -93,43 +93,24 @@ def expand(config: dict, predictors_dir: Path, parents_file: Path, out: Path) ->
     tables.write("candidates", candidates, out)
 
 
-# The caps: the config key, the candidates' column it bounds, and the unit the log names
-CAPS = (("max_params", "params", "parameters"), ("max_latency_ms", "predicted_latency", "ms of predicted latency"))
-
-
 def capped_candidates(config: dict, candidates_file: Path, b: int, objective: list[str] | tuple = ()) -> pd.DataFrame:
-    """The scored candidates of step b, with their exact parameters where `objective` (the
-    front's search.objective; the exploration front reads none) or search.max_params reads
-    them, less those over search.max_params or search.max_latency_ms (printed: the step's log)."""
-    settings = config["search"]
-    candidates = tables.read("candidates", candidates_file)
-    if ("latency" in objective or settings["max_latency_ms"] is not None) and len(candidates):
-        if candidates["predicted_latency"].isna().all():
-            raise ValueError(
-                f"search.objective or search.max_latency_ms needs the predicted latency of step b{b}'s candidates, "
-                f"and '{candidates_file}' has none: no latency predictor was fitted, because too few networks "
-                "of the steps before have a measured latency (b<b>/latency.csv says why)"
-            )
-    if "params" in objective or settings["max_params"] is not None:
-        candidates = candidates.assign(params=_params(config, candidates, candidates_file))
-    kept, discarded = search.apply_caps(candidates, {column: settings[key] for key, column, _ in CAPS})
-    for key, column, unit in CAPS:
-        if discarded.get(column):
-            print(
-                f"b{b}: {discarded[column]} of {len(candidates)} candidates have more than search.{key} = "
-                f"{settings[key]} {unit} and are discarded; {len(kept)} remain"
-            )
+    """The scored candidates of step b, with the costs that `objective` (the front's
+    search.objective; the exploration front reads none) and the config's caps read, less
+    those over a cap (printed: the step's log)."""
+    from popnas_steps.work import DataShape
+
+    candidates = objectives.with_costs(
+        tables.read("candidates", candidates_file),
+        config,
+        objective,
+        data=lambda: DataShape.read(RunLayout.of_steps(candidates_file.parent.parent).metadata),
+        source=f"step b{b}'s candidates ('{candidates_file}')",
+    )
+    with_time = strategy_of(config["search"]["strategy"]).fits_time_predictor
+    kept, lines = objectives.capped(candidates, config["search"], b, with_time)
+    for line in lines:
+        print(line)
     return kept
-
-
-def _params(config: dict, candidates: pd.DataFrame, candidates_file: Path):
-    from popnas_steps.macro import NetworkSpec
-    from popnas_steps.space import Cell
-    from popnas_steps.work import DataShape, params_of_cells
-
-    data = DataShape.read(RunLayout.of_steps(candidates_file.parent.parent).metadata)
-    cells = [Cell.from_json(text) for text in candidates["cell"]]
-    return params_of_cells(cells, config["search"]["operators"], NetworkSpec(**config["network"]), data)
 
 
 def pareto(config: dict, candidates_file: Path, out: Path) -> None:
@@ -149,7 +130,6 @@ def explore(config: dict, b: int, candidates_file: Path, pareto_file: Path, out:
     table = tables.empty("exploration")
     if exploring:
         candidates = capped_candidates(config, candidates_file, b)
-        candidates = search.apply_time_constraint(candidates, settings["time_constraint"])
         sets = search.exploration_sets(front, settings["operators"], b)
         table = search.exploration_front(candidates, front, sets, settings["exploration"])
     tables.write("exploration", table, out)
@@ -227,11 +207,10 @@ def _selected_nothing(layout: RunLayout, b: int) -> bool:
 def _caps_text(config: dict) -> str:
     """The caps set in `config`, as 'search.max_params = 1 and ...'; what they are, where none is."""
     settings = config.get("search", {})
-    keys = [key for key, _, _ in CAPS]
-    if "strategy" not in settings or strategy_of(settings["strategy"]).fits_time_predictor:
-        keys.append("time_constraint")  # the time constraint needs a time predictor
-    named = [f"search.{key} = {settings[key]}" for key in keys if settings.get(key) is not None]
-    return " and ".join(named) if named else "the caps (search.max_params, max_latency_ms or time_constraint)"
+    with_time = "strategy" not in settings or strategy_of(settings["strategy"]).fits_time_predictor
+    named = [f"{key} = {settings[key.split('.')[1]]}" for key in objectives.cap_keys(settings, with_time)]
+    every = ", ".join(f"search.{entry.cap}" for entry in objectives.OBJECTIVES.values())
+    return " and ".join(named) if named else f"the caps ({every})"
 
 
 def step_layout(selected: Path, b: int) -> RunLayout:
