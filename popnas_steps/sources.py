@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-
 @dataclass(frozen=True)
 class Source:
     """One `dataset.source`: where its images come from, and whether it reads `dataset.path`."""

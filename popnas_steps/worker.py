@@ -43,7 +43,9 @@ from pathlib import Path
 
 from popnas_steps.devices import slot_folder
 
-WORKER_MODULE = "popnas_steps.cli.worker"  # the command that serves (`python -m`), found by its cmdline
+# A worker is a process of this package's whose command line names its --socket (the
+# command itself is the entry points': popnas_steps.cli.worker.SERVE).
+PACKAGE = __name__.split(".")[0]
 # One cell from a job's train_cell arguments: (argv, worker=info) -> exit status
 Train = Callable[..., int]
 
@@ -115,9 +117,12 @@ def retire_workers(slot: int, keep: Path | None = None) -> None:
 # -- the job's side -------------------------------------------------------------------------
 
 
-def train_in_worker(slot: int, argv: list[str], on_start=None, process_wide: str = "") -> tuple[int | None, int]:
+def train_in_worker(
+    slot: int, argv: list[str], serve: list[str], on_start=None, process_wide: str = ""
+) -> tuple[int | None, int]:
     """Have the warm worker of `slot` train the cell of `argv` (train_cell's arguments),
-    starting the worker if needed. Returns (exit status, worker pid); the status is None
+    starting the worker if needed with the command `serve` (and `--socket PATH`), which the
+    entry points name (popnas_steps.cli.worker.SERVE). Returns (exit status, worker pid); the status is None
     when the worker died before it answered (the cell's crash).
 
     `on_start(pid)` is called once the worker has taken the cell (the job's signal handlers
@@ -127,7 +132,7 @@ def train_in_worker(slot: int, argv: list[str], on_start=None, process_wide: str
     if len(str(path)) > 100:  # AF_UNIX's limit is 107 bytes
         raise WorkerUnavailable(f"the socket path {path} is too long for a Unix socket (set TMPDIR shorter)")
     retire_workers(slot, keep=path)
-    connection = _connect(path) or _start(path)
+    connection = _connect(path) or _start(path, serve)
     with connection:
         request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}
         try:
@@ -159,11 +164,11 @@ def _connect(path: Path) -> socket.socket | None:
     return connection
 
 
-def _start(path: Path) -> socket.socket:
+def _start(path: Path, serve: list[str]) -> socket.socket:
     path.unlink(missing_ok=True)
     log = open(path.with_suffix(".log"), "a")  # noqa: SIM115 - handed to the worker
     process = subprocess.Popen(
-        [sys.executable, "-m", WORKER_MODULE, "--socket", str(path)],
+        [*serve, "--socket", str(path)],
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=log,
@@ -304,7 +309,7 @@ def _socket_of(pid: int) -> str | None:
         words = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
     except OSError:
         return None
-    if WORKER_MODULE not in words or "--socket" not in words[:-1]:
+    if "--socket" not in words[:-1] or not any(word.startswith(f"{PACKAGE}.") for word in words):
         return None
     return words[words.index("--socket") + 1]
 

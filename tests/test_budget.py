@@ -210,7 +210,7 @@ def test_a_budget_outside_a_run_or_before_any_success_is_a_one_line_error(tmp_pa
     loose = tmp_path / "loose"
     for name in ("pareto", "exploration"):
         tables.write(name, tables.empty(name), loose / f"{name}.csv")
-    assert step_cli.main(select_argv(loose, settings)) == 1
+    assert step_cli.main(select_argv(loose, settings)) == 2
     err = capsys.readouterr().err
     assert f"error: '{loose / 'selected.csv'}' is not results/<run>/<strategy>/b<b>/selected.csv" in err
     assert "Traceback" not in err and not (loose / "selected.csv").exists()
@@ -223,7 +223,7 @@ def test_a_budget_outside_a_run_or_before_any_success_is_a_one_line_error(tmp_pa
     front = selection([0.9]).assign(rank=[1])
     tables.write("pareto", front[tables.COLUMNS["pareto"]], b2 / "pareto.csv")
     tables.write("exploration", tables.empty("exploration"), b2 / "exploration.csv")
-    assert step_cli.main(select_argv(b2, settings)) == 1
+    assert step_cli.main(select_argv(b2, settings)) == 2
     err = capsys.readouterr().err
     assert "error: no training before b2 succeeded: the cost of its selection cannot be predicted" in err
     assert not (b2 / "selected.csv").exists()

@@ -44,7 +44,7 @@ def test_the_job_without_onnx_runtime_says_so_in_one_line_and_exits_0(monkeypatc
     selected, metadata = tmp_path / "selected.csv", tmp_path / "metadata.json"
     tables.write("selected", tables.selection_table([Cell(), SMALL], "b1"), selected)
     metadata.write_text(json.dumps({"input_shape": [8, 8, 1], "num_classes": 10}))
-    settings = json.dumps({"network": SPEC.__dict__, "deploy": SETTINGS})
+    settings = json.dumps({"seed": 0, "network": SPEC.__dict__, "deploy": SETTINGS})  # the rule's slice
     out = tmp_path / "latency.csv"
     argv = ["--settings", settings, "--data", str(metadata), "--selected", str(selected), "--out", str(out)]
     assert cli_latency.main(argv) == 0

@@ -16,6 +16,7 @@ import sys
 
 from popnas_steps import tables
 from popnas_steps.collect import trained_table
+from popnas_steps.exits import bad_input
 from popnas_steps.files import output_lock
 from popnas_steps.results import ResultError, read_results
 
@@ -31,8 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results = read_results(args.results)
     except ResultError as error:  # the workflow retrains a damaged result before it runs this
-        print(f"error: {error}; run the workflow again, which trains that cell again", file=sys.stderr)
-        return 2
+        return bad_input(f"{error}; run the workflow again, which trains that cell again")
     with output_lock(args.out):
         latency = tables.read("latency", args.latency) if args.latency else None
         table = trained_table(results, tables.read("selected", args.selected), args.b, latency)

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from popnas_steps.datasets import DatasetError, prepare
+from popnas_steps.exits import bad_input
 from popnas_steps.files import output_lock
 
 
@@ -37,8 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         with output_lock(Path(args.out) / "metadata.json"):
             metadata = prepare(config["dataset"], config["seed"], args.out)
     except (ConfigError, DatasetError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return bad_input(error)
     print(json.dumps(metadata["sizes"]))
     return 0
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from popnas_steps.cli.arguments import config_from_args
 from popnas_steps.config import ConfigError
+from popnas_steps.exits import bad_input, machine_fault
 from popnas_steps.files import output_lock, write_json
 
 
@@ -36,12 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = config_from_args(args)
     except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return bad_input(error)
     model_file = Path(args.model)
     if not model_file.is_file():
-        print(f"error: no trained model at '{model_file}'", file=sys.stderr)
-        return 2
+        return bad_input(f"no trained model at '{model_file}'")
     with output_lock(args.out):
         return _export(config, model_file, args.data, Path(args.out))
 
@@ -59,9 +58,10 @@ def _export(config: dict, model_file: Path, data_dir: str, out: Path) -> int:
         try:  # in a child process: a native crash of a converter or runtime is that format's failure
             made = export_isolated(model_file, data_dir, {**settings, "formats": to_make}, config["seed"])
         except ChildError as error:  # the machine's failure (memory, a disk): the job fails, a rerun retries
-            print(f"{error}\nerror: the export process failed on this machine (its traceback is above); "
-                  "a rerun exports again", file=sys.stderr)  # fmt: skip
-            return 1
+            print(error, file=sys.stderr)
+            return machine_fault(
+                "the export process failed on this machine (its traceback is above); a rerun exports again"
+            )
         formats = {name: formats.get(name) or made[name] for name in settings["formats"]}
     for name, result in formats.items():
         if result["status"] != "ok":

@@ -20,6 +20,7 @@ from popnas_steps import tables
 from popnas_steps.cli.arguments import add_watch_argument, config_from_args
 from popnas_steps.config import ConfigError
 from popnas_steps.devices import claim_slot, training_deadline
+from popnas_steps.exits import bad_input
 from popnas_steps.files import output_lock
 from popnas_steps.final import finished_final, select_final, train_final
 from popnas_steps.space import Cell, CellError
@@ -46,8 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         config = config_from_args(args)
         cell = Cell.from_json(args.cell) if args.command == "train" else None
     except (ConfigError, CellError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return bad_input(error)
     if args.command == "select":
         with output_lock(args.out):
             selected = select_final(tables.read("trained", *args.trained), config["final"]["top"])

@@ -24,6 +24,7 @@ from popnas_steps import tables
 from popnas_steps.cli.arguments import config_from_args
 from popnas_steps.config import ConfigError
 from popnas_steps.deploy import ChildError
+from popnas_steps.exits import bad_input, machine_fault
 from popnas_steps.files import output_lock
 from popnas_steps.latency import measure_in_child, run_reference_ms
 from popnas_steps.macro import NetworkSpec
@@ -46,16 +47,16 @@ def main(argv: list[str] | None = None) -> int:
         cells = {row.cell_id: Cell.from_json(row.cell) for row in selected.itertuples()}
         reference_ms = run_reference_ms(tables.read("latency", args.reference)) if args.reference else None
     except (ConfigError, ValueError, CellError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return bad_input(error)
     spec = NetworkSpec(**config["network"])
     started, cpu_started = time.perf_counter(), time.process_time()
     try:
         table = measure_in_child(cells, data, spec, config["deploy"], config["seed"], reference_ms)
     except ChildError as error:  # the machine's failure (memory, a disk): the job fails, a rerun retries
-        print(f"{error}\nerror: the timing process failed on this machine (its traceback is above); "
-              "a rerun measures again", file=sys.stderr)  # fmt: skip
-        return 1
+        print(error, file=sys.stderr)
+        return machine_fault(
+            "the timing process failed on this machine (its traceback is above); a rerun measures again"
+        )
     measured = int((table["latency_status"] == "ok").sum())
     print(f"{measured} of {len(table)} networks timed in {time.perf_counter() - started:.1f} s "
           f"({time.process_time() - cpu_started:.1f} s of CPU)", flush=True)  # fmt: skip

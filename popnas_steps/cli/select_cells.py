@@ -15,6 +15,7 @@ import sys
 from popnas_steps import tables
 from popnas_steps.cli.arguments import add_config_arguments, config_from_args
 from popnas_steps.config import ConfigError
+from popnas_steps.exits import bad_input
 from popnas_steps.files import output_lock
 from popnas_steps.space import Cell, one_block_cells
 
@@ -34,8 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             table = tables.selection_table(one_block_cells(config_from_args(args)["search"]["operators"]), "b1")
     except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return bad_input(error)
     with output_lock(args.out):
         tables.write("selected", table, args.out)
     print(f"selected {len(table)} cells")

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 
+from popnas_steps.exits import bad_input
 from popnas_steps.operators import PAPER_OPERATORS, OperatorError
 from popnas_steps.space import Cell, CellError, canonical_cell, space_stats
 
@@ -36,8 +37,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print(cell.cell_id)
     except (CellError, OperatorError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return bad_input(error)
     return 0
 
 

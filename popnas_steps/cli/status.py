@@ -19,6 +19,7 @@ from pathlib import Path
 
 from popnas_steps import tables
 from popnas_steps.config import ConfigError, load_config
+from popnas_steps.exits import bad_input
 from popnas_steps.status import render, search_status
 from popnas_steps.strategies import STRATEGIES
 
@@ -39,8 +40,7 @@ def main(argv: list[str] | None = None, now: float | None = None) -> int:
         status = search_status(args.run_dir or Path("results") / config["run"], config, args.strategy, args.gpus,
                                args.as_of, now)  # fmt: skip
     except (ConfigError, FileNotFoundError, tables.TableError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return bad_input(error)
     for warning in status["warnings"]:  # on stderr: --json's output stays one JSON object
         print(f"warning (--config {' '.join(args.config)}): {warning}", file=sys.stderr)
     print(json.dumps(status, indent=2) if args.json else render(status))

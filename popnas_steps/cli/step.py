@@ -31,6 +31,7 @@ import pandas as pd
 from popnas_steps import objectives, search, tables
 from popnas_steps.cli.arguments import config_from_args
 from popnas_steps.config import ConfigError
+from popnas_steps.exits import bad_input
 from popnas_steps.files import output_lock
 from popnas_steps.layout import RunLayout, step_number
 from popnas_steps.strategies import strategy_of
@@ -260,17 +261,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = config_from_args(args) if args.settings is not None else {}
     except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return bad_input(error)
     with output_lock(args.out):
         try:
             run(args, config)
         except tables.DamagedTableError as error:  # the workflow makes a damaged table again when it starts
-            print(f"error: {error}; run the workflow again, which makes it again", file=sys.stderr)
-            return 1
+            return bad_input(f"{error}; run the workflow again, which makes it again")
         except ValueError as error:  # the steps' own checks (no parent to expand, a budget without its run)
-            print(f"error: {error}", file=sys.stderr)
-            return 1
+            return bad_input(error)
     print(json.dumps({"step": args.command, "out": str(args.out)}))
     return 0
 

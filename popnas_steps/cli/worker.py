@@ -4,7 +4,8 @@
     python -m popnas_steps.cli.worker --stop                              (by hand)
 
 A worker serves with this command line's training function (cli.train_cell.train_here),
-handed to the library's serving loop.
+handed to the library's serving loop; jobs start it with SERVE, which they hand to the
+library (popnas_steps.worker.train_in_worker), so the library names no entry point.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import signal
 import sys
 from pathlib import Path
 
-from popnas_steps.cli.train_cell import train_here
 from popnas_steps.worker import IDLE_SECONDS, serve, stop_workers
+
+SERVE = [sys.executable, "-m", "popnas_steps.cli.worker"]  # the command that serves, less its --socket
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         pids = stop_workers()
         print(f"stopped {len(pids)} warm worker(s)" + (f": {' '.join(map(str, pids))}" if pids else ""))
         return 0
+    from popnas_steps.cli.train_cell import train_here  # it starts workers with SERVE: imported here, no cycle
+
     signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(128 + signum))
     serve(Path(args.socket), train_here, args.idle_seconds)
     return 0
