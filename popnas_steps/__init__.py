@@ -5,10 +5,11 @@ Importing the package sets TensorFlow's C++ log level (its start-up chatter buri
 useful lines of a training log) before any module can import TensorFlow, and notes when
 the process started, for the timings of a training job.
 
-Only the modules of IMPORTS_TENSORFLOW import TensorFlow when they are imported. Every
-other module imports without it, the whole search logic included; model, datasets,
-accuracy_predictor, train_cell, final and worker import it inside the functions that build,
-train or load networks (a warm worker once, for all its cells).
+The one list of what loads TensorFlow (tests/test_layering.py checks both against the
+code): the modules of IMPORTS_TENSORFLOW import it when they are imported; those of
+LOADS_TENSORFLOW_WHEN_CALLED import it inside the functions that build, train, load or
+export networks (a warm worker once, for all its cells). Every other module imports and
+runs without it, the whole search logic included.
 """
 
 import os
@@ -20,3 +21,4 @@ PROCESS_START = time.perf_counter()
 PROCESS_START_UNIX = time.time()
 
 IMPORTS_TENSORFLOW = ("train", "checkpoints", "events")
+LOADS_TENSORFLOW_WHEN_CALLED = ("accuracy_predictor", "datasets", "deploy", "final", "model", "train_cell", "worker")

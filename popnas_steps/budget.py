@@ -1,6 +1,7 @@
 """The search's GPU budget (search.budget_hours): how much of a step's selection it can still
-pay for. Pure functions; the select step (popnas_steps.cli.step) reads the run and writes
-b<b>/selected.csv and b<b>/dropped.csv.
+pay for. Pure functions, and `cut_step`, which reads the run's trainings to price a step's
+selection; the select step (popnas_steps.cli.step) writes b<b>/selected.csv and
+b<b>/dropped.csv.
 
 GPU time is the summed job wall of the trainings (status's "sum job wall"), crashed ones
 included; a selected cell costs its predicted job seconds, from the run's cost model
@@ -160,3 +161,27 @@ def affordable(count: int, seconds_each: float, spent: float, budget: float) -> 
                               "predicted_time": np.nan})  # fmt: skip
     kept, _ = cut(selection, pd.Series(np.full(count, float(seconds_each))), spent, budget)
     return len(kept)
+
+
+def cut_step(layout, b: int, selected: pd.DataFrame, budget_hours: float) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Step b's selection cut to what `budget_hours` still pays for, priced on the run's
+    trainings (`layout`: a popnas_steps.layout.RunLayout): the kept cells, the dropped ones,
+    and the lines the step logs."""
+    from popnas_steps.artefacts import finished_walls, read_cells
+    from popnas_steps.cost import selection_seconds
+
+    cells, selected_at = read_cells(layout)  # once: every result of the run is read and checked
+    spent, seconds = selection_seconds(layout, b, selected, cells, selected_at)
+    # cells of this step trained by an earlier run (a raised budget): kept, at their measured wall
+    walls_by_id = finished_walls(layout, selected["cell_id"])
+    trained = selected["cell_id"].isin(list(walls_by_id))
+    walls = selected["cell_id"].map(walls_by_id)  # NaN: not trained, or an unknown wall (kept as predicted)
+    seconds = seconds.where(walls.isna(), walls)
+    kept, dropped = cut(selected, seconds, spent, budget_hours * 3600, trained=trained)
+    new = kept.index[~trained.loc[kept.index]]
+    errors = summed_time_errors(cells[cells["b"] < b])
+    line = (f"b{b}: budget {budget_hours:g} GPU-hours, spent {spent / 3600:.3f} before b{b}; "
+            f"{len(kept)} cells kept ({len(kept) - len(new)} already trained), costing "
+            f"{seconds.loc[kept.index].sum() / 3600:.3f} GPU-hours, {len(dropped)} dropped (b{b}/dropped.csv)"
+            f"\n{overrun_line(b, float(seconds.loc[new].sum()), errors)}")  # fmt: skip
+    return kept, dropped, line

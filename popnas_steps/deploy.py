@@ -1,4 +1,4 @@
-"""Deployment of a trained network: ONNX and LiteRT files, checked against Keras, and timed.
+"""Deployment of a trained network: ONNX and LiteRT files, checked against Keras.
 
 Each format is one entry of DEPLOY_FORMATS: the file it writes, the packages it needs
 beyond TensorFlow (the `deploy` extra: `pip install "popnas[deploy]"`), how a Keras model
@@ -14,10 +14,8 @@ A format whose packages are missing, or whose converter or runtime cannot take t
 is recorded as such with its reason: it never fails the trained network (the caller runs
 after the training's outputs are written).
 
-Latency (`time_networks`): the runtime's own time to predict one image (batch 1, a fixed
-thread count), after warm-up runs; the least median of rounds of timed runs, and the spread
-of all of them. It depends on the architecture, not on the weights (the search times every
-trained network without its weights: popnas_steps.latency).
+Each format's runtime also times networks (popnas_steps.timing); the export and the timing
+each run in a child process (popnas_steps.children).
 """
 
 from __future__ import annotations
@@ -25,21 +23,18 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import json
-import multiprocessing
 import os
-import platform
-import signal
-import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from popnas_steps.children import ChildError, run_in_child
 from popnas_steps.runtime import missing_reason
+from popnas_steps.timing import Predict, latency_ms
 
-Predict = Callable[[np.ndarray], np.ndarray]  # images (n, H, W, C) float32 -> probabilities (n, classes)
+__all__ = ["DEPLOY_FORMATS", "ChildError", "export_isolated", "onnx_runner", "remove_exports", "unavailable"]
 
 
 def _input_signature(model):
@@ -124,64 +119,6 @@ def unavailable(formats: list[str]) -> dict[str, dict]:
     }
 
 
-class ChildError(RuntimeError):
-    """An exception raised in a run_in_child process (the message is its traceback)."""
-
-
-def run_in_child(target: Callable, *args) -> tuple[list, str | None]:
-    """Call `target(send, *args)` in a fresh interpreter and return what it sent (each `send(x)`)
-    and None, or, where the process died before `target` returned, what it sent until then and
-    how it died ("signal 6 (SIGABRT)", "exit status 1").
-
-    For the runtimes' C++ (ONNX Runtime, the LiteRT interpreter): a native abort or segfault
-    there ends the child, which the caller records, instead of the job. A fresh interpreter
-    (`spawn`, not `fork`): the child imports the runtime itself, and nothing of the parent's
-    state (threads, a loaded library) is copied half-way. `target` and `args` are pickled: a
-    function of a module, plain values. An exception `target` raises is raised here as
-    ChildError, with the child's traceback.
-    """
-    context = multiprocessing.get_context("spawn")
-    receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_child_main, args=(sender, target, args), daemon=True)
-    child.start()
-    sender.close()  # the child holds the only writing end: its death is the end of the pipe
-    sent, finished, raised = [], False, None
-    while True:
-        try:
-            kind, value = receiver.recv()
-        except EOFError:
-            break
-        if kind == "sent":
-            sent.append(value)
-        elif kind == "finished":
-            finished = True
-        else:
-            raised = value
-    child.join()
-    receiver.close()
-    if raised is not None:
-        raise ChildError(raised)
-    return sent, None if finished else _death_text(child.exitcode)
-
-
-def _child_main(sender, target: Callable, args: tuple) -> None:
-    try:
-        target(lambda value: sender.send(("sent", value)), *args)
-        sender.send(("finished", None))
-    except BaseException:
-        sender.send(("raised", traceback.format_exc()))
-        raise
-
-
-def _death_text(exitcode: int | None) -> str:
-    if exitcode is None or exitcode >= 0:
-        return f"exit status {exitcode}"
-    try:
-        return f"signal {-exitcode} ({signal.Signals(-exitcode).name})"
-    except ValueError:
-        return f"signal {-exitcode}"
-
-
 def runtime_version(name: str) -> str | None:
     try:
         return importlib.metadata.version(DEPLOY_FORMATS[name].runtime)
@@ -203,83 +140,6 @@ def agreement(reference: np.ndarray, probabilities: np.ndarray, labels: np.ndarr
         "max_probability_difference": float(np.abs(reference - probabilities).max()),
         "test_accuracy": float((probabilities.argmax(axis=1) == labels).mean()),
     }
-
-
-def time_networks(
-    predicts: list[Predict], image: np.ndarray, warmup: int, runs: int, rounds: int, pause: float = 0.0
-) -> list[dict]:
-    """Latency at batch 1 of each network of `predicts`, in milliseconds.
-
-    After `warmup` untimed predictions each, the `runs` timed ones are split into `rounds`
-    that visit the networks in turn, `pause` seconds apart (sleeping), and each network's
-    latency (`ms`) is its least round median. A machine's slow spell (another process, a
-    frequency change) then inflates a round of every network instead of every round of a
-    few. `round_medians` let a caller compare networks round by round (popnas_steps.latency
-    divides by a reference network's). `median`, `p10`, `p90`: of all timed runs.
-    """
-    batch = np.ascontiguousarray(image[None], dtype=np.float32)
-    for predict in predicts:
-        for _ in range(warmup):
-            predict(batch)
-    per_round = max(1, runs // rounds)
-    seconds = [[] for _ in predicts]
-    for number in range(rounds):
-        if number:
-            time.sleep(pause)
-        for predict, timed in zip(predicts, seconds, strict=True):
-            for _ in range(per_round):
-                started = time.perf_counter()
-                predict(batch)
-                timed.append(time.perf_counter() - started)
-    timings = []
-    for timed in seconds:
-        milliseconds = 1000 * np.array(timed)
-        medians = np.median(milliseconds.reshape(rounds, per_round), axis=1)
-        timings.append(
-            {
-                "ms": float(medians.min()),
-                "round_medians": [float(median) for median in medians],
-                "median": float(np.median(milliseconds)),
-                "p10": float(np.percentile(milliseconds, 10)),
-                "p90": float(np.percentile(milliseconds, 90)),
-                "runs": per_round * rounds,
-                "rounds": rounds,
-                "warmup": warmup,
-                "pause": pause,
-            }
-        )
-    return timings
-
-
-def latency_ms(predict: Predict, image: np.ndarray, settings: dict) -> dict:
-    """time_networks of one network, with the `deploy` settings."""
-    return time_networks([predict], image, **timing_settings(settings))[0]
-
-
-def timing_settings(settings: dict) -> dict:
-    """time_networks' keywords from the `deploy` config slice."""
-    return {key: settings[key] for key in ("warmup", "runs", "rounds", "pause")}
-
-
-def machine() -> dict:
-    """The host that ran and timed the models."""
-    return {
-        "node": platform.node(),
-        "processor": platform.machine(),
-        "cpu": _cpu_model() or platform.processor() or "unknown",
-        "cpu_count": os.cpu_count(),
-    }
-
-
-def _cpu_model() -> str | None:
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        return None
-    return None
 
 
 def export_damage(path: Path) -> str | None:

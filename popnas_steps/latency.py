@@ -5,7 +5,7 @@ an ONNX graph with seeded weights (onnx_network.py, the same layers as the train
 model, checked by tests) and timed at batch 1 on this host's CPU with `deploy.threads`
 threads, `deploy.warmup` untimed runs, then `deploy.runs` timed runs in `deploy.rounds`
 rounds over all of a step's networks in turn, `deploy.pause` seconds apart
-(deploy.time_networks). One job per step, which needs no GPU and no TensorFlow, so a cell
+(timing.time_networks). One job per step, which needs no GPU and no TensorFlow, so a cell
 trained before latency existed gets its latency without retraining.
 
 On a shared machine the CPU's speed drifts by tens of percent for seconds at a time
@@ -38,10 +38,12 @@ import numpy as np
 import pandas as pd
 
 from popnas_steps import runtime, tables
-from popnas_steps.deploy import machine, onnx_runner, run_in_child, time_networks, timing_settings
+from popnas_steps.children import run_in_child
+from popnas_steps.deploy import onnx_runner
 from popnas_steps.macro import NetworkSpec
 from popnas_steps.onnx_network import onnx_network, seeded_weights
 from popnas_steps.space import Cell
+from popnas_steps.timing import machine, time_networks, timing_settings
 from popnas_steps.work import DataShape
 
 RUNTIME = "onnxruntime"
@@ -166,7 +168,7 @@ def measure_latencies(
 
 
 def measure_in_child(cells: dict[str, Cell], *arguments) -> pd.DataFrame:
-    """measure_latencies(cells, *arguments) in a fresh child process (deploy.run_in_child), as
+    """measure_latencies(cells, *arguments) in a fresh child process (children.run_in_child), as
     the job runs it.
 
     ONNX Runtime is C++: an abort, a segfault or an illegal instruction there ends the process
@@ -174,7 +176,7 @@ def measure_in_child(cells: dict[str, Cell], *arguments) -> pd.DataFrame:
     child is started once more (ATTEMPTS), and a second death is every latency's `failed`
     status with the signal (a LOAD_FAILURE where the import itself crashed), so the job still
     writes its table and a search that does not use latency goes on. An exception the child
-    raises (the machine's: MemoryError, OSError) is raised here, as deploy.ChildError,
+    raises (the machine's: MemoryError, OSError) is raised here, as children.ChildError,
     failing the job so that a rerun retries. Without the runtime no process is started:
     every latency is `missing`.
     """

@@ -2,7 +2,7 @@
 
 Latency depends on the architecture, not on the weights, so the search times each trained
 cell's network in ONNX Runtime as built here: the same layers as model.build_model (the
-walk through the cells is model.NetworkBuilder, shared), in inference form, with seeded
+walk through the cells is network.NetworkBuilder, shared), in inference form, with seeded
 random weights. It costs milliseconds per network where exporting a Keras model costs
 seconds plus TensorFlow's start, which is what lets every trained network be timed for a
 few percent of a search (BENCHMARKS.md, "Latency of every trained network").
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from popnas_steps.macro import NetworkSpec
-from popnas_steps.model import NetworkBuilder
+from popnas_steps.network import NetworkBuilder
 from popnas_steps.space import Cell
 
 OPSET = 17  # every op used here exists unchanged since; ONNX Runtime >= 1.18 runs it
@@ -67,7 +67,7 @@ class _Value:
 
 
 class OnnxLayers:
-    """model.Layers as ONNX nodes; collects the graph's nodes and initializers."""
+    """network.Layers as ONNX nodes; collects the graph's nodes and initializers."""
 
     def __init__(self, weights: Weights):
         from onnx import helper

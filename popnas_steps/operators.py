@@ -9,11 +9,17 @@ Any kernel size in these patterns is accepted, so the operator set is configurab
     "NxM maxpool"    max pooling
     "NxM avgpool"    average pooling
     "identity"       identity (a 1x1 convolution when depth or stride must change)
+
+Each kind is one entry of OPERATOR_KINDS: its spelling, its pattern and what it builds
+from a network backend's primitives (popnas_steps.network.Layers: Keras, ONNX, work counts,
+feature-map sizes). A kind built from the existing primitives is one entry here; one that
+needs a new primitive adds it to each backend too.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
@@ -33,9 +39,6 @@ PAPER_OPERATORS: tuple[str, ...] = (
     "2x2 avgpool",
 )
 
-_KERNEL_PATTERN = re.compile(r"^(\d+)x(\d+) (conv|dconv|maxpool|avgpool)$")
-_STACKED_PATTERN = re.compile(r"^1x(\d+)-(\d+)x1 conv$")
-
 
 @dataclass(frozen=True)
 class Operator:
@@ -50,6 +53,86 @@ class OperatorError(ValueError):
     """An operator string that matches none of the known patterns."""
 
 
+# --- what each kind builds, from the primitives of a network backend -----------------------
+# `layers` is any backend of popnas_steps.network.Layers (Keras, ONNX, work counts, shapes):
+# the operator is built once here, whatever the backend makes of it.
+
+
+def _conv(layers, x, op: Operator, filters: int, strides: int, name: str):
+    return layers.conv_bn_swish(x, filters, op.kernel, strides, name)
+
+
+def _separable_conv(layers, x, op: Operator, filters: int, strides: int, name: str):
+    return layers.conv_bn_swish(x, filters, op.kernel, strides, name, separable=True)
+
+
+def _stacked_conv(layers, x, op: Operator, filters: int, strides: int, name: str):
+    size = op.kernel[0]
+    # Named by their kernels; "1x1-1x1 conv"'s two halves would share one name, which
+    # Keras refuses, so its second half is _1x1b. Other sizes keep their names as they were.
+    second = f"{name}_{size}x1" if size > 1 else f"{name}_1x1b"
+    x = layers.conv_bn_swish(x, filters, (1, size), strides, f"{name}_1x{size}")
+    return layers.conv_bn_swish(x, filters, (size, 1), 1, second)
+
+
+def _pool(layers, x, op: Operator, filters: int, strides: int, name: str):
+    depth = layers.channels(x)
+    x = layers.pool(x, op.kind, op.kernel, strides, name)
+    return x if depth == filters else layers.conv_bn_swish(x, filters, 1, 1, f"{name}_proj")
+
+
+def _identity(layers, x, op: Operator, filters: int, strides: int, name: str):
+    if layers.channels(x) == filters and strides == 1:
+        return x
+    return layers.conv_bn_swish(x, filters, 1, strides, f"{name}_proj")
+
+
+def _sizes(match: re.Match, text: str) -> tuple[int, int]:
+    height, width = int(match.group(1)), int(match.group(2))
+    if height < 1 or width < 1:
+        raise OperatorError(f"unknown operator {text!r}: kernel sizes must be >= 1")
+    return height, width
+
+
+def _stacked_sizes(match: re.Match, text: str) -> tuple[int, int]:
+    first, second = int(match.group(1)), int(match.group(2))
+    if first != second or first < 1:
+        raise OperatorError(f"unknown operator {text!r}: a stacked convolution is '1xN-Nx1 conv' with the same N")
+    return first, first
+
+
+# The builder of one operator: (layers, input, operator, filters, strides, name) -> output
+Build = Callable[..., object]
+
+
+@dataclass(frozen=True)
+class OperatorKind:
+    """One kind of operator: how its strings are spelt and parsed, and what it builds."""
+
+    name: str  # Operator.kind
+    spelling: str  # its pattern, as errors and docs write it: N and M stand for sizes
+    kernel: Callable[[re.Match, str], tuple[int, int]]  # (match, text) -> kernel; OperatorError on bad sizes
+    build: Build
+
+    @property
+    def pattern(self) -> re.Pattern:
+        """What a canonical operator string of this kind matches: the spelling, sizes for N and M."""
+        return re.compile(re.escape(self.spelling).replace("N", r"(\d+)").replace("M", r"(\d+)"))
+
+
+OPERATOR_KINDS: dict[str, OperatorKind] = {
+    kind.name: kind
+    for kind in (
+        OperatorKind("conv", "NxM conv", _sizes, _conv),
+        OperatorKind("dconv", "NxM dconv", _sizes, _separable_conv),
+        OperatorKind("stacked_conv", "1xN-Nx1 conv", _stacked_sizes, _stacked_conv),
+        OperatorKind("maxpool", "NxM maxpool", _sizes, _pool),
+        OperatorKind("avgpool", "NxM avgpool", _sizes, _pool),
+        OperatorKind("identity", "identity", lambda match, text: (1, 1), _identity),
+    )
+}
+
+
 @cache
 def parse_operator(text: str) -> Operator:
     """Parse an operator string such as "3x3 conv"; raise OperatorError naming it if unknown."""
@@ -58,24 +141,17 @@ def parse_operator(text: str) -> Operator:
     name = " ".join(text.strip().split())
     if re.search(r"(?<!\d)0\d", name):  # "03x3 conv" would be a second spelling of "3x3 conv"
         raise OperatorError(f"operator {text!r}: write its sizes without leading zeros (one spelling per operator)")
-    if name == "identity":
-        return Operator(name, "identity", (1, 1))
-    stacked = _STACKED_PATTERN.match(name)
-    if stacked:
-        first, second = int(stacked.group(1)), int(stacked.group(2))
-        if first != second or first < 1:
-            raise OperatorError(f"unknown operator {text!r}: a stacked convolution is '1xN-Nx1 conv' with the same N")
-        return Operator(name, "stacked_conv", (first, first))
-    kernel = _KERNEL_PATTERN.match(name)
-    if kernel:
-        height, width, kind = int(kernel.group(1)), int(kernel.group(2)), kernel.group(3)
-        if height < 1 or width < 1:
-            raise OperatorError(f"unknown operator {text!r}: kernel sizes must be >= 1")
-        return Operator(name, kind, (height, width))
-    raise OperatorError(
-        f"unknown operator {text!r}; expected one of the patterns 'NxM conv', 'NxM dconv', "
-        "'1xN-Nx1 conv', 'NxM maxpool', 'NxM avgpool', 'identity'"
-    )
+    for kind in OPERATOR_KINDS.values():
+        match = kind.pattern.fullmatch(name)
+        if match:
+            return Operator(name, kind.name, kind.kernel(match, text))
+    spellings = ", ".join(f"'{kind.spelling}'" for kind in OPERATOR_KINDS.values())
+    raise OperatorError(f"unknown operator {text!r}; expected one of the patterns {spellings}")
+
+
+def build_operator(layers, x, op: Operator, filters: int, strides: int, name: str):
+    """The output of operator `op` on `x`, built with the primitives of the backend `layers`."""
+    return OPERATOR_KINDS[op.kind].build(layers, x, op, filters, strides, name)
 
 
 def parse_operators(texts: list[str] | tuple[str, ...]) -> tuple[Operator, ...]:

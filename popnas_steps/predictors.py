@@ -30,13 +30,12 @@ from popnas_steps.accuracy_predictor import (
     load_accuracy_model,
 )
 from popnas_steps.features import features_of_cells, reindex_array, time_inputs
+from popnas_steps.linear import LinearModel, fit_nonnegative
 from popnas_steps.macro import NetworkSpec
 from popnas_steps.space import Cell, by_size, canonical_ids, canonicalize, encode, expand
 from popnas_steps.time_predictor import (
-    LinearTimeModel,
     TimePredictor,
     TimeSettings,
-    WorkNNLS,
     fit_time_predictor,
     load_time_predictor,
     mape,
@@ -61,7 +60,7 @@ class Predictors:
     operators: list[str]
     spec: NetworkSpec
     data: DataShape | None = None  # None: saved before the work counts existed
-    latency: LinearTimeModel | None = None  # None: no latency measured (ONNX Runtime missing), or saved before
+    latency: LinearModel | None = None  # None: no latency measured (ONNX Runtime missing), or saved before
 
     @property
     def max_blocks(self) -> int:
@@ -78,7 +77,7 @@ class Predictors:
             self.time.save(folder / "time")
         self.accuracy.save(folder / "accuracy")
         if self.latency is not None:
-            saved = {"model": "work_nnls", "features": list(WORK_NAMES), "linear": self.latency.to_json()}
+            saved = {"model": "nonnegative_linear", "features": list(WORK_NAMES), "linear": self.latency.to_json()}
             (folder / LATENCY_FILE).write_text(json.dumps(saved, indent=2) + "\n")
         context = {"reindex": self.reindex, "operators": self.operators, "network": self.spec.__dict__}
         if self.data is not None:
@@ -93,7 +92,7 @@ def load_predictors(folder: str | Path, threads: int = 0) -> Predictors:
     has_time = (folder / "time").is_dir()
     latency = None
     if (folder / LATENCY_FILE).is_file():
-        latency = LinearTimeModel.from_json(json.loads((folder / LATENCY_FILE).read_text())["linear"])
+        latency = LinearModel.from_json(json.loads((folder / LATENCY_FILE).read_text())["linear"])
     return Predictors(
         load_time_predictor(folder / "time", thread_count(threads)) if has_time else None,
         load_accuracy_model(folder / "accuracy"),
@@ -121,7 +120,7 @@ def fit_predictors(
     `settings` is the `predictors` config slice; `with_time=False` skips the time
     predictor (the PNAS baseline). `data`, the shape of the images and the class count,
     gives the work counts that `work_nnls` fits on. The time predictor predicts each cell's time alone on its
-    device, from the times and their `concurrent` (time_predictor.sharing_exponent).
+    device, from the times and their `concurrent` (sharing.sharing_fit).
     """
     ok = tables.ok_rows(trained)
     unusable = ~np.isfinite(ok["accuracy"].to_numpy(float)) | ~np.isfinite(ok["time"].to_numpy(float))
@@ -147,14 +146,15 @@ def fit_predictors(
 
 def fit_latency(
     trained: pd.DataFrame, operators: list[str], spec: NetworkSpec, data: DataShape | None
-) -> LinearTimeModel | None:
-    """The latency predictor: work_nnls on the measured latencies of every network trained so
+) -> LinearModel | None:
+    """The latency predictor: a non-negative linear model of the work counts
+    (linear.fit_nonnegative, as `work_nnls` fits times) on the measured latencies of every network trained so
     far (a failed training's network too: latency depends on the architecture alone), or
     None where fewer than MIN_LATENCY_ROWS were measured.
 
     Latency is the same sum over layers as a training's work, without the batches: per-layer
     overheads, multiply-adds and values written, each at its own rate, additive, so a larger
-    cell is more of the same (time_predictor.WorkNNLS says why that extrapolates).
+    cell is more of the same, which a model additive in the counts extrapolates to.
     """
     if data is None:
         return None
@@ -166,7 +166,7 @@ def fit_latency(
     counter = WorkCounter(list(operators), spec, data)
     cells = [Cell.from_json(text) for text in measured["cell"]]
     (work,) = by_size(cells, operators, lambda encoded: (counter.count(encoded),))
-    return WorkNNLS().fit(work, measured["latency_ms"].to_numpy(float)).linear
+    return fit_nonnegative(work, measured["latency_ms"].to_numpy(float))
 
 
 def _tensors_of(cells: list[Cell], operators: list[str], max_blocks: int) -> tuple[np.ndarray, np.ndarray]:

@@ -27,6 +27,7 @@ from popnas_steps.artefacts import finite_or_nan, job_start, read_cells
 from popnas_steps.cost import CostModel, cell_seconds, cost_model, extrapolating, time_model_kind, time_ratio
 from popnas_steps.layout import RunLayout
 from popnas_steps.strategies import strategy_of
+from popnas_steps.time_predictor import TimeSettings
 
 # A training writes its job.log and train.log when it starts and when it ends, and nothing
 # in between: a result-less cell counts as running while its logs are younger than this, or
@@ -277,7 +278,10 @@ def forecast(
         return {"available": False, "why": "no training has finished yet"}
     search = config["search"]
     pending = cells[(cells["b"] == current) & (cells["state"] == "pending")]
-    kind = time_model_kind(layout, current, config["predictors"]["time"]["model"])
+    # the step's saved time model decides; the select step's slice holds no predictors (a
+    # strategy without a time predictor has no predicted time for the kind to raise)
+    configured = config.get("predictors", {}).get("time", {}).get("model", TimeSettings.model)
+    kind = time_model_kind(layout, current, configured)
     extrapolates = extrapolating(kind)
     ratio = time_ratio(model, cells[cells["b"] == current], current, extrapolates)
     costs, whole = [], []  # what is left of each pending cell's cost, and all of it

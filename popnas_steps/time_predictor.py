@@ -21,16 +21,15 @@ kind is adding an entry; the schema's enum of `predictors.time.model` is checked
 
 Every kind predicts the time of a training alone on its device, the paper's t. A time
 measured while k trainings shared the device (`concurrent` in trained.csv, the mean k over
-the training) is taken as t_alone * k^alpha: `sharing_exponent` estimates alpha in [0, 1]
+the training) is taken as t_alone * k^alpha: `sharing.sharing_fit` estimates alpha in [0, 1]
 from the rows (0: the device had room to spare; 1: it was time-sliced, each training
 getting 1/k of it), and the predictor is fitted on t / k^alpha. Where every row trained alone, as without
 `devices.trainings_per_gpu`, alpha is 0 and the fit is the one on t, bit for bit.
 
 The boosted models are saved in their libraries' own formats (public and versioned). The
 linear models (NNLS, Ridge, work_nnls) are fitted with scikit-learn but kept as a
-`LinearTimeModel` of our own, saved as plain JSON and evaluated with numpy: a reloaded linear
-predictor needs no scikit-learn object, so it does not depend on scikit-learn's private
-attributes.
+`linear.LinearModel`, saved as plain JSON and evaluated with numpy. The sharing exponent
+is popnas_steps.sharing's.
 """
 
 from __future__ import annotations
@@ -44,11 +43,11 @@ from pathlib import Path
 import numpy as np
 
 from popnas_steps.features import FEATURE_NAMES
+from popnas_steps.linear import LinearModel, fit_nonnegative
+from popnas_steps.sharing import SharingFit, sharing_fit
 from popnas_steps.work import WORK_NAMES
 
 LINEAR_FILE = "linear.json"
-LINEAR_FORMAT = 2  # version of the LINEAR_FILE layout, bumped on any change to its keys (2: floor)
-SHARING_TREES = {"iterations": 300, "depth": 4, "learning_rate": 0.1}  # sharing_exponent's fixed CatBoost
 
 
 @dataclass(frozen=True)
@@ -95,166 +94,21 @@ def forward_split(features: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]] |
     return [(train, validate)] if len(train) >= 2 and len(validate) >= 2 else None
 
 
-# Rows needed to estimate alpha, and how much log k must vary (its standard deviation, and
-# that of what the features leave of it): k spread over about 5%. Below either, the rows
-# cannot tell a slow-down from the cells' own cost, and any estimate is noise.
-MIN_SHARING_ROWS = 10
-MIN_LOG_K_SPREAD = 0.05
-
-
-@dataclass(frozen=True)
-class SharingFit:
-    """alpha of t = t_alone * k^alpha, as estimated: `estimate` is the slope before clipping
-    to [0, 1] (None where the rows could not identify it), `why` says how alpha came out."""
-
-    alpha: float
-    estimate: float | None
-    why: str
-
-    @property
-    def clipped(self) -> bool:
-        return self.estimate is not None and self.estimate != self.alpha
-
-    def line(self) -> str:
-        """The line the fit step logs."""
-        if self.estimate is None:
-            return f"sharing exponent alpha = {self.alpha:g}: {self.why}"
-        clipped = f", clipped from {self.estimate:.3f} to [0, 1]" if self.clipped else ""
-        return f"sharing exponent alpha = {self.alpha:.3f}{clipped}: {self.why}"
-
-
-def sharing_exponent(
-    features: np.ndarray, times: np.ndarray, concurrent: np.ndarray, seed: int = 0, threads: int = 1
-) -> float:
-    """The alpha of t = t_alone * k^alpha (sharing_fit, which says how it was reached)."""
-    return sharing_fit(features, times, concurrent, seed, threads).alpha
-
-
-def sharing_fit(
-    features: np.ndarray, times: np.ndarray, concurrent: np.ndarray, seed: int = 0, threads: int = 1
-) -> SharingFit:
-    """The alpha of t = t_alone * k^alpha, k being each row's mean count of trainings on its
-    device (1 = alone), clipped to [0, 1].
-
-    In logs, log t = g(features) + alpha log k: a partially linear model, estimated as
-    Robinson (1988) does, with cross-fitting: alpha is the slope of log t's residual on log
-    k's residual, each residual out of fold against a CatBoost of the features (SHARING_TREES).
-    Removing from log k what the features predict matters: the trainings that outlast the
-    others of their step, alone at the end, are the long ones, so k is not independent of
-    the cells' cost. Where k barely varies (every row alone, all shared alike, or a spread
-    under MIN_LOG_K_SPREAD), or there are fewer than MIN_SHARING_ROWS rows, the rows cannot
-    tell a slowdown from the cells' own cost: 0, no correction.
-    """
-    features, times = np.asarray(features, dtype=float), np.asarray(times, dtype=float)
-    concurrent = np.asarray(concurrent, dtype=float)
-    if concurrent.shape != times.shape or not np.all(np.isfinite(concurrent) & (concurrent >= 1.0)):
-        raise ValueError("each time needs its count of concurrent trainings, a number >= 1 (1 = alone)")
-    log_k = np.log(concurrent)
-    if np.ptp(concurrent) == 0.0:
-        k = concurrent[0]
-        alike = "had its device to itself" if k == 1.0 else f"shared its device alike (k = {k:g})"
-        return SharingFit(0.0, None, f"every training {alike}: not estimated")
-    if len(times) < MIN_SHARING_ROWS:
-        return SharingFit(0.0, None, f"{len(times)} trainings, fewer than {MIN_SHARING_ROWS}: not estimated")
-    if np.std(log_k) < MIN_LOG_K_SPREAD:
-        return SharingFit(0.0, None, f"k barely varies (std of log k {np.std(log_k):.4f} < {MIN_LOG_K_SPREAD}): "
-                          "not estimated")  # fmt: skip
-    from sklearn.model_selection import KFold
-
-    splits = list(KFold(min(5, len(times)), shuffle=True, random_state=seed).split(features))
-    log_t = np.log(np.maximum(times, 1e-6))
-    rest_t = log_t - _out_of_fold(features, log_t, splits, seed, threads)
-    rest_k = log_k - _out_of_fold(features, log_k, splits, seed, threads)
-    if np.std(rest_k) < MIN_LOG_K_SPREAD:
-        return SharingFit(0.0, None, f"the cells' features explain k (std of its residual {np.std(rest_k):.4f} < "
-                          f"{MIN_LOG_K_SPREAD}): not estimated")  # fmt: skip
-    estimate = float(np.sum(rest_t * rest_k) / np.sum(rest_k**2))
-    return SharingFit(float(np.clip(estimate, 0.0, 1.0)), estimate, f"estimated on {len(times)} trainings")
-
-
-def _out_of_fold(features: np.ndarray, target: np.ndarray, splits, seed: int, threads: int) -> np.ndarray:
-    """Each row's `target` as predicted by a CatBoost fitted on the other folds."""
-    from catboost import CatBoostRegressor
-
-    predicted = np.empty_like(target)
-    for train, held in splits:
-        if np.ptp(target[train]) == 0.0:  # CatBoost refuses a constant target
-            predicted[held] = target[train][0]
-            continue
-        trees = CatBoostRegressor(
-            **SHARING_TREES, random_seed=seed, thread_count=threads, allow_writing_files=False, verbose=False
-        )
-        predicted[held] = trees.fit(features[train], target[train]).predict(features[held])
-    return predicted
-
-
-@dataclass(frozen=True)
-class LinearTimeModel:
-    """A fitted linear time model as the numbers that define it: time = features @ coefficients + intercept.
-
-    Owned by us rather than scikit-learn so that saving and reloading it relies on no
-    estimator internals (which change between scikit-learn versions).
-    """
-
-    coefficients: np.ndarray
-    intercept: float
-    floor: float = float("-inf")  # the least it predicts (work_nnls: a positive time)
-
-    @classmethod
-    def from_estimator(cls, estimator) -> LinearTimeModel:
-        """The coefficients of a fitted scikit-learn linear regressor (single target), copied out."""
-        coefficients = np.asarray(estimator.coef_, dtype=float).reshape(-1)
-        return cls(coefficients, float(np.asarray(estimator.intercept_, dtype=float).reshape(())))
-
-    def predict(self, features: np.ndarray) -> np.ndarray:
-        features = np.asarray(features, dtype=float)
-        if features.ndim != 2 or features.shape[1] != len(self.coefficients):
-            raise ValueError(
-                f"the linear time model takes {len(self.coefficients)} features per row; got shape {features.shape}"
-            )
-        return np.maximum(features @ self.coefficients + self.intercept, self.floor)
-
-    def to_json(self) -> dict:
-        """Plain lists and numbers (json keeps float64 exactly: it writes the shortest repr)."""
-        floor = None if np.isinf(self.floor) else self.floor  # JSON has no infinity
-        coefficients = self.coefficients.tolist()
-        return {"format": LINEAR_FORMAT, "coefficients": coefficients, "intercept": self.intercept, "floor": floor}
-
-    @classmethod
-    def from_json(cls, data: dict) -> LinearTimeModel:
-        if data.get("format", LINEAR_FORMAT) not in (1, LINEAR_FORMAT):  # format 1: no floor
-            raise ValueError(f"unknown linear time model format {data['format']!r}; this code reads {LINEAR_FORMAT}")
-        floor = data.get("floor")
-        return cls(
-            np.asarray(data["coefficients"], dtype=float),
-            float(data["intercept"]),
-            float("-inf") if floor is None else float(floor),
-        )
-
-
 class WorkNNLS:
-    """`work_nnls`: time = c0 + sum_k c_k * work_k with every c_k >= 0 (work.WORK_NAMES).
+    """`work_nnls`: time = c0 + sum_k c_k * work_k with every c_k >= 0 (work.WORK_NAMES),
+    fitted by linear.fit_nonnegative.
 
     Each count is a sum over the network's layers, and a larger cell only adds layers, so a
     model additive in them carries its coefficients (seconds per multiply-add, per value
     written, per layer) to cells larger than those it was fitted on. Non-negative, because
-    no work makes a training faster. The counts span six orders of magnitude (layers ~10^2,
-    multiply-adds ~10^8), so they are scaled to [0, 1] for the solver; the coefficients
-    kept are those of the raw counts. The floor keeps a prediction positive where a
-    negative intercept would outweigh a small network's work.
+    no work makes a training faster.
     """
 
     def __init__(self):
-        self.linear: LinearTimeModel | None = None
+        self.linear: LinearModel | None = None
 
     def fit(self, features: np.ndarray, times: np.ndarray) -> WorkNNLS:
-        from sklearn.linear_model import LinearRegression
-
-        features, times = np.asarray(features, dtype=float), np.asarray(times, dtype=float)
-        scale = np.abs(features).max(axis=0)
-        scale[scale == 0] = 1.0
-        fitted = LinearRegression(positive=True).fit(features / scale, times)
-        self.linear = LinearTimeModel(fitted.coef_ / scale, float(fitted.intercept_), 0.05 * float(np.min(times)))
+        self.linear = fit_nonnegative(features, times)
         return self
 
     def predict(self, features: np.ndarray) -> np.ndarray:
@@ -270,7 +124,7 @@ class LinearTimesTrees:
     range when the cells grow.
     """
 
-    def __init__(self, trees, linear: LinearTimeModel | None = None, floor: float = 0.0, exact: bool = False):
+    def __init__(self, trees, linear: LinearModel | None = None, floor: float = 0.0, exact: bool = False):
         self.trees, self.linear, self.floor = trees, linear, floor
         self.exact = exact  # the linear part fits every time: nothing for the trees to correct
 
@@ -280,7 +134,7 @@ class LinearTimesTrees:
     def fit(self, features, times, eval_set=None, early_stopping_rounds=None) -> LinearTimesTrees:
         from sklearn.linear_model import LinearRegression
 
-        self.linear = LinearTimeModel.from_estimator(LinearRegression(positive=True).fit(features, times))
+        self.linear = LinearModel.from_estimator(LinearRegression(positive=True).fit(features, times))
         self.floor = 0.05 * float(np.min(times))  # a positive base where the linear part is near zero
         if eval_set is not None:
             eval_set = (eval_set[0], np.log(eval_set[1] / self._base(eval_set[0])))
@@ -409,12 +263,12 @@ def load_time_predictor(folder: str | Path, threads: int = 1) -> TimePredictor:
     return predictor
 
 
-def _load_linear(folder: Path, info: dict, threads: int = 1) -> LinearTimeModel:
+def _load_linear(folder: Path, info: dict, threads: int = 1) -> LinearModel:
     """The linear model of `folder`; folders saved before LINEAR_FILE existed kept its numbers in info.json."""
     path = folder / LINEAR_FILE
     if path.exists():
-        return LinearTimeModel.from_json(json.loads(path.read_text()))
-    return LinearTimeModel.from_json({"coefficients": info["coefficients"], "intercept": info["intercept"]})
+        return LinearModel.from_json(json.loads(path.read_text()))
+    return LinearModel.from_json({"coefficients": info["coefficients"], "intercept": info["intercept"]})
 
 
 # --- the kinds: how each is built, tuned, fitted on a fold, saved and loaded ------------------
@@ -550,10 +404,10 @@ def _save_linear_times_trees(model: LinearTimesTrees, folder: Path) -> None:
 def _load_linear_times_trees(folder: Path, info: dict, threads: int) -> LinearTimesTrees:
     linear = json.loads((folder / LINEAR_FILE).read_text())
     trees = CATBOOST_FORMAT.load(folder, info, threads) if not linear["exact"] else _empty_catboost(threads)
-    return LinearTimesTrees(trees, LinearTimeModel.from_json(linear), linear["floor"], linear["exact"])
+    return LinearTimesTrees(trees, LinearModel.from_json(linear), linear["floor"], linear["exact"])
 
 
-def _save_linear(model: LinearTimeModel, folder: Path) -> None:
+def _save_linear(model: LinearModel, folder: Path) -> None:
     (folder / LINEAR_FILE).write_text(json.dumps(model.to_json(), indent=2) + "\n")
 
 
@@ -561,7 +415,7 @@ def _as_fitted(model):
     return model
 
 
-def _linear_part(model: WorkNNLS) -> LinearTimeModel:
+def _linear_part(model: WorkNNLS) -> LinearModel:
     return model.linear
 
 
@@ -588,9 +442,9 @@ TIME_MODELS: dict[str, TimeModelKind] = {
         TimeModelKind("catboost", "features", True, False, _catboost, _sample_catboost, _fit_catboost_fold,
                       _as_fitted, CATBOOST_FORMAT.save, CATBOOST_FORMAT.load),
         TimeModelKind("nnls", "features", False, True, _nnls, _no_hyperparameters, _fit_fold,
-                      LinearTimeModel.from_estimator, _save_linear, _load_linear),
+                      LinearModel.from_estimator, _save_linear, _load_linear),
         TimeModelKind("ridge", "features", True, True, _ridge, _sample_ridge, _fit_fold,
-                      LinearTimeModel.from_estimator, _save_linear, _load_linear),
+                      LinearModel.from_estimator, _save_linear, _load_linear),
         TimeModelKind("xgboost", "features", True, False, _xgboost, _sample_xgboost, _fit_xgboost_fold,
                       _as_fitted, XGBOOST_FORMAT.save, XGBOOST_FORMAT.load),
         TimeModelKind("nnls_catboost", "features", True, True,

@@ -11,8 +11,10 @@ blocks, which no one-block cell has.
 
 The same tables count the network's parameters exactly (`WorkCounter.params`, what Keras'
 `count_params()` gives: BatchNorm's moving statistics included), so a parameter budget can
-be checked on every candidate without building one. The counts follow `model.build_model`
-layer by layer (tests/test_work.py checks them against built Keras models). They are
+be checked on every candidate without building one. The counts are the walk through the
+cell (popnas_steps.network) with a backend of work (`WorkLayers`): each operator is built
+by its kind's entry, as in Keras (tests/test_work.py checks the counts against built Keras
+models, and the tables against the whole walk). They are
 computed for whole arrays of encoded cells (n, b, 4), as the expansion step scores
 hundreds of thousands of candidates: each operator's work depends only on the cell
 position, the operator and where its input comes from (-2, -1 or a block), so it is
@@ -22,14 +24,14 @@ tabulated once per network and summed per cell.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from popnas_steps.macro import NetworkSpec, built_indices, resolutions
-from popnas_steps.operators import parse_operator
+from popnas_steps.network import FeatureMap, as_kernel
+from popnas_steps.operators import build_operator, parse_operator
 from popnas_steps.space import by_size
 
 WORK_NAMES = ("conv_madds", "separable_madds", "pool_reads", "values", "layers")
@@ -67,23 +69,6 @@ class DataShape:
         return shape
 
 
-@dataclass(frozen=True)
-class _Map:
-    """A feature map: height, width, channels."""
-
-    height: int
-    width: int
-    channels: int
-
-    @property
-    def values(self) -> int:
-        return self.height * self.width * self.channels
-
-    def strided(self, stride: int, channels: int) -> _Map:
-        # "same" padding: a stride-2 layer turns H into ceil(H / 2)
-        return _Map(math.ceil(self.height / stride), math.ceil(self.width / stride), channels)
-
-
 def _work(**counts: float) -> np.ndarray:
     vector = np.zeros(len(COUNT_NAMES))
     for name, value in counts.items():
@@ -95,7 +80,9 @@ def _batchnorm_params(channels: int) -> int:
     return 4 * channels  # gamma, beta and the two moving statistics
 
 
-def _conv_bn_swish(source: _Map, filters: int, kernel: tuple[int, int], stride: int, separable=False) -> np.ndarray:
+def _conv_bn_swish(
+    source: FeatureMap, filters: int, kernel: tuple[int, int], stride: int, separable=False
+) -> np.ndarray:
     out = source.strided(stride, filters)
     window = kernel[0] * kernel[1]
     if separable:  # a depthwise kernel per input channel, then a 1x1 pointwise; no bias
@@ -108,24 +95,48 @@ def _conv_bn_swish(source: _Map, filters: int, kernel: tuple[int, int], stride: 
     return madds + _work(values=3 * out.values, layers=3, params=_batchnorm_params(filters))  # conv, BN, swish
 
 
-def operator_work(name: str, source: _Map, filters: int, stride: int) -> np.ndarray:
-    """The work of one operator of a block (model.NetworkBuilder.operator) on `source`."""
-    op = parse_operator(name)
-    if op.kind in ("conv", "dconv"):
-        return _conv_bn_swish(source, filters, op.kernel, stride, separable=op.kind == "dconv")
-    if op.kind == "stacked_conv":
-        size = op.kernel[0]
-        first = _conv_bn_swish(source, filters, (1, size), stride)
-        return first + _conv_bn_swish(source.strided(stride, filters), filters, (size, 1), 1)
-    if op.kind in ("maxpool", "avgpool"):
-        pooled = source.strided(stride, source.channels)
-        work = _work(pool_reads=pooled.values * op.kernel[0] * op.kernel[1], values=pooled.values, layers=1)
-        return work if source.channels == filters else work + _conv_bn_swish(pooled, filters, (1, 1), 1)
-    if op.kind == "identity":
-        if source.channels == filters and stride == 1:
-            return _work()
-        return _conv_bn_swish(source, filters, (1, 1), stride)
-    raise ValueError(f"operator kind {op.kind!r} has no work count")
+class WorkLayers:
+    """The walk through a cell (popnas_steps.network) as work: each primitive adds its counts
+    to `total` and returns the size of the map it makes."""
+
+    def __init__(self) -> None:
+        self.total = _work()
+
+    def conv_bn_swish(self, x: FeatureMap, filters, kernel, strides, name, separable=False) -> FeatureMap:
+        self.total = self.total + _conv_bn_swish(x, filters, as_kernel(kernel), strides, separable)
+        return x.strided(strides, filters)
+
+    def pool(self, x: FeatureMap, kind, kernel, strides, name) -> FeatureMap:
+        pooled = x.strided(strides, x.channels)
+        height, width = as_kernel(kernel)
+        self.total = self.total + _work(pool_reads=pooled.values * height * width, values=pooled.values, layers=1)
+        return pooled
+
+    def add(self, branches: list[FeatureMap], name) -> FeatureMap:
+        self.total = self.total + _work(values=branches[0].values, layers=1)
+        return branches[0]
+
+    def concat(self, branches: list[FeatureMap], name) -> FeatureMap:
+        out = FeatureMap(branches[0].height, branches[0].width, sum(branch.channels for branch in branches))
+        self.total = self.total + _work(values=out.values, layers=1)
+        return out
+
+    def channels(self, x: FeatureMap) -> int:
+        return x.channels
+
+
+def operator_work(name: str, source: FeatureMap, filters: int, stride: int) -> np.ndarray:
+    """The work of one operator of a block on `source`, as its kind builds it."""
+    layers = WorkLayers()
+    build_operator(layers, source, parse_operator(name), filters, stride, name)
+    return layers.total
+
+
+def _output_work(out: FeatureMap, unused: int, filters: int) -> np.ndarray:
+    """The concat of `unused` > 1 blocks and its 1x1 projection (network.NetworkBuilder)."""
+    layers = WorkLayers()
+    layers.conv_bn_swish(layers.concat([out] * unused, "concat"), filters, 1, 1, "out")
+    return layers.total
 
 
 @dataclass(frozen=True)
@@ -142,10 +153,10 @@ class _CellTables:
 def _cell_tables(index: int, operators: list[str], spec: NetworkSpec, data: DataShape) -> _CellTables:
     sizes = resolutions(data.input_shape, spec)
 
-    def output_map(cell: int) -> _Map:  # the output of cell `cell` (the image below 0)
+    def output_map(cell: int) -> FeatureMap:  # the output of cell `cell` (the image below 0)
         if cell < 0:
-            return _Map(*data.input_shape)
-        return _Map(*sizes[spec.reductions_through(cell)], spec.filters_of(cell))
+            return FeatureMap(*data.input_shape)
+        return FeatureMap(*sizes[spec.reductions_through(cell)], spec.filters_of(cell))
 
     filters, stride = output_map(index).channels, 2 if spec.is_reduction(index) else 1
     minus_one, minus_two = output_map(index - 1), output_map(index - 2)
@@ -156,17 +167,20 @@ def _cell_tables(index: int, operators: list[str], spec: NetworkSpec, data: Data
     out = output_map(index)
     sources = ((minus_two, stride), (minus_one, stride), (out, 1))  # a block's output is already strided
     table = np.array([[operator_work(name, source, filters, s) for source, s in sources] for name in operators])
+    adding = WorkLayers()
+    adding.add([out, out], "add")
+    # the concat, the 1x1 conv, BatchNorm and swish of u > 1 unused blocks: linear in u
+    per_block = _output_work(out, 3, filters) - _output_work(out, 2, filters)
     return _CellTables(
         operators=table,
-        add=_work(values=out.values, layers=1),
-        # the concat, the 1x1 conv, BatchNorm and swish of u > 1 unused blocks
-        output_fixed=_work(values=3 * out.values, layers=4, params=_batchnorm_params(filters)),
-        output_per_block=_work(conv_madds=out.values * filters, values=out.values, params=filters * filters),
+        add=adding.total,
+        output_fixed=_output_work(out, 2, filters) - 2 * per_block,
+        output_per_block=per_block,
         skip_fix=skip_fix,
     )
 
 
-def _head_work(channels: int, spec: NetworkSpec, data: DataShape) -> np.ndarray:
+def head_work(channels: int, spec: NetworkSpec, data: DataShape) -> np.ndarray:
     """GAP, the optional dropout and the softmax Dense on `channels` features."""
     dropout = _work(values=channels, layers=1) if spec.dropout > 0 else _work()
     dense = _work(
@@ -187,8 +201,8 @@ class WorkCounter:
 
     def __init__(self, operators: list[str], spec: NetworkSpec, data: DataShape):
         cells = [_cell_tables(index, list(operators), spec, data) for index in range(spec.total_cells)]
-        self.empty = _head_work(data.input_shape[2], spec, data)
-        head = _head_work(spec.filters_of(spec.total_cells - 1), spec, data)
+        self.empty = head_work(data.input_shape[2], spec, data)
+        head = head_work(spec.filters_of(spec.total_cells - 1), spec, data)
         # per pattern of lookbacks read: the sum over the cells the network really builds
         self.operators, self.add, self.output_fixed, self.output_per_block, self.fixed = [], [], [], [], []
         for uses in _PATTERNS:

@@ -15,7 +15,7 @@ from popnas_steps.devices import DEVICES_ENVIRONMENT
 from popnas_steps.latency import CALIBRATION_STEP
 from popnas_steps.layout import RunLayout
 from popnas_steps.macro import NetworkSpec
-from popnas_steps.model import kernel_warnings
+from popnas_steps.network import kernel_warnings
 from popnas_steps.provenance import RECIPES
 from popnas_steps.results import stale_artefacts
 from popnas_steps.space import Cell, cell_id, one_block_cells
@@ -42,6 +42,21 @@ STRATEGY = strategy_of(config["search"]["strategy"])
 # needs them, so that the fronts of a run that uses none keep their params.
 OBJECTIVE_READS = objectives.reads(config["search"])
 OPERATORS = config["search"]["operators"]
+
+# The report's folder and files, and the trained tables of every step (rules/report.smk,
+# rules/final.smk and the Snakefile's targets).
+REPORT = str(LAYOUT.report)
+ALL_TRAINED = [str(LAYOUT.table(b, "trained")) for b in range(B + 1)]
+REPORT_FILES = [f"{REPORT}/pareto_b{b}.png" for b in range(2, B + 1)] + [
+    f"{REPORT}/{name}"
+    for name in (
+        "time_predictor.png", "accuracy_predictor.png", "latency_predictor.png", "predictor_quality.csv", "usage.png", "anytime.png",
+        "summary.csv", "top_networks.csv", "time_ablation.csv", "top_cells.png",
+    )
+]  # fmt: skip
+# The search's TensorBoard event file, only when TensorBoard is on.
+if config["training"]["tensorboard"]:
+    REPORT_FILES.append(f"{REPORT}/tensorboard")
 
 EMPTY_CELL_ID = cell_id(Cell())
 B1_CELLS = {cell.cell_id: cell.to_json() for cell in one_block_cells(OPERATORS)}

@@ -1,6 +1,4 @@
 # Figures and tables from cached artefacts only: no rule here trains a network.
-REPORT = str(LAYOUT.report)
-ALL_TRAINED = [str(LAYOUT.table(b, "trained")) for b in range(B + 1)]
 
 
 rule report_pareto:
@@ -177,22 +175,6 @@ rule report_cells:
     shell:
         "{params.python:q} -m popnas_steps.cli.report cells --top {input.top:q} "
         "--out {output:q} > {log:q} 2>&1"
-
-
-REPORT_RULES = [
-    "report_pareto", "report_predictors", "report_usage", "report_anytime", "report_tables", "report_ablation",
-    "report_cells", "report_final", "draw_final_cell", "report_tensorboard",
-]  # fmt: skip
-REPORT_FILES = [f"{REPORT}/pareto_b{b}.png" for b in range(2, B + 1)] + [
-    f"{REPORT}/{name}"
-    for name in (
-        "time_predictor.png", "accuracy_predictor.png", "latency_predictor.png", "predictor_quality.csv", "usage.png", "anytime.png",
-        "summary.csv", "top_networks.csv", "time_ablation.csv", "top_cells.png",
-    )
-]  # fmt: skip
-# The search's TensorBoard event file, only when TensorBoard is on.
-if config["training"]["tensorboard"]:
-    REPORT_FILES.append(f"{REPORT}/tensorboard")
 
 
 rule compare:

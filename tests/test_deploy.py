@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from popnas_steps import deploy
+from popnas_steps import children, deploy, timing
 from popnas_steps.space import Cell
 
 from .conftest import tiny_config
@@ -51,7 +51,7 @@ def test_agreement_counts_the_images_whose_top1_differs():
 def test_latency_is_timed_at_batch_1_after_the_warmup():
     calls = []
     settings = {"warmup": 3, "runs": 8, "rounds": 2, "pause": 0.0}
-    timed = deploy.latency_ms(lambda batch: calls.append(batch.shape), np.zeros((4, 4, 1)), settings)
+    timed = timing.latency_ms(lambda batch: calls.append(batch.shape), np.zeros((4, 4, 1)), settings)
     assert calls == [(1, 4, 4, 1)] * 11  # batch 1, warm-up included
     assert timed["runs"] == 8 and timed["rounds"] == 2 and timed["warmup"] == 3
     assert 0 <= timed["p10"] <= timed["median"] <= timed["p90"] and timed["ms"] <= timed["median"] + 1e-9
@@ -69,12 +69,12 @@ def test_latency_is_the_least_round_median_so_a_slow_spell_of_the_machine_is_lef
 
         return predict
 
-    real = deploy.time.perf_counter
-    deploy.time.perf_counter = lambda: clock["now"]
+    real = timing.time.perf_counter
+    timing.time.perf_counter = lambda: clock["now"]
     try:
-        a, b = deploy.time_networks([network("a"), network("b")], np.zeros((2, 2, 1)), warmup=1, runs=12, rounds=3)
+        a, b = timing.time_networks([network("a"), network("b")], np.zeros((2, 2, 1)), warmup=1, runs=12, rounds=3)
     finally:
-        deploy.time.perf_counter = real
+        timing.time.perf_counter = real
     # rounds visit the networks in turn: the spell slows one round of each, which the least median leaves out
     assert a["ms"] == pytest.approx(1.0) and b["ms"] == pytest.approx(2.0)
     assert a["median"] == pytest.approx(1.0) and a["p90"] > 5.0
@@ -195,9 +195,9 @@ def _raise(send, message):
 
 
 def test_a_child_process_that_dies_is_reported_with_what_it_sent_and_its_signal():
-    sent, death = deploy.run_in_child(_send_then_abort, {"a": 1})
+    sent, death = children.run_in_child(_send_then_abort, {"a": 1})
     assert sent == [{"a": 1}] and death == "signal 6 (SIGABRT)"
-    assert deploy.run_in_child(_double, 2) == ([4], None)
+    assert children.run_in_child(_double, 2) == ([4], None)
 
 
 def _double(send, value):
@@ -205,8 +205,8 @@ def _double(send, value):
 
 
 def test_an_exception_in_a_child_process_is_raised_with_its_traceback():
-    with pytest.raises(deploy.ChildError, match="OSError: no space left"):
-        deploy.run_in_child(_raise, "no space left")
+    with pytest.raises(children.ChildError, match="OSError: no space left"):
+        children.run_in_child(_raise, "no space left")
 
 
 def test_a_runtime_that_aborts_natively_is_that_formats_failure_and_the_others_are_made(tiny_data, tmp_path):

@@ -99,3 +99,27 @@ def test_the_modules_named_import_tensorflow_at_their_top():
         top = {alias.name for node in body if isinstance(node, ast.Import) for alias in node.names}
         top |= {node.module for node in body if isinstance(node, ast.ImportFrom)}
         assert {"tensorflow", "keras"} & top, name
+
+
+def function_level_imports(path: Path) -> set[str]:
+    """The top-level names of what `path` imports inside its functions (library modules by stem)."""
+    names = set()
+    for function in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            for node in ast.walk(function):
+                if isinstance(node, ast.Import):
+                    names.update(alias.name.split(".")[0] for alias in node.names)
+                elif isinstance(node, ast.ImportFrom) and node.module:
+                    parts = node.module.split(".")
+                    names.update(parts[:2] if parts[0] == "popnas_steps" else parts[:1])
+    return names
+
+
+def test_the_modules_named_load_tensorflow_inside_functions_and_no_others():
+    loads = {"tensorflow", "keras", *popnas_steps.IMPORTS_TENSORFLOW}
+    found = {
+        path.stem
+        for path in LIBRARY
+        if path.stem not in popnas_steps.IMPORTS_TENSORFLOW and function_level_imports(path) & loads
+    }
+    assert found == set(popnas_steps.LOADS_TENSORFLOW_WHEN_CALLED)

@@ -3,7 +3,8 @@ import logging
 import numpy as np
 import pytest
 
-from popnas_steps.model import NetworkSpec, build_model, built_cells, kernel_warnings
+from popnas_steps.model import NetworkSpec, build_model, built_cells
+from popnas_steps.network import kernel_warnings
 from popnas_steps.operators import PAPER_OPERATORS
 from popnas_steps.space import Cell
 

@@ -8,17 +8,16 @@ import pytest
 from scipy.stats import spearmanr
 
 from popnas_steps.features import time_features
+from popnas_steps.linear import LinearModel
 from popnas_steps.operators import PAPER_OPERATORS
+from popnas_steps.sharing import sharing_exponent, sharing_fit
 from popnas_steps.time_predictor import (
     LINEAR_FILE,
     TIME_MODELS,
-    LinearTimeModel,
     TimeSettings,
     fit_time_predictor,
     load_time_predictor,
     mape,
-    sharing_exponent,
-    sharing_fit,
     time_model,
 )
 
@@ -98,7 +97,7 @@ def test_work_nnls_extrapolates_to_a_new_step_and_round_trips(tmp_path):
     assert fitted.cv_scores["trials"] == 1  # nothing to search
     fitted.save(tmp_path / "saved")
     reloaded = load_time_predictor(tmp_path / "saved")
-    assert type(reloaded.model) is LinearTimeModel
+    assert type(reloaded.model) is LinearModel
     assert np.array_equal(reloaded.predict(inputs[3]), fitted.predict(inputs[3]))
 
 
@@ -150,7 +149,7 @@ def test_linear_kinds_round_trip_through_our_json(data, kind, tmp_path):
     assert "coefficients" not in info and info["kind"] == kind
 
     reloaded = load_time_predictor(tmp_path / "saved")
-    assert type(reloaded.model) is LinearTimeModel
+    assert type(reloaded.model) is LinearModel
     assert not hasattr(reloaded.model, "get_params")  # not a scikit-learn estimator
     assert np.allclose(reloaded.predict(features[test]), expected, rtol=1e-9, atol=0)
     assert np.array_equal(reloaded.predict(features[test]), predictor.predict(features[test]))
@@ -193,15 +192,15 @@ def test_folders_saved_before_the_linear_file_still_load(data, tmp_path):
 
 
 def test_linear_model_checks_its_inputs():
-    model = LinearTimeModel(np.array([1.0, 2.0]), 0.5)
+    model = LinearModel(np.array([1.0, 2.0]), 0.5)
     assert np.array_equal(model.predict(np.array([[1.0, 1.0], [0.0, 2.0]])), [3.5, 4.5])
     with pytest.raises(ValueError, match="takes 2 features"):
         model.predict(np.zeros((3, 9)))
-    with pytest.raises(ValueError, match="unknown linear time model format 3"):
-        LinearTimeModel.from_json({"format": 3, "coefficients": [1.0], "intercept": 0.0})
-    old = LinearTimeModel.from_json({"format": 1, "coefficients": [1.0, 2.0], "intercept": 0.5})  # before floors
+    with pytest.raises(ValueError, match="unknown linear model format 3"):
+        LinearModel.from_json({"format": 3, "coefficients": [1.0], "intercept": 0.0})
+    old = LinearModel.from_json({"format": 1, "coefficients": [1.0, 2.0], "intercept": 0.5})  # before floors
     assert np.array_equal(old.predict(np.array([[1.0, 1.0], [-9.0, 0.0]])), [3.5, -8.5])
-    floored = LinearTimeModel(np.array([1.0, 2.0]), 0.5, floor=0.25)
+    floored = LinearModel(np.array([1.0, 2.0]), 0.5, floor=0.25)
     assert np.array_equal(floored.predict(np.array([[1.0, 1.0], [-9.0, 0.0]])), [3.5, 0.25])
 
 

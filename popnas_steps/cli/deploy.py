@@ -46,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _export(config: dict, model_file: Path, data_dir: str, out: Path) -> int:
-    from popnas_steps.deploy import ChildError, export_isolated, machine, remove_exports, unavailable
+    from popnas_steps.children import ChildError
+    from popnas_steps.deploy import export_isolated, remove_exports, unavailable
+    from popnas_steps.timing import machine
 
     settings = config["deploy"]
     removed = remove_exports(model_file.parent)  # only the files this export makes stay beside its export.json

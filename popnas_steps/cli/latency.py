@@ -21,9 +21,9 @@ import sys
 import time
 
 from popnas_steps import tables
+from popnas_steps.children import ChildError
 from popnas_steps.cli.arguments import config_from_args
 from popnas_steps.config import ConfigError
-from popnas_steps.deploy import ChildError
 from popnas_steps.exits import bad_input, machine_fault
 from popnas_steps.files import output_lock
 from popnas_steps.latency import measure_in_child, run_reference_ms

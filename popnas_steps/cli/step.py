@@ -148,25 +148,9 @@ def select(
     budget_hours = config.get("search", {}).get("budget_hours")
     line = ""
     if budget_hours is not None:
-        from popnas_steps.artefacts import finished_walls, read_cells
-        from popnas_steps.budget import cut, overrun_line, summed_time_errors
-        from popnas_steps.cost import selection_seconds
+        from popnas_steps.budget import cut_step
 
-        layout = step_layout(out, b)
-        cells, selected_at = read_cells(layout)  # once: every result of the run is read and checked
-        spent, seconds = selection_seconds(layout, b, selected, cells, selected_at)
-        # cells of this step trained by an earlier run (a raised budget): kept, at their measured wall
-        walls_by_id = finished_walls(layout, selected["cell_id"])
-        trained = selected["cell_id"].isin(list(walls_by_id))
-        walls = selected["cell_id"].map(walls_by_id)  # NaN: not trained, or an unknown wall (kept as predicted)
-        seconds = seconds.where(walls.isna(), walls)
-        selected, dropped = cut(selected, seconds, spent, budget_hours * 3600, trained=trained)
-        new = selected.index[~trained.loc[selected.index]]
-        errors = summed_time_errors(cells[cells["b"] < b])
-        line = (f"b{b}: budget {budget_hours:g} GPU-hours, spent {spent / 3600:.3f} before b{b}; "
-                f"{len(selected)} cells kept ({len(selected) - len(new)} already trained), costing "
-                f"{seconds.loc[selected.index].sum() / 3600:.3f} GPU-hours, {len(dropped)} dropped (b{b}/dropped.csv)"
-                f"\n{overrun_line(b, float(seconds.loc[new].sum()), errors)}")  # fmt: skip
+        selected, dropped, line = cut_step(step_layout(out, b), b, selected, budget_hours)
     if selected.empty and dropped.empty:  # the fronts were empty: the budget or a cap ended the search
         line = f"b{b}: nothing to select: {why_empty(out, b, config)}"
     tables.write("selected", selected, out)
