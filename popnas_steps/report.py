@@ -28,13 +28,20 @@ log = logging.getLogger("popnas.report")
 
 def plot_pareto(trained: pd.DataFrame, b: int, out: str | Path, objective: tuple[str, ...] = ("time",)) -> None:
     """Paper Fig. 2: predicted (cost, a_hat) beside measured (cost, a), ranks shown; one panel
-    per cost of `search.objective` (the paper: training time)."""
+    per cost of `search.objective` (the paper: training time), which says so where the
+    trained table carries no column of that cost."""
     fig = _figure(7 * len(objective), 5)
     axes = fig.subplots(1, len(objective), squeeze=False)[0]
     ok = tables.ok_rows(tables.with_added("trained", trained))
     for ax, cost in zip(axes, objective, strict=True):
         entry = objectives.objective_of(cost)
         predicted, measured, label = entry.predicted, entry.measured, entry.axis
+        absent = [column for column in dict.fromkeys((predicted, measured)) if column not in ok]
+        if absent:  # a cost whose columns the trained table does not carry: said, not drawn
+            ax.text(0.5, 0.5, f"trained.csv has no {' or '.join(absent)} column", ha="center", va="center",
+                    transform=ax.transAxes)  # fmt: skip
+            ax.set_title(f"{cost}, b = {b}")
+            continue
         for origin, marker in (("pareto", "o"), ("exploration", "^")):
             part = ok[ok["origin"] == origin]
             if part.empty:

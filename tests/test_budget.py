@@ -298,13 +298,22 @@ def test_a_synthetic_search_keeps_its_budget_within_one_network(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_real_tiny_search_ends_at_b2_on_its_budget_and_continues_on_a_larger_one(tmp_path):
+def test_a_real_tiny_search_ends_at_b2_on_its_budget_and_continues_on_a_larger_one(tiny_run, tmp_path):
+    import shutil
+
     from .workflow import TINY, TINY_ARGS, job_counts, snakemake
 
-    # b0 and b1 always train; a budget of 3.6 s is used up by them: b=2 selects nothing
-    (tmp_path / "tiny.yaml").write_text(TINY.replace("search: {", "search: {budget_hours: 0.001, "))
-    snakemake(tmp_path, *TINY_ARGS, check=True)
+    # b0 and b1 always train; a budget of 3.6 s is used up by them: b=2 selects nothing. They
+    # are the session run's (its data and b <= 1 results, as bench_search --share-b1 copies them)
+    session = tiny_run[0] / "results" / "tiny"
     run = tmp_path / "results" / "tiny"
+    shutil.copytree(session / "data", run / "data")
+    for b in (0, 1):
+        for cell_id in pd.read_csv(session / "popnas" / f"b{b}" / "trained.csv", dtype={"cell_id": str})["cell_id"]:
+            shutil.copytree(session / "cells" / cell_id, run / "cells" / cell_id)
+    (tmp_path / "tiny.yaml").write_text(TINY.replace("search: {", "search: {budget_hours: 0.001, "))
+    first = snakemake(tmp_path, *TINY_ARGS, check=True)
+    assert "rule train_cell:" not in first.stdout + first.stderr  # b <= 1 reused; the budget trains no b2 cell
     steps = run / "popnas"
     for b in (2, 3):
         assert pd.read_csv(steps / f"b{b}" / "selected.csv").empty

@@ -345,19 +345,24 @@ def test_an_old_result_without_a_later_key_holds_the_same_recipe():
     assert on["augment_on_device"] is True
 
 
-@pytest.mark.parametrize("section", ["time", "accuracy"])
-def test_the_predictors_settings_default_to_the_schema(section):
-    """The dataclasses that take the `predictors` slices default to what the schema documents."""
+@pytest.mark.parametrize("section", ["predictors.time", "predictors.accuracy", "network", "training"])
+def test_the_settings_dataclasses_default_to_the_schema(section):
+    """The dataclasses that take a config slice default to what the schema documents."""
     import dataclasses
 
     from popnas_steps.accuracy_predictor import AccuracySettings
+    from popnas_steps.macro import NetworkSpec
     from popnas_steps.time_predictor import TimeSettings
+    from popnas_steps.train import Recipe
 
-    settings = {"time": TimeSettings, "accuracy": AccuracySettings}[section]
-    schema = load_schema()["properties"]["predictors"]["properties"][section]["properties"]
+    settings = {"predictors.time": TimeSettings, "predictors.accuracy": AccuracySettings, "network": NetworkSpec,
+                "training": Recipe}[section]  # fmt: skip
+    schema = {"properties": load_schema()["properties"]}
+    for name in section.split("."):
+        schema = schema["properties"][name]
     for field in dataclasses.fields(settings):
-        assert field.name in schema, f"predictors.{section}.{field.name} is not in the schema"
-        assert field.default == schema[field.name]["default"], f"predictors.{section}.{field.name}"
+        assert field.name in schema["properties"], f"{section}.{field.name} is not in the schema"
+        assert field.default == schema["properties"][field.name]["default"], f"{section}.{field.name}"
 
 
 def test_the_objective_is_a_list_of_known_costs_and_a_single_word_is_read_as_one():

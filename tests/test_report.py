@@ -184,3 +184,15 @@ def test_a_damaged_export_is_an_error_naming_its_file(tmp_path, text):
     (tmp_path / "export.json").write_text(text)
     with pytest.raises(ValueError, match=r"export\.json.*not a finished export"):
         report.final_table([tmp_path / "metrics.json"])
+
+
+def test_a_cost_the_trained_table_does_not_carry_is_said_in_its_panel(tmp_path, monkeypatch):
+    from popnas_steps import objectives, report
+
+    trained = pd.DataFrame({"cell_id": ["a"], "cell": ["[]"], "b": [2], "origin": ["pareto"], "status": ["ok"],
+                            "accuracy": [0.5], "time": [1.0], "params": [10], "predicted_accuracy": [0.5],
+                            "predicted_time": [1.0]})  # fmt: skip
+    flops = objectives.Objective("flops", "flops", "flops", "multiply-adds", "max_flops", "multiply-adds")
+    monkeypatch.setitem(objectives.OBJECTIVES, "flops", flops)
+    report.plot_pareto(trained, 2, tmp_path / "pareto.png", ("time", "flops"))
+    assert (tmp_path / "pareto.png").read_bytes()[:4] == b"\x89PNG"
