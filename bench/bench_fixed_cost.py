@@ -19,9 +19,10 @@ import numpy as np
 
 from bench.common import DEFAULT_CONFIG, RESULTS, machine, write_result
 from popnas_steps.config import load_config
-from popnas_steps.datasets import load_digits, split
+from popnas_steps.datasets import split
 from popnas_steps.macro import NetworkSpec
 from popnas_steps.model import build_model
+from popnas_steps.readers import load_digits
 from popnas_steps.space import Cell
 from popnas_steps.train import Recipe, learning_rate_schedule
 

@@ -25,8 +25,9 @@ import time
 from pathlib import Path
 
 from bench.common import DEFAULT_CONFIG, RESULTS, job_environment, machine, run_training_job, write_result
-from popnas_steps.config import load_config, params_text
+from popnas_steps.config import load_config
 from popnas_steps.datasets import prepare
+from popnas_steps.slices import params_text
 from popnas_steps.space import one_block_cells
 from popnas_steps.worker import stop_workers
 

@@ -26,6 +26,9 @@ results instead of training them again; their wall time counts the first run's b
 --objectives: POPNASv2 runs with another `search.objective` (e.g. latency), `<run>-<objective>`,
 beside the first (the config's objective).
 
+--restore FOLDER: a comparison too long for one session resumes from the artefacts committed
+from the last (FOLDER/<run>/cells/: each run's results), training only what they lack.
+
 --strategies: the baselines beside POPNASv2 (default: pnas; none: `--strategies` alone). Each later run is also
 reported stopped at the first run's summed t (`at_first_cost`, report.equal_cost_stop): its
 networks, summed t and top-1 validation accuracy there, and the test accuracy of that top-1
@@ -47,7 +50,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.common import RESULTS, ROOT, job_spans, machine, run_workflow, write_result
+from bench.common import RESULTS, ROOT, job_spans, machine, run_workflow, snakemake_command, write_result
 from popnas_steps import tables
 from popnas_steps.config import load_config
 from popnas_steps.layout import RunLayout
@@ -75,6 +78,30 @@ def share_b1(workdir: Path, source: str, target: str) -> None:
     shutil.copytree(src / "data", dst / "data", dirs_exist_ok=True)
     for cell_id in trained["cell_id"]:
         shutil.copytree(src / "cells" / cell_id, dst / "cells" / cell_id, dirs_exist_ok=True)
+
+
+def restore(workdir: Path, committed: Path, run: str, configs: list[Path]) -> int:
+    """Start run `run` from the cells of its committed artefacts (`committed`/<run>/cells/, as
+    a session that did not finish left them): the data is prepared again (the split is
+    seeded, so its SHA-256, which each result records, comes out the same), then the results
+    are copied in, newer than the data, so Snakemake takes them as finished trainings and
+    the steps, remade from them, select what they selected. Returns the cells restored."""
+    source = committed / run / "cells"
+    if not source.is_dir():
+        return 0
+    command = snakemake_command(workdir, f"results/{run}/data/metadata.json", "--cores", "all", "--configfile",
+                                *map(str, configs), "--config", f"run={run}")  # fmt: skip
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cells = 0
+    for folder in sorted(source.iterdir()):
+        if (folder / "result.json").is_file() and not (workdir / "results" / run / "cells" / folder.name).exists():
+            target = workdir / "results" / run / "cells" / folder.name
+            target.mkdir(parents=True)
+            for name in ("result.json", "history.csv"):
+                if (folder / name).is_file():
+                    shutil.copyfile(folder / name, target / name)  # a fresh mtime: newer than the data
+            cells += 1
+    return cells
 
 
 def operator_usage(trained: pd.DataFrame, operators: list[str]) -> dict:
@@ -171,6 +198,10 @@ def main() -> None:
         help="the baselines run beside POPNASv2 (default: pnas)",
     )  # fmt: skip
     parser.add_argument("--objectives", nargs="+", default=[], help="POPNASv2 runs with these search.objective")
+    parser.add_argument(
+        "--restore", type=Path,
+        help="resume from committed artefacts: FOLDER/<run>/cells/*/result.json, as a session left them",
+    )  # fmt: skip
     args = parser.parse_args()
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -196,6 +227,10 @@ def main() -> None:
             break
         if i > 0 and args.share_b1:
             share_b1(workdir, base, run)
+        if args.restore is not None:
+            print(
+                f"{run}: {restore(workdir, args.restore, run, configs)} cells restored from {args.restore}", flush=True
+            )
         run_workflow(workdir, configs, run)
     shared_wall = logged_wall(workdir, base, until_rule="reindex") if args.share_b1 else 0.0
     results = {

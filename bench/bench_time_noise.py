@@ -42,7 +42,8 @@ import pandas as pd
 
 from bench.common import RESULTS, job_environment, machine, run_training_job, write_result
 from popnas_steps import tables
-from popnas_steps.config import load_config, params_text
+from popnas_steps.config import load_config
+from popnas_steps.slices import params_text
 from popnas_steps.time_predictor import mape
 from popnas_steps.worker import stop_workers
 

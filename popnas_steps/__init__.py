@@ -21,4 +21,4 @@ PROCESS_START = time.perf_counter()
 PROCESS_START_UNIX = time.time()
 
 IMPORTS_TENSORFLOW = ("train", "checkpoints", "events")
-LOADS_TENSORFLOW_WHEN_CALLED = ("accuracy_predictor", "datasets", "deploy", "final", "model", "train_cell", "worker")
+LOADS_TENSORFLOW_WHEN_CALLED = ("accuracy_predictor", "deploy", "final", "model", "readers", "train_cell", "worker")

@@ -16,7 +16,7 @@ expensive file carries its own provenance:
 results.stale_artefacts compares each with the config (`RECIPES` names what each depends
 on) and makes a file that differs again, with a message naming the key. A key a file does
 not record (written by an older popnas) is not compared; a recipe key added later
-(config.LATER_KEYS) reads as its default on both sides.
+(slices.LATER_KEYS) reads as its default on both sides.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from popnas_steps.config import LATER_KEYS, params_text
+from popnas_steps.slices import LATER_KEYS, params_text
 from popnas_steps.sources import DatasetError, source_files
 
 # The config entries each artefact depends on: the rules pass exactly these as their params

@@ -44,9 +44,9 @@ import numpy as np
 import tensorflow as tf
 
 from popnas_steps.checkpoints import EpochCheckpoint, Restored, restore
-from popnas_steps.config import WATCH_KEYS, without_later_defaults
 from popnas_steps.datasets import PreparedData
 from popnas_steps.events import EpochSummaries, clear_events
+from popnas_steps.slices import WATCH_KEYS, without_later_defaults
 
 log = logging.getLogger("popnas.train")
 
@@ -72,13 +72,13 @@ class Recipe:
     @classmethod
     def from_config(cls, training: dict, **overrides) -> Recipe:
         """The recipe of a `training` config slice (with `overrides`), less the keys that only
-        say how a training is watched (config.WATCH_KEYS: tensorboard), which change no result."""
+        say how a training is watched (slices.WATCH_KEYS: tensorboard), which change no result."""
         settings = {**training, **overrides}
         return cls(**{key: value for key, value in settings.items() if key not in WATCH_KEYS["training"]})
 
     def recorded(self) -> dict:
         """The recipe as a checkpoint's fingerprint records it: less the keys added later that
-        hold their default (config.LATER_KEYS), so checkpoints made before them stay usable."""
+        hold their default (slices.LATER_KEYS), so checkpoints made before them stay usable."""
         return without_later_defaults({"training": asdict(self)})["training"]
 
 

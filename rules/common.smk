@@ -10,7 +10,7 @@ from snakemake.settings.types import DeploymentMethod
 from snakemake.logging import logger
 
 from popnas_steps import objectives, tables
-from popnas_steps.config import WATCH_ENVIRONMENT, params_text, watch_settings
+from popnas_steps.slices import WATCH_ENVIRONMENT, params_text, watch_settings
 from popnas_steps.devices import DEVICES_ENVIRONMENT
 from popnas_steps.latency import CALIBRATION_STEP
 from popnas_steps.layout import RunLayout
@@ -107,8 +107,8 @@ wildcard_constraints:
 
 def config_slice(*keys):
     """The named config entries ("section" or "section.key") as canonical JSON, less the
-    keys that change no result (config.WATCH_KEYS: training.tensorboard; see WATCH_ENVIRONMENT)
-    and the recipe keys added later while at their default (config.LATER_KEYS:
+    keys that change no result (slices.WATCH_KEYS: training.tensorboard; see WATCH_ENVIRONMENT)
+    and the recipe keys added later while at their default (slices.LATER_KEYS:
     training.augment_on_device), so that upgrading popnas retrains no cached cell.
 
     Each rule passes only what it reads, so a config change reruns only the rules whose

@@ -3,6 +3,7 @@
 import json
 
 import pandas as pd
+import pytest
 
 from bench.bench_search import at_cost, operator_usage
 from popnas_steps import tables
@@ -51,3 +52,28 @@ def test_operator_usage_counts_both_operators_of_every_block_at_the_steps_past_b
     usage = operator_usage(trained, ["identity", "3x3 conv", "5x5 conv"])
     assert usage["uses_b_ge_2"] == {"identity": 1, "3x3 conv": 3, "5x5 conv": 0}
     assert usage["share_b_ge_2"] == {"identity": 0.25, "3x3 conv": 0.75, "5x5 conv": 0.0}
+
+
+@pytest.mark.slow
+def test_a_run_restored_from_its_committed_results_trains_nothing_again(tiny_run, tmp_path):
+    # what a session leaves committed: each cell's result.json and history.csv, no data, no models
+    from bench.bench_search import restore
+    from bench.common import ROOT
+
+    from .workflow import TINY_ARGS, snakemake
+
+    committed = tmp_path / "committed" / "tiny" / "cells"
+    for result in (tiny_run[0] / "results" / "tiny" / "cells").glob("*/result.json"):
+        (committed / result.parent.name).mkdir(parents=True)
+        (committed / result.parent.name / "result.json").write_bytes(result.read_bytes())
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    (workdir / "tiny.yaml").write_text((ROOT / "config" / "tiny.yaml").read_text())
+    restored = restore(workdir, tmp_path / "committed", "tiny", [workdir / "tiny.yaml"])
+    assert restored == len(list(committed.iterdir())) > 11
+    run = snakemake(workdir, "search", *TINY_ARGS, check=True)  # the steps are remade from the results
+    assert "rule train_cell" not in run.stdout + run.stderr, run.stdout[-2000:]  # and no cell is trained again
+    for b in (2, 3):
+        steps = [folder / "results" / "tiny" / "popnas" / f"b{b}" / "selected.csv" for folder in (tiny_run[0], workdir)]
+        ids = [pd.read_csv(path, dtype={"cell_id": str})["cell_id"].tolist() for path in steps]
+        assert ids[0] == ids[1]  # the same selections (their latencies are measured again)

@@ -318,7 +318,7 @@ DEFAULT_TRAIN_CELL_PARAMS = (
 
 
 def test_a_later_recipe_key_at_its_default_leaves_the_params_text_unchanged():
-    from popnas_steps.config import LATER_KEYS, params_text
+    from popnas_steps.slices import LATER_KEYS, params_text
 
     config = load_config(ROOT / "config" / "config.yaml")
     assert config["training"]["augment_on_device"] is False  # filled in by validation
@@ -333,7 +333,7 @@ def test_a_later_recipe_key_at_its_default_leaves_the_params_text_unchanged():
 
 
 def test_an_old_result_without_a_later_key_holds_the_same_recipe():
-    from popnas_steps.config import without_watch_keys
+    from popnas_steps.slices import without_watch_keys
     from popnas_steps.train import Recipe
 
     config = validate({"training": {"tensorboard": True}})
@@ -376,7 +376,7 @@ def test_the_objective_is_a_list_of_known_costs_and_a_single_word_is_read_as_one
 
 
 def test_the_objective_and_max_params_at_their_default_leave_the_fronts_params_as_they_were():
-    from popnas_steps.config import params_text
+    from popnas_steps.slices import params_text
 
     config = validate({})
     assert params_text(config, "search.beam", "search.objective", "search.max_params") == '{"search": {"beam": 128}}'
@@ -605,7 +605,7 @@ PINNED_RECIPES = {
 
 @pytest.mark.parametrize("name", sorted(PINNED_RECIPES))
 def test_the_paper_configs_and_the_default_keep_the_recipe_of_their_cached_cells(name):
-    from popnas_steps.config import params_text
+    from popnas_steps.slices import params_text
 
     config = load_config(ROOT / "config" / f"{name}.yaml")
     assert params_text(config, "seed", "network", "training") == PINNED_RECIPES[name]
@@ -622,7 +622,7 @@ def test_every_shipped_config_validates():
 
 
 def test_a_rule_slice_holds_only_the_keys_passed_and_names_any_other_read():
-    from popnas_steps.config import UnpassedKeyError, strict_slice
+    from popnas_steps.slices import UnpassedKeyError, strict_slice
 
     passed = {"search": {"beam": 4, "strategy": "popnas"}, "seed": 3}
     settings = strict_slice(validate(passed), passed)

@@ -7,14 +7,8 @@ import numpy as np
 import pytest
 
 from popnas_steps.cli import datasets as cli_datasets
-from popnas_steps.datasets import (
-    CLASS_NAMES,
-    DEBIAN_FASHION_MNIST,
-    DatasetError,
-    load_folder,
-    load_prepared,
-    prepare,
-)
+from popnas_steps.datasets import DatasetError, load_prepared, prepare
+from popnas_steps.readers import CLASS_NAMES, DEBIAN_FASHION_MNIST, load_folder
 
 from .conftest import tiny_config
 from .test_idx import write_idx, write_idx_folder
@@ -288,9 +282,9 @@ def test_an_empty_idx_training_set_names_its_files(tmp_path):
 
 
 def test_an_idx_file_announcing_more_than_half_the_memory_is_refused_before_it_is_read(tmp_path, monkeypatch):
-    from popnas_steps import datasets
+    from popnas_steps import readers
 
-    monkeypatch.setattr(datasets, "_physical_memory", lambda: 2000)  # half is 1000 bytes; the images are 1440
+    monkeypatch.setattr(readers, "_physical_memory", lambda: 2000)  # half is 1000 bytes; the images are 1440
     folder = write_idx_folder(tmp_path / "files")
     with pytest.raises(DatasetError, match=r"train-images-idx3-ubyte.gz' is too large: .* \[40, 6, 6\] \(1456 bytes\)"):
         prepare(dataset_slice(source="idx", path=str(folder)), 0, tmp_path / "out")
@@ -465,9 +459,9 @@ def test_an_oversized_image_size_is_a_config_error_naming_the_key():
 
 
 def test_an_image_size_beyond_the_memory_is_refused_before_any_image_is_resized(tmp_path, monkeypatch):
-    from popnas_steps import datasets
+    from popnas_steps import readers
 
-    monkeypatch.setattr(datasets, "_physical_memory", lambda: 2**30)  # 1 GiB: half is 512 MiB
+    monkeypatch.setattr(readers, "_physical_memory", lambda: 2**30)  # 1 GiB: half is 512 MiB
     x, y = np.zeros((20, 4, 4)), np.arange(20) % 2
     with pytest.raises(
         DatasetError, match=r"dataset.image_size \[4096, 4096\] needs 1.2 GiB .* half of this machine's"

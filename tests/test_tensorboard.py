@@ -14,12 +14,13 @@ import pytest
 
 from popnas_steps import train_cell as entry
 from popnas_steps.cli.arguments import config_from_args
-from popnas_steps.config import ConfigError, watch_settings, without_watch_keys
+from popnas_steps.config import ConfigError
 from popnas_steps.datasets import load_prepared
 from popnas_steps.events import EpochSummaries
 from popnas_steps.macro import NetworkSpec
 from popnas_steps.model import build_model
 from popnas_steps.report import search_scalars
+from popnas_steps.slices import watch_settings, without_watch_keys
 from popnas_steps.space import Cell
 from popnas_steps.train import Recipe, train_model
 
@@ -185,7 +186,7 @@ def test_watch_takes_nothing_that_could_change_a_result(watch):
 def test_the_environment_carries_the_watch_keys_to_the_training_commands(monkeypatch):
     # rules/common.smk sets it in every Snakemake process, so the rules' commands stay as they
     # were (a changed shell command reruns every cached cell through Snakemake's code trigger)
-    from popnas_steps.config import WATCH_ENVIRONMENT
+    from popnas_steps.slices import WATCH_ENVIRONMENT
 
     settings = json.dumps({"training": {"epochs": 2}})
     monkeypatch.setenv(WATCH_ENVIRONMENT, json.dumps({"training": {"tensorboard": True}}))

@@ -6,15 +6,8 @@ from __future__ import annotations
 import json
 import os
 
-from popnas_steps.config import (
-    WATCH_ENVIRONMENT,
-    WATCH_KEYS,
-    ConfigError,
-    deep_merge,
-    load_config,
-    strict_slice,
-    validate,
-)
+from popnas_steps.config import ConfigError, deep_merge, load_config, validate
+from popnas_steps.slices import WATCH_ENVIRONMENT, WATCH_KEYS, strict_slice
 
 
 def add_config_arguments(parser) -> None:
@@ -36,7 +29,7 @@ def add_watch_argument(parser) -> None:
 def config_from_args(args) -> dict:
     """The validated config named by --config or --settings (entry points of rules have only
     --settings), with --watch over it where the command takes one; raise ConfigError. A
-    --settings slice holds only the keys passed (config.strict_slice)."""
+    --settings slice holds only the keys passed (slices.strict_slice)."""
     if getattr(args, "config", None):
         config, passed = load_config(*args.config), None
     else:
