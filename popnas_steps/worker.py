@@ -122,8 +122,8 @@ def train_in_worker(
 ) -> tuple[int | None, int]:
     """Have the warm worker of `slot` train the cell of `argv` (train_cell's arguments),
     starting the worker if needed with the command `serve` (and `--socket PATH`), which the
-    entry points name (popnas_steps.cli.worker.SERVE). Returns (exit status, worker pid); the status is None
-    when the worker died before it answered (the cell's crash).
+    entry points name (popnas_steps.cli.worker.SERVE). Returns (exit status, worker pid);
+    the status is None when the worker died before it answered (the cell's crash).
 
     `on_start(pid)` is called once the worker has taken the cell (the job's signal handlers
     stop that pid). Raise WorkerUnavailable where no worker can take it.
@@ -132,26 +132,41 @@ def train_in_worker(
     if len(str(path)) > 100:  # AF_UNIX's limit is 107 bytes
         raise WorkerUnavailable(f"the socket path {path} is too long for a Unix socket (set TMPDIR shorter)")
     retire_workers(slot, keep=path)
-    connection = _connect(path) or _start(path, serve)
+    payload = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
+    connection = _connect(path)
+    handed = connection is not None and _hand_over(connection, payload)
+    if not handed:
+        # None listening, or the one there was ending (killed, or idle past its time) as this
+        # job came: its socket still took the connection, then reset it. A new one takes the cell.
+        if connection is not None:
+            connection.close()
+        connection = _start(path, serve)
+        handed = _hand_over(connection, payload)
+        if not handed:
+            connection.close()
+            raise WorkerUnavailable(f"the worker at {path} did not take the cell")
+    reader, accepted = handed
     with connection:
-        request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}
-        try:
-            payload = json.dumps(request).encode()
-            # The job's output files travel with the request: the training's output is the job's log.
-            socket.send_fds(
-                connection, [len(payload).to_bytes(8, "big") + payload], [sys.stdout.fileno(), sys.stderr.fileno()]
-            )
-            reader = connection.makefile("r")
-            accepted = reader.readline()
-        except OSError as error:
-            raise WorkerUnavailable(f"the worker at {path} did not take the cell: {error}") from None
-        if not accepted:
-            raise WorkerUnavailable(f"the worker at {path} ended before taking the cell")
         pid = json.loads(accepted)["pid"]
         if on_start is not None:
             on_start(pid)
         answer = reader.readline()
     return (json.loads(answer)["status"] if answer else None), pid
+
+
+def _hand_over(connection: socket.socket, payload: bytes):
+    """Send a job's request to the worker at the other end of `connection`, with the job's
+    output files (the training's output is the job's log); (reader, its first answer line)
+    once it took the cell, or None where it did not (it ended, or reset the connection)."""
+    try:
+        socket.send_fds(
+            connection, [len(payload).to_bytes(8, "big") + payload], [sys.stdout.fileno(), sys.stderr.fileno()]
+        )
+        reader = connection.makefile("r")
+        accepted = reader.readline()
+    except OSError:
+        return None
+    return (reader, accepted) if accepted else None
 
 
 def _connect(path: Path) -> socket.socket | None:

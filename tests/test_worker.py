@@ -53,11 +53,13 @@ def run_job(env, data, out, **kwargs) -> tuple[dict, str]:
 def training_worker(running: subprocess.Popen) -> int:
     """The pid of the next warm worker that the job `running` says trains its cell (read
     from its output, which it prints as the worker starts the training)."""
+    seen = []
     for line in running.stdout:
+        seen.append(line)
         found = re.match(r"popnas: trained by warm worker (\d+)", line)
         if found:
             return int(found.group(1))
-    raise AssertionError("the job ended before a warm worker trained its cell")
+    raise AssertionError(f"the job ended before a warm worker trained its cell:\n{''.join(seen)}")
 
 
 def finished_output(process: subprocess.Popen, timeout: float = 60) -> str:
