@@ -26,6 +26,9 @@ results instead of training them again; their wall time counts the first run's b
 --objectives: POPNASv2 runs with another `search.objective` (e.g. latency), `<run>-<objective>`,
 beside the first (the config's objective).
 
+--seed N: another search seed, under the run `<run>_s<N>` (its data split, b=1 and every
+training its own).
+
 --restore FOLDER: a comparison too long for one session resumes from the artefacts committed
 from the last (FOLDER/<run>/cells/: each run's results), training only what they lack.
 
@@ -198,6 +201,7 @@ def main() -> None:
         help="the baselines run beside POPNASv2 (default: pnas)",
     )  # fmt: skip
     parser.add_argument("--objectives", nargs="+", default=[], help="POPNASv2 runs with these search.objective")
+    parser.add_argument("--seed", type=int, help="another search seed: run `<run>_s<seed>` with `seed: <seed>`")
     parser.add_argument(
         "--restore", type=Path,
         help="resume from committed artefacts: FOLDER/<run>/cells/*/result.json, as a session left them",
@@ -207,6 +211,11 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     config = Path(args.config).resolve()
     settings = load_config(config)
+    base_configs = [config]  # the config, and the overlay of another seed
+    if args.seed is not None:  # under its own run name: nothing of the first seed's is reused
+        base_configs.append(workdir / f"seed-{args.seed}.yaml")
+        base_configs[1].write_text(json.dumps({"seed": args.seed, "run": f"{settings['run']}_s{args.seed}"}) + "\n")
+        settings = load_config(*base_configs)
     base, operators = settings["run"], settings["search"]["operators"]
     runs = {}  # label -> (run name, config files, steps folder)
     for i, model in enumerate(args.time_models or [None]):
@@ -215,13 +224,13 @@ def main() -> None:
             overlay = [workdir / f"time-{model}.yaml"]
             overlay[0].write_text(json.dumps({"predictors": {"time": {"model": model}}}) + "\n")
         run = base if i == 0 else f"{base}-{model}"
-        runs[f"popnas-{model}" if model else "popnas"] = (run, [config, *overlay], "popnas")
+        runs[f"popnas-{model}" if model else "popnas"] = (run, [*base_configs, *overlay], "popnas")
     for objective in args.objectives:
         overlay = workdir / f"objective-{objective}.yaml"
         overlay.write_text(json.dumps({"search": {"objective": [objective]}}) + "\n")
-        runs[f"popnas-{objective}"] = (f"{base}-{objective}", [config, overlay], "popnas")
+        runs[f"popnas-{objective}"] = (f"{base}-{objective}", [*base_configs, overlay], "popnas")
     for strategy in args.strategies:
-        runs[strategy] = (f"{base}-{strategy}", [config, ROOT / "config" / f"{strategy}.yaml"], strategy)
+        runs[strategy] = (f"{base}-{strategy}", [*base_configs, ROOT / "config" / f"{strategy}.yaml"], strategy)
     for i, (run, configs, _) in enumerate(runs.values()):
         if args.analyse_only:
             break
@@ -249,6 +258,7 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d"),
         "config": str(config.relative_to(ROOT)),
         "shared_b1": args.share_b1,
+        "seed": settings["seed"],
         **results,
         **{
             f"ratios_{label}_over_{first}": {
