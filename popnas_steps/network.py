@@ -166,7 +166,27 @@ def as_kernel(kernel) -> tuple[int, int]:
     return (kernel, kernel) if isinstance(kernel, int) else (kernel[0], kernel[1])
 
 
-class ShapeLayers:
+class MapLayers:
+    """The walk as feature-map sizes alone ("same" padding): the base of the backends that
+    walk sizes instead of tensors, the map sizes below and the work counts (work.WorkLayers)."""
+
+    def conv_bn_swish(self, x, filters, kernel, strides, name, separable=False):
+        return x.strided(strides, filters)
+
+    def pool(self, x, kind, kernel, strides, name):
+        return x.strided(strides, x.channels)
+
+    def add(self, branches, name):
+        return branches[0]
+
+    def concat(self, branches, name):
+        return FeatureMap(branches[0].height, branches[0].width, sum(branch.channels for branch in branches))
+
+    def channels(self, x) -> int:
+        return x.channels
+
+
+class ShapeLayers(MapLayers):
     """The walk as feature-map sizes: records, per operator of the cell, the (H, W) of the
     maps its windows slide over (its layers are named cell<i>_block<b>_op<side>...)."""
 
@@ -184,20 +204,11 @@ class ShapeLayers:
 
     def conv_bn_swish(self, x, filters, kernel, strides, name, separable=False):
         self._meets(x, name)
-        return x.strided(strides, filters)
+        return super().conv_bn_swish(x, filters, kernel, strides, name, separable)
 
     def pool(self, x, kind, kernel, strides, name):
         self._meets(x, name)
-        return x.strided(strides, x.channels)
-
-    def add(self, branches, name):
-        return branches[0]
-
-    def concat(self, branches, name):
-        return FeatureMap(branches[0].height, branches[0].width, sum(branch.channels for branch in branches))
-
-    def channels(self, x) -> int:
-        return x.channels
+        return super().pool(x, kind, kernel, strides, name)
 
 
 def _larger(kernel: tuple[int, int], size: tuple[int, int]) -> bool:

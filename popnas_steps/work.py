@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from popnas_steps.macro import NetworkSpec, built_indices, resolutions
-from popnas_steps.network import FeatureMap, as_kernel
+from popnas_steps.network import FeatureMap, MapLayers, as_kernel
 from popnas_steps.operators import build_operator, parse_operator
 from popnas_steps.space import by_size
 
@@ -95,7 +95,7 @@ def _conv_bn_swish(
     return madds + _work(values=3 * out.values, layers=3, params=_batchnorm_params(filters))  # conv, BN, swish
 
 
-class WorkLayers:
+class WorkLayers(MapLayers):
     """The walk through a cell (popnas_steps.network) as work: each primitive adds its counts
     to `total` and returns the size of the map it makes."""
 
@@ -104,25 +104,23 @@ class WorkLayers:
 
     def conv_bn_swish(self, x: FeatureMap, filters, kernel, strides, name, separable=False) -> FeatureMap:
         self.total = self.total + _conv_bn_swish(x, filters, as_kernel(kernel), strides, separable)
-        return x.strided(strides, filters)
+        return super().conv_bn_swish(x, filters, kernel, strides, name, separable)
 
     def pool(self, x: FeatureMap, kind, kernel, strides, name) -> FeatureMap:
-        pooled = x.strided(strides, x.channels)
+        pooled = super().pool(x, kind, kernel, strides, name)
         height, width = as_kernel(kernel)
         self.total = self.total + _work(pool_reads=pooled.values * height * width, values=pooled.values, layers=1)
         return pooled
 
     def add(self, branches: list[FeatureMap], name) -> FeatureMap:
-        self.total = self.total + _work(values=branches[0].values, layers=1)
-        return branches[0]
-
-    def concat(self, branches: list[FeatureMap], name) -> FeatureMap:
-        out = FeatureMap(branches[0].height, branches[0].width, sum(branch.channels for branch in branches))
+        out = super().add(branches, name)
         self.total = self.total + _work(values=out.values, layers=1)
         return out
 
-    def channels(self, x: FeatureMap) -> int:
-        return x.channels
+    def concat(self, branches: list[FeatureMap], name) -> FeatureMap:
+        out = super().concat(branches, name)
+        self.total = self.total + _work(values=out.values, layers=1)
+        return out
 
 
 def operator_work(name: str, source: FeatureMap, filters: int, stride: int) -> np.ndarray:
