@@ -193,7 +193,7 @@ def _caps_text(config: dict) -> str:
     """The caps set in `config`, as 'search.max_params = 1 and ...'; what they are, where none is."""
     settings = config.get("search", {})
     with_time = "strategy" not in settings or strategy_of(settings["strategy"]).fits_time_predictor
-    named = [f"{key} = {settings[key.split('.')[1]]}" for key in objectives.cap_keys(settings, with_time)]
+    named = [f"search.{entry.cap} = {settings[entry.cap]}" for entry in objectives.caps_set(settings, with_time)]
     every = ", ".join(f"search.{entry.cap}" for entry in objectives.OBJECTIVES.values())
     return " and ".join(named) if named else f"the caps ({every})"
 
