@@ -4,10 +4,12 @@ settings, side by side.
     python -m bench.bench_search [--config bench/search.yaml] [--workdir bench_work]
     python -m bench.bench_search --config bench/digits32.yaml --time-models catboost nnls_catboost \
         --share-b1 --out bench/results/search_digits32.json
-    python -m bench.bench_search --config bench/fashion_mnist_cpu.yaml --strategies popnas pnas random \
+    python -m bench.bench_search --config bench/history/fashion_mnist_cpu_v1.yaml --strategies pnas random \
         --share-b1 --out bench/results/search_fashion_mnist_cpu.json
     python -m bench.bench_search --config config/config.yaml --strategies --objectives latency --share-b1 \
         --out bench/results/search_default_latency.json
+    python -m bench.bench_search --config bench/fashion_mnist_cpu.yaml --strategies pnas random --share-b1 \
+        --random-at-first-cost --final-seeds 1001 1002 --out bench/results/search_fashion_mnist_clean_s42.json
 
 Runs the whole workflow for POPNASv2 (once per time model of --time-models, else with the
 config's) and for the PNAS overlay, each under its own run name so that none reuses
@@ -37,6 +39,14 @@ reported stopped at the first run's summed t (`at_first_cost`, report.equal_cost
 networks, summed t and top-1 validation accuracy there, and the test accuracy of that top-1
 cell after the same final training (trained here when it is not the run's own winner). For
 random search, whose cells are drawn independently, that is the run an equal-cost stop makes.
+
+--random-at-first-cost: random search is trained only as far as that stop reads (its draws in
+order, step by step, until their summed t reaches the first run's) and reported there alone:
+its trainings past that cost would enter no comparison.
+
+--final-seeds S...: each run's top-1 cell (a stopped random search's: its top-1 at the stop)
+is trained again with the final recipe and each of these seeds (final_seeds/<cell>/seed-<s>/),
+beside the run's own seed: `final_over_seeds` gives the test accuracies, their mean and SD.
 """
 
 from __future__ import annotations
@@ -55,10 +65,12 @@ import pandas as pd
 
 from bench.common import RESULTS, ROOT, job_spans, machine, run_workflow, snakemake_command, write_result
 from popnas_steps import tables
+from popnas_steps.collect import trained_table
 from popnas_steps.config import load_config
 from popnas_steps.layout import RunLayout
 from popnas_steps.predictors import predictor_quality
 from popnas_steps.report import equal_cost_stop, finished_job_seconds, search_summary, usage_counts
+from popnas_steps.results import read_results
 from popnas_steps.strategies import STRATEGIES
 
 
@@ -141,6 +153,7 @@ def figures(steps: Path, wall: float, operators: list[str]) -> dict:  # wall: fr
         "top5_mean_val_accuracy": round(float(summary["top5_mean_accuracy"]), 4),
         "top1_test_accuracy_after_final_training": round(float(final["test_accuracy"]), 4),
         "top1_network": {  # paper Table 5: the cell the final training trained
+            "cell_id": str(final["cell_id"]),
             "cell": str(final["cell"]),
             "blocks": len(json.loads(final["cell"])),
             "params": int(final["params"]),
@@ -163,29 +176,126 @@ def figures(steps: Path, wall: float, operators: list[str]) -> dict:  # wall: fr
     }
 
 
+def stopped_figures(steps: Path, wall: float, operators: list[str]) -> dict:
+    """A run trained only as far as its stop at the first run's cost (train_to_cost): what it
+    trained; its top-1 and final training are those of `at_first_cost`."""
+    trained = trained_so_far(steps)
+    ok = tables.ok_rows(trained)
+    return {
+        "stopped_at_first_cost": True,
+        "networks": len(trained),
+        "networks_per_step": trained.groupby("b").size().to_dict(),
+        "summed_training_seconds": round(float(trained["time"].fillna(0).sum()), 1),
+        "summed_training_seconds_b_ge_2": round(float(ok.loc[ok["b"] >= 2, "time"].sum()), 1),
+        "wall_seconds": round(wall, 1),
+        "top1_val_accuracy": round(float(tables.best(trained, 1).iloc[0]["accuracy"]), 4),
+        "operator_usage": operator_usage(trained, operators),
+    }
+
+
+def first_seconds(runs: dict, workdir: Path) -> float:
+    """The summed t of the first run (finished), the cost the others are stopped at."""
+    run, _, steps = next(iter(runs.values()))
+    trained = tables.read("trained", *sorted((workdir / "results" / run / steps).glob("b*/trained.csv")))
+    return float(trained["time"].fillna(0).sum())
+
+
+def train_final(steps: Path, cell: str, configs: list[Path], run: str, out: Path, seed: int | None = None) -> dict:
+    """The test metrics of `cell` after the config's final training, trained into `out` as the
+    workflow would (with another `seed` than the config's where given) unless already there."""
+    if not (out / "metrics.json").is_file():
+        config = load_config(*configs)
+        config["run"] = run
+        if seed is not None:
+            config["seed"] = seed
+        command = [sys.executable, "-m", "popnas_steps.cli.final", "train", "--settings", json.dumps(config), "--data",
+                   str(steps.parent / "data"), "--cell", cell, "--out", str(out)]  # fmt: skip
+        subprocess.run(command, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL)
+    return json.loads((out / "metrics.json").read_text())
+
+
 def at_cost(steps: Path, seconds: float, configs: list[Path], run: str) -> dict:
     """The run of `steps` stopped once its summed t reached `seconds`: its figures there, and
     the final test accuracy of its top-1 cell there (trained with the config's final recipe,
     in final/<cell>/ as the workflow would, where the run's own final training is of another)."""
-    trained = tables.read("trained", *sorted(steps.glob("b*/trained.csv")))
-    stopped = equal_cost_stop(trained, seconds)
+    stopped = equal_cost_stop(trained_so_far(steps), seconds)
     best = tables.best(stopped, 1).iloc[0]
-    out = steps / "final" / best["cell_id"]
-    if not (out / "metrics.json").is_file():
-        config = load_config(*configs)
-        config["run"] = run
-        command = [sys.executable, "-m", "popnas_steps.cli.final", "train", "--settings", json.dumps(config), "--data",
-                   str(steps.parent / "data"), "--cell", best["cell"], "--out", str(out)]  # fmt: skip
-        subprocess.run(command, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL)
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = train_final(steps, best["cell"], configs, run, steps / "final" / best["cell_id"])
     return {
         "networks": len(stopped),
         "networks_per_step": stopped.groupby("b").size().to_dict(),
         "summed_training_seconds": round(float(stopped["time"].fillna(0).sum()), 1),
         "top1_cell": best["cell_id"],
+        "top1_network": {"cell": best["cell"], "blocks": len(json.loads(best["cell"])), "params": int(best["params"])},
         "top1_val_accuracy": round(float(best["accuracy"]), 4),
         "top1_test_accuracy_after_final_training": round(float(metrics["test_accuracy"]), 4),
     }
+
+
+def final_over_seeds(steps: Path, cell_id: str, cell: str, configs: list[Path], run: str, seeds: list[int]) -> dict:
+    """The test accuracy of one cell after the final training with the run's seed
+    (final/<cell_id>/, as the workflow or at_cost trains it) and with each other of `seeds`
+    (final_seeds/<cell_id>/seed-<s>/): the spread a top-1's test accuracy owes to its final
+    training alone."""
+    own = load_config(*configs)["seed"]
+    accuracy = {own: train_final(steps, cell, configs, run, steps / "final" / cell_id)["test_accuracy"]}
+    for seed in seeds:
+        if seed not in accuracy:
+            out = steps / "final_seeds" / cell_id / f"seed-{seed}"
+            accuracy[seed] = train_final(steps, cell, configs, run, out, seed)["test_accuracy"]
+    values = np.array(list(accuracy.values()), dtype=float)
+    return {
+        "cell_id": cell_id,
+        "seeds": list(accuracy),
+        "test_accuracy": [round(float(value), 4) for value in values],
+        "mean": round(float(values.mean()), 4),
+        "sd": round(float(values.std(ddof=1)), 4) if len(values) > 1 else None,
+    }
+
+
+def trained_so_far(steps: Path) -> pd.DataFrame:
+    """A run's trained cells, its last step possibly unfinished: the trained tables of its
+    finished steps, then the cells of a step in progress that have a result, in its
+    selection's order (for random search, the draw order: what an equal-cost stop reads)."""
+    finished = sorted(steps.glob("b*/trained.csv"))
+    trained = tables.read("trained", *finished)
+    for selected in sorted(steps.glob("b*/selected.csv"), key=lambda path: int(path.parent.name[1:])):
+        if (selected.parent / "trained.csv").is_file():
+            continue
+        table = tables.read("selected", selected)
+        paths = [steps.parent / "cells" / cell_id / "result.json" for cell_id in table["cell_id"]]
+        done = [path.is_file() for path in paths]
+        results = read_results([path for path in paths if path.is_file()])
+        partial = trained_table(results, table[done], int(selected.parent.name[1:]))
+        trained = pd.concat([trained, partial], ignore_index=True)
+    return trained
+
+
+def train_to_cost(workdir: Path, configs: list[Path], run: str, steps: Path, seconds: float) -> None:
+    """Train a random search only as far as its equal-cost stop reads (report.equal_cost_stop):
+    step by step, each step's cells in draw order, until their summed t (the shared b <= 1
+    included) reaches `seconds`, or the run ends. Its draws never depend on its results, so
+    this is the run stopped there, without paying for the rest of it."""
+    max_blocks = load_config(*configs)["search"]["max_blocks"]
+    relative = steps.relative_to(workdir)
+    run_workflow(workdir, configs, run, targets=[str(relative / "b2" / "selected.csv")])  # b <= 1 collected, b2 drawn
+    while True:
+        trained = trained_so_far(steps)
+        spent = float(trained["time"].fillna(0).sum())
+        b = max(int(path.parent.name[1:]) for path in steps.glob("b*/selected.csv"))
+        done = set(trained["cell_id"])
+        pending = [cell_id for cell_id in tables.read("selected", steps / f"b{b}" / "selected.csv")["cell_id"]
+                   if cell_id not in done]  # fmt: skip
+        if spent >= seconds or (not pending and b >= max_blocks):
+            return
+        if not pending:  # the next step's draw
+            run_workflow(workdir, configs, run, targets=[str(relative / f"b{b + 1}" / "selected.csv")])
+            continue
+        step = trained[trained["b"] == b] if (trained["b"] == b).any() else trained[trained["b"] == b - 1]
+        mean_t = max(float(step["time"].fillna(0).mean()), 1e-3)
+        count = max(1, int(np.ceil((seconds - spent) / mean_t)))  # the cells the rest of the cost pays for, about
+        targets = [str(relative.parent / "cells" / cell_id / "result.json") for cell_id in pending[:count]]
+        run_workflow(workdir, configs, run, targets=targets)
 
 
 def main() -> None:
@@ -202,6 +312,14 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--objectives", nargs="+", default=[], help="POPNASv2 runs with these search.objective")
     parser.add_argument("--seed", type=int, help="another search seed: run `<run>_s<seed>` with `seed: <seed>`")
+    parser.add_argument(
+        "--random-at-first-cost", action="store_true",
+        help="train random search only as far as its stop at the first run's summed t reads, and report it there",
+    )  # fmt: skip
+    parser.add_argument(
+        "--final-seeds", nargs="+", type=int, default=[],
+        help="train each run's top-1 cell (a stopped run's: its top-1 there) again with these seeds",
+    )  # fmt: skip
     parser.add_argument(
         "--restore", type=Path,
         help="resume from committed artefacts: FOLDER/<run>/cells/*/result.json, as a session left them",
@@ -231,7 +349,8 @@ def main() -> None:
         runs[f"popnas-{objective}"] = (f"{base}-{objective}", [*base_configs, overlay], "popnas")
     for strategy in args.strategies:
         runs[strategy] = (f"{base}-{strategy}", [*base_configs, ROOT / "config" / f"{strategy}.yaml"], strategy)
-    for i, (run, configs, _) in enumerate(runs.values()):
+    stopped = {"random"} & set(args.strategies) if args.random_at_first_cost else set()
+    for i, (label, (run, configs, steps)) in enumerate(runs.items()):
         if args.analyse_only:
             break
         if i > 0 and args.share_b1:
@@ -240,19 +359,30 @@ def main() -> None:
             print(
                 f"{run}: {restore(workdir, args.restore, run, configs)} cells restored from {args.restore}", flush=True
             )
-        run_workflow(workdir, configs, run)
+        if label in stopped:
+            train_to_cost(workdir, configs, run, workdir / "results" / run / steps, first_seconds(runs, workdir))
+        else:
+            run_workflow(workdir, configs, run)
     shared_wall = logged_wall(workdir, base, until_rule="reindex") if args.share_b1 else 0.0
-    results = {
-        label: figures(
-            workdir / "results" / run / steps, logged_wall(workdir, run) + (shared_wall if i else 0.0), operators
-        )
-        for i, (label, (run, _, steps)) in enumerate(runs.items())
-    }
+    results = {}
+    for i, (label, (run, _, steps)) in enumerate(runs.items()):
+        wall = logged_wall(workdir, run) + (shared_wall if i else 0.0)
+        steps_folder = workdir / "results" / run / steps
+        results[label] = (stopped_figures if label in stopped else figures)(steps_folder, wall, operators)
     first = next(iter(results))
     for i, (label, (run, configs, steps)) in enumerate(runs.items()):
+        steps_folder = workdir / "results" / run / steps
         if i and label in args.strategies:  # another objective is judged on its front (bench_latency), not at cost
             seconds = results[first]["summed_training_seconds"]
-            results[label]["at_first_cost"] = at_cost(workdir / "results" / run / steps, seconds, configs, run)
+            results[label]["at_first_cost"] = at_cost(steps_folder, seconds, configs, run)
+        if args.final_seeds:
+            if label in stopped:  # its top-1 where it stopped
+                cell_id = results[label]["at_first_cost"]["top1_cell"]
+                cell = results[label]["at_first_cost"]["top1_network"]["cell"]
+            else:
+                cell_id, cell = results[label]["top1_network"]["cell_id"], results[label]["top1_network"]["cell"]
+            seeds = args.final_seeds
+            results[label]["final_over_seeds"] = final_over_seeds(steps_folder, cell_id, cell, configs, run, seeds)
     result = {
         "machine": machine(),
         "date": time.strftime("%Y-%m-%d"),
@@ -270,6 +400,7 @@ def main() -> None:
                     "summed_job_seconds",
                     "wall_seconds",
                 )  # fmt: skip
+                if key in figures_  # a stopped run has no job walls
             }
             for label, figures_ in results.items()
             if label != first

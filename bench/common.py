@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
@@ -142,9 +143,12 @@ def snakemake_command(workdir: Path, *options: str) -> list[str]:
             *options]  # fmt: skip
 
 
-def run_workflow(workdir: Path, configs: list[Path] | None = None, run: str | None = None, gpus: int = 1) -> float:
-    """Run `snakemake --cores all --resources gpu=<gpus>` in `workdir`; return its wall seconds."""
-    command = snakemake_command(workdir, "--cores", "all", "--resources", f"gpu={gpus}")
+def run_workflow(
+    workdir: Path, configs: list[Path] | None = None, run: str | None = None, gpus: int = 1, targets: Sequence[str] = ()
+) -> float:
+    """Run `snakemake --cores all --resources gpu=<gpus> [targets]` in `workdir` (no targets:
+    the whole workflow); return its wall seconds."""
+    command = snakemake_command(workdir, *targets, "--cores", "all", "--resources", f"gpu={gpus}")
     if configs:
         command += ["--configfile", *map(str, configs)]
     if run:

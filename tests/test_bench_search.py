@@ -1,12 +1,18 @@
-"""bench/bench_search.py: a baseline stopped at POPNASv2's summed t (the equal-cost stop)."""
+"""bench/bench_search.py: a baseline stopped at POPNASv2's summed t (the equal-cost stop), a random
+search trained only that far, and a top-1 cell's final trainings over seeds."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from bench import bench_search
 from bench.bench_search import at_cost, operator_usage
 from popnas_steps import tables
+from popnas_steps.collect import trained_table
+from popnas_steps.report import equal_cost_stop
+from popnas_steps.space import Cell
 
 
 def write_steps(steps, rows: list[tuple[int, str, float, float]]) -> None:
@@ -32,6 +38,7 @@ def test_a_run_stopped_at_the_first_runs_cost_reports_its_best_cell_there(tmp_pa
         "networks_per_step": {0: 1, 1: 1, 2: 1},
         "summed_training_seconds": 6.0,
         "top1_cell": "b",
+        "top1_network": {"cell": json.dumps([[-1, "identity", -1, "identity"]] * 2), "blocks": 2, "params": 10},
         "top1_val_accuracy": 0.7,
         "top1_test_accuracy_after_final_training": 0.68,
     }
@@ -77,3 +84,87 @@ def test_a_run_restored_from_its_committed_results_trains_nothing_again(tiny_run
         steps = [folder / "results" / "tiny" / "popnas" / f"b{b}" / "selected.csv" for folder in (tiny_run[0], workdir)]
         ids = [pd.read_csv(path, dtype={"cell_id": str})["cell_id"].tolist() for path in steps]
         assert ids[0] == ids[1]  # the same selections (their latencies are measured again)
+
+
+# --- a random search trained only as far as its equal-cost stop reads -------------------------
+
+OPS = ("identity", "3x3 conv", "5x5 conv")
+
+
+def cells_of(b: int, count: int) -> list[Cell]:
+    """`count` distinct cells of b blocks."""
+    cells = []
+    for i in range(count):
+        first = [-1, OPS[i % 3], -2, OPS[(i // 3) % 3]]
+        cells.append(Cell.from_json(json.dumps([first] + [[j, OPS[j % 3], -1, "identity"] for j in range(b - 1)])))
+    return cells
+
+
+class FakeWorkflow:
+    """Stands in for bench.common.run_workflow on a random search's steps folder: a target
+    b<b>/selected.csv collects the step before it and writes the step's draw; a target
+    cells/<id>/result.json writes that cell's result with the t of `times`."""
+
+    def __init__(self, workdir: Path, draws: dict[int, list[Cell]], times: dict[str, float]):
+        self.workdir, self.draws, self.times, self.calls = workdir, draws, times, []
+        self.steps = workdir / "results" / "r-random" / "random"
+
+    def result(self, cell: Cell) -> dict:
+        return {"cell_id": cell.cell_id, "cell": cell.to_list(), "status": "ok", "accuracy": 0.5,
+                "time": self.times[cell.cell_id], "params": 10}  # fmt: skip
+
+    def __call__(self, workdir, configs, run, targets=()):
+        self.calls.append(list(targets))
+        for target in targets:
+            path = workdir / target
+            if path.name == "selected.csv":
+                b = int(path.parent.name[1:])
+                for before in range(b):
+                    cells = self.draws[before]
+                    results = [json.loads((self.steps.parent / "cells" / c.cell_id / "result.json").read_text())
+                               if before >= 2 else self.result(c) for c in cells]  # fmt: skip
+                    selected = tables.selection_table(cells, "random")
+                    trained = trained_table(results, selected, before)
+                    tables.write("trained", trained, self.steps / f"b{before}" / "trained.csv")
+                tables.write("selected", tables.selection_table(self.draws[b], "random"), path)
+            else:
+                cell = next(c for cells in self.draws.values() for c in cells if c.cell_id == path.parent.name)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps(self.result(cell)))
+        return 0.0
+
+
+def fake_run(tmp_path, monkeypatch) -> FakeWorkflow:
+    draws = {0: [Cell.from_json("[]")], 1: cells_of(1, 1), 2: cells_of(2, 4), 3: cells_of(3, 4)}
+    times = {draws[0][0].cell_id: 1.0, draws[1][0].cell_id: 2.0}
+    times |= {cell.cell_id: 2.0 for b in (2, 3) for cell in draws[b]}
+    fake = FakeWorkflow(tmp_path, draws, times)
+    monkeypatch.setattr(bench_search, "run_workflow", fake)
+    (tmp_path / "c.yaml").write_text("search: {max_blocks: 3}\n")
+    return fake
+
+
+def test_a_random_search_trains_in_draw_order_just_past_the_first_runs_cost(tmp_path, monkeypatch):
+    fake = fake_run(tmp_path, monkeypatch)
+    # b <= 1: 3 s; b = 2's four cells: 8 s more, 11 < 13; b = 3's first cell reaches 13
+    bench_search.train_to_cost(tmp_path, [tmp_path / "c.yaml"], "r-random", fake.steps, 13.0)
+    trained = bench_search.trained_so_far(fake.steps)
+    assert trained["cell_id"].tolist() == [c.cell_id for b in range(4) for c in fake.draws[b]][:7]
+    assert fake.calls[-1] == [f"results/r-random/cells/{fake.draws[3][0].cell_id}/result.json"]
+    assert len(equal_cost_stop(trained, 13.0)) == 7  # what the stop reads, and nothing more, was trained
+
+
+def test_a_random_search_cheaper_than_the_first_run_trains_to_its_end(tmp_path, monkeypatch):
+    fake = fake_run(tmp_path, monkeypatch)
+    bench_search.train_to_cost(tmp_path, [tmp_path / "c.yaml"], "r-random", fake.steps, 1000.0)
+    assert len(bench_search.trained_so_far(fake.steps)) == 10  # every draw of b = 2 and b = 3, then it stops
+
+
+def test_a_top1_cells_final_trainings_over_seeds_are_its_runs_and_the_others(tmp_path):
+    steps = tmp_path / "results" / "r" / "popnas"
+    (tmp_path / "c.yaml").write_text("seed: 42\n")
+    for folder, accuracy in (("final/x", 0.80), ("final_seeds/x/seed-43", 0.82), ("final_seeds/x/seed-44", 0.84)):
+        (steps / folder).mkdir(parents=True)
+        (steps / folder / "metrics.json").write_text(json.dumps({"test_accuracy": accuracy}))  # trained before
+    over = bench_search.final_over_seeds(steps, "x", "[]", [tmp_path / "c.yaml"], "r", [43, 44, 42])
+    assert over == {"cell_id": "x", "seeds": [42, 43, 44], "test_accuracy": [0.8, 0.82, 0.84], "mean": 0.82, "sd": 0.02}
