@@ -94,13 +94,20 @@ def predictor_figures(predicted: np.ndarray, recorded: np.ndarray, times: np.nda
 
 def accuracy_floor(accuracies: np.ndarray, predicted: pd.Series) -> dict:
     """A step's validation accuracies (cells, trainings; the run's recorded one first): their
-    spread, the Spearman of two trainings over the cells (with --reseed, of two seeds: the most
-    a predictor scored against one training can reach), and the run's accuracy predictions
-    scored against the recorded accuracy and against the mean of all trainings."""
+    spread within a cell (median and pooled SD) and between the cells' means, the Spearman of
+    two trainings over the cells (with --reseed, of two seeds: the most a predictor scored
+    against one training can reach), and the run's accuracy predictions scored against the
+    recorded accuracy and against the mean of all trainings."""
     from scipy.stats import spearmanr
 
     cells = len(accuracies)
-    figures = {"accuracy_sd_points_median": float(np.median(accuracies.std(axis=1, ddof=1)) * 100)}
+    figures = {
+        "accuracy_sd_points_median": float(np.median(accuracies.std(axis=1, ddof=1)) * 100),
+        # the seed floor against what separates the cells (issue 37's goal: within < between / 2)
+        "accuracy_within_cell_sd_points_pooled": float(np.sqrt(np.mean(accuracies.var(axis=1, ddof=1))) * 100),
+    }
+    if cells > 1:
+        figures["accuracy_between_cell_sd_points"] = float(accuracies.mean(axis=1).std(ddof=1) * 100)
     if cells > 2:
         figures["accuracy_repeat_spearman_median"] = repeat_spearman(accuracies)
         if predicted.notna().all():  # b <= 1 has no prediction

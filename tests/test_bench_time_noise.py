@@ -39,6 +39,8 @@ def test_the_accuracy_floor_is_the_agreement_of_two_seeds_and_scores_the_run_s_p
     floor = bench_time_noise.accuracy_floor(accuracies, pd.Series([0.9, 0.8, 0.7, 0.6]))
     assert floor["accuracy_repeat_spearman_median"] == pytest.approx(1.0)
     assert floor["accuracy_sd_points_median"] == pytest.approx(100 * 0.02 / np.sqrt(2))  # two repeats 2 points apart
+    assert floor["accuracy_within_cell_sd_points_pooled"] == pytest.approx(100 * np.sqrt((3 * 0.02**2 + 0.04**2) / 8))
+    assert floor["accuracy_between_cell_sd_points"] == pytest.approx(100 * np.std([0.51, 0.59, 0.72, 0.79], ddof=1))
     assert floor["accuracy_predictor_spearman_vs_recorded"] == pytest.approx(-1.0)
     assert floor["accuracy_predictor_spearman_vs_repeat_mean"] == pytest.approx(-1.0)
     reversed_order = np.array([[0.5, 0.8], [0.6, 0.7], [0.7, 0.6], [0.8, 0.5]])
