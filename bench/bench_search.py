@@ -291,9 +291,12 @@ def train_to_cost(workdir: Path, configs: list[Path], run: str, steps: Path, sec
         if not pending:  # the next step's draw
             run_workflow(workdir, configs, run, targets=[str(relative / f"b{b + 1}" / "selected.csv")])
             continue
-        step = trained[trained["b"] == b] if (trained["b"] == b).any() else trained[trained["b"] == b - 1]
+        started = (trained["b"] == b).any()
+        step = trained[trained["b"] == (b if started else b - 1)]
         mean_t = max(float(step["time"].fillna(0).mean()), 1e-3)
-        count = max(1, int(np.ceil((seconds - spent) / mean_t)))  # the cells the rest of the cost pays for, about
+        count = int(np.ceil((seconds - spent) / mean_t))  # the cells the rest of the cost pays for, about
+        if not started:  # estimated on the step before, whose cells, a block smaller, cost less: aim short
+            count = int(np.ceil(count / 2))
         targets = [str(relative.parent / "cells" / cell_id / "result.json") for cell_id in pending[:count]]
         run_workflow(workdir, configs, run, targets=targets)
 
