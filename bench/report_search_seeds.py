@@ -197,7 +197,7 @@ def markdown(seeds: dict[str, dict], k: int | None) -> str:
                 else f"| {label} | {name} | `{g['top1_cell_id']}` | | {g['top1_blocks']} | not trained yet | | | |"
             )
     lines += ["", "Tables 2 and 3 layouts (POPNASv2's predictors on the cells each step trained):", ""]
-    lines += ["| predictor | rows | MAPE b=2 | MAPE b=3 | Spearman b=2 | Spearman b=3 |", "|---|---|---|---|---|---|"]
+    lines += ["| predictor | search seed | MAPE b=2 | MAPE b=3 | Spearman b=2 | Spearman b=3 |", "|---|---|---|---|---|---|"]
     for kind in ("accuracy", "time"):
         for name in names:
             quality = {q["b"]: q for q in seeds[name].get("popnas", {}).get("predictor_quality", [])}
@@ -301,12 +301,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="a JSON of every figure")
     args = parser.parse_args()
     search = load_config(args.config)["search"]
-    seeds = {
-        name: summarise(args.runs, name, search["operators"]) for name in args.seeds if (args.runs / name).is_dir()
-    }
-    missing = sorted(set(args.seeds) - set(seeds))
-    if missing:
-        print(f"no runs for {', '.join(missing)} in {args.runs}", file=sys.stderr)
+    seeds = {}  # "seed <n>" -> its strategies' figures
+    for name in args.seeds:
+        if (args.runs / name / "cells").is_dir():
+            seeds[f"seed {search_seed(args.runs, name)}"] = summarise(args.runs, name, search["operators"])
+        else:
+            print(f"no runs for {name} in {args.runs}", file=sys.stderr)
     print(markdown(seeds, search["beam"]))
     result = goals(seeds)
     print("\nGoals:", json.dumps(result, indent=1))
