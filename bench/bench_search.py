@@ -176,10 +176,11 @@ def figures(steps: Path, wall: float, operators: list[str]) -> dict:  # wall: fr
     }
 
 
-def stopped_figures(steps: Path, wall: float, operators: list[str]) -> dict:
-    """A run trained only as far as its stop at the first run's cost (train_to_cost): what it
-    trained; its top-1 and final training are those of `at_first_cost`."""
-    trained = trained_so_far(steps)
+def stopped_figures(steps: Path, wall: float, operators: list[str], seconds: float) -> dict:
+    """A run trained only as far as its stop at the first run's cost, `seconds`
+    (train_to_cost): what it trained up to that stop (a last batch may have trained a few
+    more, which no figure counts); its final training is that of `at_first_cost`."""
+    trained = equal_cost_stop(trained_so_far(steps), seconds)
     ok = tables.ok_rows(trained)
     return {
         "stopped_at_first_cost": True,
@@ -255,8 +256,10 @@ def final_over_seeds(steps: Path, cell_id: str, cell: str, configs: list[Path], 
 
 def trained_so_far(steps: Path) -> pd.DataFrame:
     """A run's trained cells, its last step possibly unfinished: the trained tables of its
-    finished steps, then the cells of a step in progress that have a result, in its
-    selection's order (for random search, the draw order: what an equal-cost stop reads)."""
+    finished steps, then the cells of a step in progress in its selection's order (for
+    random search, the draw order: what an equal-cost stop reads) up to the first without a
+    result, since Snakemake trains the cells it is given in any order and a session may end
+    between them: a later draw's result never stands in for an earlier one's."""
     finished = sorted(steps.glob("b*/trained.csv"))
     trained = tables.read("trained", *finished)
     for selected in sorted(steps.glob("b*/selected.csv"), key=lambda path: int(path.parent.name[1:])):
@@ -264,9 +267,9 @@ def trained_so_far(steps: Path) -> pd.DataFrame:
             continue
         table = tables.read("selected", selected)
         paths = [steps.parent / "cells" / cell_id / "result.json" for cell_id in table["cell_id"]]
-        done = [path.is_file() for path in paths]
-        results = read_results([path for path in paths if path.is_file()])
-        partial = trained_table(results, table[done], int(selected.parent.name[1:]))
+        prefix = next((i for i, path in enumerate(paths) if not path.is_file()), len(paths))
+        results = read_results(paths[:prefix])
+        partial = trained_table(results, table.iloc[:prefix], int(selected.parent.name[1:]))
         trained = pd.concat([trained, partial], ignore_index=True)
     return trained
 
@@ -292,11 +295,12 @@ def train_to_cost(workdir: Path, configs: list[Path], run: str, steps: Path, sec
             run_workflow(workdir, configs, run, targets=[str(relative / f"b{b + 1}" / "selected.csv")])
             continue
         started = (trained["b"] == b).any()
-        step = trained[trained["b"] == (b if started else b - 1)]
-        mean_t = max(float(step["time"].fillna(0).mean()), 1e-3)
-        count = int(np.ceil((seconds - spent) / mean_t))  # the cells the rest of the cost pays for, about
-        if not started:  # estimated on the step before, whose cells, a block smaller, cost less: aim short
-            count = int(np.ceil(count / 2))
+        times = tables.ok_rows(trained[trained["b"] == (b if started else b - 1)])["time"]
+        count = 1  # without a successful training to go by, one at a time
+        if len(times) and float(times.mean()) > 0:
+            count = int(np.ceil((seconds - spent) / float(times.mean())))  # what the rest of the cost pays for, about
+            if not started:  # estimated on the step before, whose cells, a block smaller, cost less: aim short
+                count = int(np.ceil(count / 2))
         targets = [str(relative.parent / "cells" / cell_id / "result.json") for cell_id in pending[:count]]
         run_workflow(workdir, configs, run, targets=targets)
 
@@ -371,13 +375,15 @@ def main() -> None:
     for i, (label, (run, _, steps)) in enumerate(runs.items()):
         wall = logged_wall(workdir, run) + (shared_wall if i else 0.0)
         steps_folder = workdir / "results" / run / steps
-        results[label] = (stopped_figures if label in stopped else figures)(steps_folder, wall, operators)
+        if label in stopped:
+            results[label] = stopped_figures(steps_folder, wall, operators, first_seconds(runs, workdir))
+        else:
+            results[label] = figures(steps_folder, wall, operators)
     first = next(iter(results))
     for i, (label, (run, configs, steps)) in enumerate(runs.items()):
         steps_folder = workdir / "results" / run / steps
         if i and label in args.strategies:  # another objective is judged on its front (bench_latency), not at cost
-            seconds = results[first]["summed_training_seconds"]
-            results[label]["at_first_cost"] = at_cost(steps_folder, seconds, configs, run)
+            results[label]["at_first_cost"] = at_cost(steps_folder, first_seconds(runs, workdir), configs, run)
         if args.final_seeds:
             if label in stopped:  # its top-1 where it stopped
                 cell_id = results[label]["at_first_cost"]["top1_cell"]

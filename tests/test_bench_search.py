@@ -168,3 +168,42 @@ def test_a_top1_cells_final_trainings_over_seeds_are_its_runs_and_the_others(tmp
         (steps / folder / "metrics.json").write_text(json.dumps({"test_accuracy": accuracy}))  # trained before
     over = bench_search.final_over_seeds(steps, "x", "[]", [tmp_path / "c.yaml"], "r", [43, 44, 42])
     assert over == {"cell_id": "x", "seeds": [42, 43, 44], "test_accuracy": [0.8, 0.82, 0.84], "mean": 0.82, "sd": 0.02}
+
+
+def test_a_step_in_progress_is_read_in_draw_order_up_to_its_first_cell_without_a_result(tmp_path, monkeypatch):
+    fake = fake_run(tmp_path, monkeypatch)
+    fake(tmp_path, [], "r-random", targets=["results/r-random/random/b2/selected.csv"])
+    first, second, third = (c.cell_id for c in fake.draws[2][:3])
+    fake(tmp_path, [], "r-random", targets=[f"results/r-random/cells/{c}/result.json" for c in (first, third)])
+    trained = bench_search.trained_so_far(fake.steps)
+    assert trained["cell_id"].tolist()[-1] == first and third not in set(trained["cell_id"])  # a session ended at 2nd
+
+
+def test_a_stopped_runs_figures_leave_out_what_its_last_batch_trained_past_the_stop(tmp_path, monkeypatch):
+    fake = fake_run(tmp_path, monkeypatch)
+    fake(tmp_path, [], "r-random", targets=["results/r-random/random/b2/selected.csv"])
+    fake(tmp_path, [], "r-random", targets=[f"results/r-random/cells/{c.cell_id}/result.json" for c in fake.draws[2]])
+    figures = bench_search.stopped_figures(fake.steps, 0.0, list(OPS), 6.0)  # b <= 1: 3 s; 2 s a b = 2 cell
+    assert figures["networks"] == 4 and figures["summed_training_seconds"] == 7.0  # not the 6 cells trained
+    assert figures["networks_per_step"] == {0: 1, 1: 1, 2: 2}
+
+
+def test_a_final_training_with_another_seed_runs_with_that_seed(tmp_path, monkeypatch):
+    steps = tmp_path / "results" / "r" / "popnas"
+    (steps / "final" / "x").mkdir(parents=True)
+    (steps / "final" / "x" / "metrics.json").write_text(json.dumps({"test_accuracy": 0.8}))
+    config = tmp_path / "c.yaml"
+    config.write_text("seed: 42\n")
+    seeds = []
+
+    def train(command, **_):
+        settings = json.loads(command[command.index("--settings") + 1])
+        seeds.append(settings["seed"])
+        out = Path(command[command.index("--out") + 1])
+        out.mkdir(parents=True)
+        (out / "metrics.json").write_text(json.dumps({"test_accuracy": 0.8 + settings["seed"] / 1e5}))
+
+    monkeypatch.setattr(bench_search.subprocess, "run", train)
+    over = bench_search.final_over_seeds(steps, "x", "[]", [config], "r", [1001, 1002])
+    assert seeds == [1001, 1002] and over["seeds"] == [42, 1001, 1002]
+    assert over["test_accuracy"] == [0.8, 0.8100, 0.8100] and (steps / "final_seeds" / "x" / "seed-1002").is_dir()
