@@ -176,6 +176,20 @@ def figures(steps: Path, wall: float, operators: list[str]) -> dict:  # wall: fr
     }
 
 
+def strategy_run(base: str, strategy: str) -> str:
+    """The run of a baseline strategy beside the POPNASv2 run `base`."""
+    return f"{base}-{strategy}"
+
+
+def stop_figures(stopped: pd.DataFrame) -> dict:
+    """What a run (or the part of it before a stop) trained: networks, per step, summed t."""
+    return {
+        "networks": len(stopped),
+        "networks_per_step": {int(b): int(n) for b, n in stopped.groupby("b").size().items()},
+        "summed_training_seconds": round(float(stopped["time"].fillna(0).sum()), 1),
+    }
+
+
 def stopped_figures(steps: Path, wall: float, operators: list[str], seconds: float) -> dict:
     """A run trained only as far as its stop at the first run's cost, `seconds`
     (train_to_cost): what it trained up to that stop (a last batch may have trained a few
@@ -184,9 +198,7 @@ def stopped_figures(steps: Path, wall: float, operators: list[str], seconds: flo
     ok = tables.ok_rows(trained)
     return {
         "stopped_at_first_cost": True,
-        "networks": len(trained),
-        "networks_per_step": trained.groupby("b").size().to_dict(),
-        "summed_training_seconds": round(float(trained["time"].fillna(0).sum()), 1),
+        **stop_figures(trained),
         "summed_training_seconds_b_ge_2": round(float(ok.loc[ok["b"] >= 2, "time"].sum()), 1),
         "wall_seconds": round(wall, 1),
         "top1_val_accuracy": round(float(tables.best(trained, 1).iloc[0]["accuracy"]), 4),
@@ -197,8 +209,7 @@ def stopped_figures(steps: Path, wall: float, operators: list[str], seconds: flo
 def first_seconds(runs: dict, workdir: Path) -> float:
     """The summed t of the first run (finished), the cost the others are stopped at."""
     run, _, steps = next(iter(runs.values()))
-    trained = tables.read("trained", *sorted((workdir / "results" / run / steps).glob("b*/trained.csv")))
-    return float(trained["time"].fillna(0).sum())
+    return float(trained_so_far(workdir / "results" / run / steps)["time"].fillna(0).sum())
 
 
 def train_final(steps: Path, cell: str, configs: list[Path], run: str, out: Path, seed: int | None = None) -> dict:
@@ -223,9 +234,7 @@ def at_cost(steps: Path, seconds: float, configs: list[Path], run: str) -> dict:
     best = tables.best(stopped, 1).iloc[0]
     metrics = train_final(steps, best["cell"], configs, run, steps / "final" / best["cell_id"])
     return {
-        "networks": len(stopped),
-        "networks_per_step": stopped.groupby("b").size().to_dict(),
-        "summed_training_seconds": round(float(stopped["time"].fillna(0).sum()), 1),
+        **stop_figures(stopped),
         "top1_cell": best["cell_id"],
         "top1_network": {"cell": best["cell"], "blocks": len(json.loads(best["cell"])), "params": int(best["params"])},
         "top1_val_accuracy": round(float(best["accuracy"]), 4),
@@ -355,7 +364,7 @@ def main() -> None:
         overlay.write_text(json.dumps({"search": {"objective": [objective]}}) + "\n")
         runs[f"popnas-{objective}"] = (f"{base}-{objective}", [*base_configs, overlay], "popnas")
     for strategy in args.strategies:
-        runs[strategy] = (f"{base}-{strategy}", [*base_configs, ROOT / "config" / f"{strategy}.yaml"], strategy)
+        runs[strategy] = (strategy_run(base, strategy), [*base_configs, ROOT / "config" / f"{strategy}.yaml"], strategy)
     stopped = {"random"} & set(args.strategies) if args.random_at_first_cost else set()
     for i, (label, (run, configs, steps)) in enumerate(runs.items()):
         if args.analyse_only:
@@ -371,19 +380,20 @@ def main() -> None:
         else:
             run_workflow(workdir, configs, run)
     shared_wall = logged_wall(workdir, base, until_rule="reindex") if args.share_b1 else 0.0
+    seconds = first_seconds(runs, workdir)  # the cost the baselines are judged at
     results = {}
     for i, (label, (run, _, steps)) in enumerate(runs.items()):
         wall = logged_wall(workdir, run) + (shared_wall if i else 0.0)
         steps_folder = workdir / "results" / run / steps
         if label in stopped:
-            results[label] = stopped_figures(steps_folder, wall, operators, first_seconds(runs, workdir))
+            results[label] = stopped_figures(steps_folder, wall, operators, seconds)
         else:
             results[label] = figures(steps_folder, wall, operators)
     first = next(iter(results))
     for i, (label, (run, configs, steps)) in enumerate(runs.items()):
         steps_folder = workdir / "results" / run / steps
         if i and label in args.strategies:  # another objective is judged on its front (bench_latency), not at cost
-            results[label]["at_first_cost"] = at_cost(steps_folder, first_seconds(runs, workdir), configs, run)
+            results[label]["at_first_cost"] = at_cost(steps_folder, seconds, configs, run)
         if args.final_seeds:
             if label in stopped:  # its top-1 where it stopped
                 cell_id = results[label]["at_first_cost"]["top1_cell"]

@@ -32,12 +32,12 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from bench.bench_search import trained_so_far
+from bench.bench_search import operator_usage, stop_figures, strategy_run, trained_so_far
 from bench.common import write_result
 from popnas_steps import tables
 from popnas_steps.config import load_config
 from popnas_steps.predictors import predictor_quality
-from popnas_steps.report import anytime_curve, equal_cost_stop, usage_counts
+from popnas_steps.report import anytime_curve, equal_cost_stop
 
 
 class Strategy(NamedTuple):
@@ -62,7 +62,7 @@ PAPER_FASHION_MNIST = {
 
 def run_name(base: str, strategy: str) -> str:
     """The run bench_search gives a strategy of the search seed whose POPNASv2 run is `base`."""
-    return base if strategy == "popnas" else f"{base}-{strategy}"
+    return base if STRATEGIES[strategy].first else strategy_run(base, strategy)
 
 
 def steps_of(runs: Path, base: str, strategy: str) -> Path:
@@ -106,17 +106,13 @@ def summarise(runs: Path, base: str, operators: list[str]) -> dict:
             continue
         trained = trained_so_far(steps)
         stopped = equal_cost_stop(trained, budget) if STRATEGIES[strategy].at_first_cost else trained
-        ok = tables.ok_rows(stopped)
         top = tables.best(stopped, 5)
         best = top.iloc[0]
         metrics_path = steps / "final" / best["cell_id"] / "metrics.json"
         metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
-        later = ok[ok["b"] >= 2]
-        ops, _ = usage_counts(later, operators)
+        later = tables.ok_rows(stopped).query("b >= 2")
         out[strategy] = {
-            "networks": len(stopped),
-            "networks_per_step": {int(b): int(n) for b, n in stopped.groupby("b").size().items()},
-            "summed_training_seconds": round(float(stopped["time"].fillna(0).sum()), 1),
+            **stop_figures(stopped),
             "top1_val_accuracy": round(float(best["accuracy"]), 4),
             "top5_mean_val_accuracy": round(float(top["accuracy"].mean()), 4),
             "top1_cell_id": str(best["cell_id"]),
@@ -125,7 +121,7 @@ def summarise(runs: Path, base: str, operators: list[str]) -> dict:
             "top1_params": metrics.get("params"),
             "top1_final_t_seconds": round(float(metrics["time"]), 1) if "time" in metrics else None,
             "top1_test_accuracy": final_tests(steps, str(best["cell_id"])),
-            "operator_uses_b_ge_2": {op: int(n) for op, n in ops.loc[ops.index >= 2].sum().items()},
+            "operator_uses_b_ge_2": operator_usage(stopped, operators)["uses_b_ge_2"],
             "share_reading_minus_1_b_ge_2": round(float(later["cell"].map(reads_minus_1).mean()), 3)
             if len(later)
             else None,
