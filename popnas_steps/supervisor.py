@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
@@ -40,17 +41,7 @@ def supervise(argv: list[str], cell: Cell, out: Path, config: dict, data: str, c
     train once more if it is killed, and record a second death without a result as the
     cell's failure. Returns the job's exit status."""
     (out / "result.json").unlink(missing_ok=True)  # only the training's own result counts
-    stoppers: list = []
-
-    def stop(signum, frame):
-        # A stopped job (Ctrl-C, scancel) stops its training and leaves no result, even one the
-        # training wrote a moment before: Snakemake has given the job up and cleaned its
-        # outputs, so a result written now would pass for a finished training on the rerun.
-        for stop_training in stoppers:
-            stop_training()
-        (out / "result.json").unlink(missing_ok=True)
-        os._exit(128 + signum)
-
+    stop = _JobStop(out)
     for signum in (signal.SIGTERM, signal.SIGINT):  # before the training exists: no window without them
         signal.signal(signum, stop)
     try:
@@ -60,7 +51,7 @@ def supervise(argv: list[str], cell: Cell, out: Path, config: dict, data: str, c
     os.environ[JOB_START_ENVIRONMENT] = job_start()
     for attempt in range(1, ATTEMPTS + 1):
         os.environ[ATTEMPT_ENVIRONMENT] = str(attempt)
-        status, process = _train_once(argv, slot.index, config, stoppers, commands)
+        status, process = _train_once(argv, slot.index, config, stop, commands)
         if not _killed(status) or attempt == ATTEMPTS:
             break
         print(
@@ -73,22 +64,58 @@ def supervise(argv: list[str], cell: Cell, out: Path, config: dict, data: str, c
     return _outcome(status, cell, out, process, made_of(config, data), attempt)
 
 
-def _train_once(argv: list[str], slot: int, config: dict, stoppers: list, commands: Commands) -> tuple[int | None, str]:
+def _train_once(argv: list[str], slot: int, config: dict, stop: _JobStop, commands: Commands) -> tuple[int | None, str]:
     """One training of the cell, in the slot's warm worker or a child process: its exit status
     (None or negative: killed) and the process that trained."""
     if device_settings()["warm_workers"] and not os.environ.get("SLURM_JOB_ID"):
         try:
             # Deterministic ops, once on, stay on in a process: such trainings have workers of their own.
             process_wide = f"deterministic={config['training']['deterministic']}"
-            stop_worker = lambda pid: stoppers.append(lambda: _kill(pid))  # noqa: E731
+            # A job stopped before the worker took the cell closes its connection: the worker ends.
+            stop_worker = lambda pid: stop.stoppers.append(lambda: _kill(pid))  # noqa: E731
             status, pid = train_in_worker(slot, argv, commands.serve, stop_worker, process_wide)
         except WorkerUnavailable as why:
             print(f"popnas: no warm worker ({why}); training in a process of this job", file=sys.stderr, flush=True)
         else:
             return status, f"the warm worker (pid {pid})"
-    child = subprocess.Popen(commands.child)
-    stoppers.append(lambda: _stop_child(child))
+    with stop.deferred():  # the child exists before Popen returns: a stop then waits for it
+        child = subprocess.Popen(commands.child)
+        stop.stoppers.append(lambda: _stop_child(child))
     return child.wait(), "the training process"
+
+
+class _JobStop:
+    """The handler of a stopped job's signals (Ctrl-C, scancel): it stops the job's training
+    process and leaves no result, even one the training wrote a moment before: Snakemake has
+    given the job up and cleaned its outputs, so a result written now would pass for a
+    finished training on the rerun."""
+
+    def __init__(self, out: Path):
+        self.out = out
+        self.stoppers: list = []  # each stops a training process of the job
+        self._deferring = False
+        self._deferred: int | None = None
+
+    def __call__(self, signum, frame) -> None:
+        if self._deferring:  # a training process is starting: stop it once it can be stopped
+            self._deferred = signum
+            return
+        for stop_training in self.stoppers:
+            stop_training()
+        (self.out / "result.json").unlink(missing_ok=True)
+        os._exit(128 + signum)
+
+    @contextmanager
+    def deferred(self):
+        """A block that starts a training process and adds its stopper: a signal that comes
+        inside it is handled at its end, when the process is known."""
+        self._deferring = True
+        try:
+            yield
+        finally:
+            self._deferring = False
+            if self._deferred is not None:
+                self(self._deferred, None)
 
 
 def _killed(status: int | None) -> bool:

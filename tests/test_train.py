@@ -254,6 +254,23 @@ def test_a_stopped_job_stops_its_training_and_records_nothing(tmp_path, tiny_dat
     assert not (tmp_path / "c" / "result.json").exists()  # a rerun trains it again
 
 
+def test_a_stop_while_the_training_process_starts_stops_it_once_it_is_known(tmp_path, monkeypatch):
+    from popnas_steps.supervisor import _JobStop
+
+    exits, stopped = [], []
+    monkeypatch.setattr(os, "_exit", exits.append)
+    (tmp_path / "result.json").write_text("{}")
+    stop = _JobStop(tmp_path)
+    with stop.deferred():
+        stop(signal.SIGTERM, None)  # the child exists (forked) but its stopper is not yet added
+        assert exits == [] and stopped == []
+        stop.stoppers.append(lambda: stopped.append("child"))
+    assert stopped == ["child"] and exits == [128 + signal.SIGTERM]
+    assert not (tmp_path / "result.json").exists()
+    stop(signal.SIGINT, None)  # outside the block: at once
+    assert stopped == ["child", "child"] and exits[-1] == 128 + signal.SIGINT
+
+
 def test_a_training_that_would_outlive_its_job_is_a_failed_result(tiny_data, tmp_path):
     result = entry.train_cell(
         tiny_config(), Cell.from_json('[[-1, "identity", -2, "identity"]]'), tiny_data, tmp_path, deadline=time.time()

@@ -92,11 +92,11 @@ def run_tiny_search(workdir: Path) -> dict[str, int]:
 
 def pending_outputs(workdir: Path) -> set[str]:
     """The outputs (relative to `results/<run>/`) of the jobs a run in `workdir` would run now,
-    from Snakemake's summary: the missing ones and the incomplete ones."""
-    summary = snakemake(workdir, "--summary", *TINY_ARGS, check=True).stdout
+    from a dry run: the missing ones and the incomplete ones. (`--summary` would miss the
+    incomplete ones: it reads the DAG with incomplete outputs ignored.)"""
+    dry_run = snakemake(workdir, "-n", *TINY_ARGS, check=True).stdout
     pending = set()
-    for line in summary.splitlines()[1:]:
-        fields = line.split("\t")
-        if len(fields) >= 6 and fields[-1] == "update pending":
-            pending.add(fields[0].split("/", 2)[-1])
+    for line in dry_run.splitlines():
+        if line.strip().startswith("output:"):
+            pending.update(path.split("/", 2)[-1] for path in line.split(":", 1)[1].strip().split(", "))
     return pending
