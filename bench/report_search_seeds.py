@@ -313,7 +313,7 @@ def main() -> None:
     if args.figure:
         draw(seeds, args.figure)
     if args.out:
-        write_result(args.out, {"seeds": seeds, "goals": result})
+        write_result(args.out, {"seeds": seeds, "goals": result}, show=False)  # its report is the tables above
 
 
 if __name__ == "__main__":
