@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -31,9 +32,14 @@ def anchor(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
 
 
+def prose(page: Path) -> str:
+    """The page without its code blocks, where a '#' is no heading and '](' no link."""
+    return re.sub(r"```.*?```", "", page.read_text(), flags=re.S)
+
+
+@cache  # a page is linked to many times (BENCHMARKS.md's sections)
 def anchors(page: Path) -> set[str]:
-    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)  # a '#' in a code block is no heading
-    return {anchor(line.lstrip("#")) for line in text.splitlines() if re.match(r"#{1,6} ", line)}
+    return {anchor(line.lstrip("#")) for line in prose(page).splitlines() if re.match(r"#{1,6} ", line)}
 
 
 def test_the_readme_map_names_every_tracked_top_level_entry():
@@ -47,9 +53,8 @@ def test_the_readme_map_names_every_tracked_top_level_entry():
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_relative_link_leads_to_a_file_and_heading_that_exist(page: Path):
-    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)
     broken = []
-    for target in LINK.findall(text):
+    for target in LINK.findall(prose(page)):
         if re.match(r"[a-z]+:", target):  # https:, mailto:
             continue
         path, _, fragment = target.partition("#")
